@@ -1,0 +1,1 @@
+"""langchain-memos: MemOS-style managed memory for LangGraph and LangChain agents."""

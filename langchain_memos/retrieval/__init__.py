@@ -1,0 +1,1 @@
+"""Hybrid retrieval: query analysis, signal fusion, MMR, relevance floor and token budget."""

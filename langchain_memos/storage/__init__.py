@@ -1,0 +1,1 @@
+"""Storage engines behind small protocols (see :mod:`langchain_memos.storage.base`)."""

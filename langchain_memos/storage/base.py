@@ -1,0 +1,192 @@
+"""The small protocols every storage engine implements.
+
+Two roles, two protocols:
+
+* :class:`RecordStore` is the source of truth: cubes, their version history,
+  their embeddings (so every index can be rebuilt), a keyword (BM25) index, an
+  audit log, and structural queries. The embedded default is SQLite.
+* :class:`VectorIndex` is a derived nearest-neighbour index over the embeddings.
+  The embedded default is a Chroma ``PersistentClient``; ``chromadb.HttpClient``
+  scales it out. A vector index may lose data (a crash between the record
+  write and the index write); :meth:`RecordStore.unindexed_ids` and
+  ``MemOS.check()`` repair that from the record store.
+
+One conformance suite (``tests/test_engines.py``) runs over every engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
+
+from ..cube import MemCube, MemoryType, Status, Tier
+from ..filters import Condition
+
+#: The separator used to join namespace labels into one string. Labels may not contain it.
+NS_SEP = "\x1f"
+
+
+def ns_key(namespace: Sequence[str]) -> str:
+    """Join a namespace tuple into the string engines index (``NS_SEP``-joined)."""
+    return NS_SEP.join(namespace)
+
+
+def ns_from_key(key: str) -> tuple[str, ...]:
+    """Inverse of :func:`ns_key`."""
+    return tuple(key.split(NS_SEP)) if key else ()
+
+
+@dataclass(frozen=True)
+class CubeQuery:
+    """A structural query over cubes: every field narrows the result.
+
+    Attributes:
+        namespace_prefix: Cubes whose namespace starts with these labels (``()`` = all).
+        exact_namespace: When true, the namespace must equal ``namespace_prefix``.
+        ids: Restrict to these ids (``None`` = no restriction).
+        tiers: Allowed tiers (``None`` = all tiers).
+        types: Allowed memory types (``None`` = all).
+        statuses: Allowed statuses (``None`` = all but ``EXPIRED``).
+        created_after / created_before: Half-open window on ``created_at``.
+        valid_at: Only facts valid at this instant (``valid_from <= t < valid_to``).
+        conditions: Metadata conditions (see :mod:`langchain_memos.filters`),
+            evaluated on ``MemCube.metadata``.
+        reader: Only cubes this user may read (``None`` = no check).
+        include_expired: Include cubes whose ``expires_at`` has passed.
+        now: The instant used for expiry (``None`` = the engine's clock).
+    """
+
+    namespace_prefix: tuple[str, ...] = ()
+    exact_namespace: bool = False
+    ids: frozenset[str] | None = None
+    tiers: frozenset[Tier] | None = None
+    types: frozenset[MemoryType] | None = None
+    statuses: frozenset[Status] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    valid_at: datetime | None = None
+    conditions: tuple[Condition, ...] = ()
+    reader: str | None = None
+    include_expired: bool = False
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScoredId:
+    """An id with an engine score where larger is better."""
+
+    id: str
+    score: float
+
+
+@dataclass
+class AuditRecord:
+    """One entry of the audit log (deletes, expiries, repairs...)."""
+
+    action: str
+    cube_id: str | None
+    namespace: tuple[str, ...]
+    at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """Source of truth for cubes. All writes of one call are atomic."""
+
+    def setup(self) -> None:
+        """Create tables and indexes; idempotent."""
+
+    def close(self) -> None:
+        """Release connections; idempotent."""
+
+    def write(self, cubes: Sequence[MemCube], embeddings: Sequence[Sequence[float] | None],
+              index_texts: Sequence[str | None]) -> list[str]:
+        """Insert or replace ``cubes`` (matched by id) with embeddings and keyword text, atomically.
+
+        The cube's ``history`` list is stored as given. ``(namespace, key)`` must
+        stay unique: writing a cube whose ``(namespace, key)`` belongs to another
+        id replaces that other cube (its id is returned so the caller can drop
+        its vector). ``index_texts[i]`` is the text the keyword (BM25) index
+        holds for cube ``i`` (``None``: not keyword-indexed). A ``None``
+        embedding means "not vector-indexed" (e.g. LangGraph ``index=False``).
+        Cubes written with an embedding are marked un-indexed until
+        :meth:`mark_indexed`. Either every cube of the call is written or none.
+
+        Returns:
+            Ids of other cubes that were replaced because of a ``(namespace, key)`` clash.
+        """
+
+    def get(self, ids: Sequence[str]) -> list[MemCube | None]:
+        """Cubes by id, in input order (``None`` where missing), with history."""
+
+    def get_by_keys(self, namespace: Sequence[str], keys: Sequence[str]) -> list[MemCube | None]:
+        """Cubes by ``(namespace, key)``, in input order."""
+
+    def delete(self, ids: Sequence[str], *, reason: str, actor: str | None = None) -> list[str]:
+        """Delete cubes (records, embeddings, keyword rows) and audit each; return ids deleted."""
+
+    def query(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
+              order_by: str = "updated_at DESC") -> list[MemCube]:
+        """Cubes matching ``query``; ``order_by`` is one of a fixed set of orderings."""
+
+    def count(self, query: CubeQuery) -> int:
+        """How many cubes match ``query``."""
+
+    def keyword_search(self, text: str, query: CubeQuery, k: int) -> list[ScoredId]:
+        """BM25 search of cube content, best first; scores are larger-is-better."""
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored embeddings of these ids (absent ids are missing from the result)."""
+
+    def unindexed_ids(self, limit: int | None = None) -> list[str]:
+        """Ids whose embedding is not yet confirmed in the vector index."""
+
+    def mark_indexed(self, ids: Sequence[str]) -> None:
+        """Record that these ids are in the vector index."""
+
+    def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
+        """Count one access for each id, set ``last_accessed_at``, add ``heat_delta``."""
+
+    def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """Distinct namespaces (sorted) that start with ``prefix``."""
+
+    def audit(self, records: Iterable[AuditRecord]) -> None:
+        """Append to the audit log."""
+
+    def audit_log(self, cube_id: str | None = None, limit: int = 100) -> list[AuditRecord]:
+        """Newest-first audit records, optionally for one cube."""
+
+    def get_meta(self, name: str) -> str | None:
+        """A store-level setting (e.g. ``embedding_dim``)."""
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Set a store-level setting."""
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """A nearest-neighbour index over cube embeddings (derived from the record store)."""
+
+    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]],
+               cubes: Sequence[MemCube]) -> None:
+        """Insert or replace vectors; ``cubes`` supply the metadata used for filtering."""
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove vectors; unknown ids are ignored."""
+
+    def search(self, embedding: Sequence[float], k: int, *, namespace_prefix: tuple[str, ...] = (),
+               tiers: frozenset[Tier] | None = None, ids: Sequence[str] | None = None) -> list[ScoredId]:
+        """Top-``k`` ids by cosine similarity (score in [-1, 1], larger is better)."""
+
+    def ids(self) -> set[str]:
+        """Every id in the index (for integrity checks)."""
+
+    def count(self) -> int:
+        """How many vectors the index holds."""
+
+    def close(self) -> None:
+        """Release resources; idempotent."""
