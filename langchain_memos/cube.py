@@ -224,6 +224,8 @@ class MemCube:
         owner: The user id that owns it; ``None`` for shared memory.
         permissions: Extra readers and writers.
         language: The language of the content as it came in (BCP 47), if known.
+        position: Order of the cube within its thread (``thread_id``), e.g. the turn
+            index in a conversation; assigned by ``MemOS.add`` for threaded cubes.
     """
 
     content: str
@@ -252,6 +254,7 @@ class MemCube:
     owner: str | None = None
     permissions: Permissions = field(default_factory=Permissions)
     language: str | None = None
+    position: int | None = None
 
     def __post_init__(self) -> None:
         self.namespace = tuple(self.namespace)
@@ -271,6 +274,11 @@ class MemCube:
         self.history = [h if isinstance(h, HistoryEntry) else HistoryEntry.from_dict(h) for h in self.history]
 
     # ------------------------------------------------------------------ views
+    @property
+    def thread_id(self) -> str | None:
+        """The thread (conversation/session) of the cube's first provenance entry, if any."""
+        return next((p.thread_id for p in self.provenance if p.thread_id), None)
+
     @property
     def source_refs(self) -> list[str]:
         """The ``ref`` of every provenance entry, in order (e.g. LoCoMo dia_ids)."""

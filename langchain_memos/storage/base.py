@@ -18,13 +18,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 from ..cube import MemCube, MemoryType, Status, Tier
 from ..filters import Condition
 
 #: The separator used to join namespace labels into one string. Labels may not contain it.
 NS_SEP = "\x1f"
+
+
+#: Columns of a keyword document, in the order their BM25 weights are given:
+#: the unit's own text, the units before it in its thread, the unit after it, and its day.
+KEYWORD_COLUMNS: tuple[str, ...] = ("body", "context", "next", "date")
+
+#: What the keyword index holds for one cube: a column -> text mapping over
+#: :data:`KEYWORD_COLUMNS` (missing columns are empty), or a plain string (the body).
+KeywordDoc = Union[Mapping[str, str], str]
 
 
 def ns_key(namespace: Sequence[str]) -> str:
@@ -48,12 +57,14 @@ class CubeQuery:
         tiers: Allowed tiers (``None`` = all tiers).
         types: Allowed memory types (``None`` = all).
         statuses: Allowed statuses (``None`` = all but ``EXPIRED``).
-        created_after / created_before: Half-open window on ``created_at``.
+        created_after / created_before: Half-open window on ``created_at``
+            (``created_after <= created_at < created_before``).
         valid_at: Only facts valid at this instant (``valid_from <= t < valid_to``).
         conditions: Metadata conditions (see :mod:`langchain_memos.filters`),
             evaluated on ``MemCube.metadata``.
         reader: Only cubes this user may read (``None`` = no check).
-        include_expired: Include cubes whose ``expires_at`` has passed.
+        include_expired: Include cubes whose ``expires_at`` has passed (cubes with
+            status ``EXPIRED`` are selected through ``statuses``, not this flag).
         now: The instant used for expiry (``None`` = the engine's clock).
     """
 
@@ -104,17 +115,20 @@ class RecordStore(Protocol):
         """Release connections; idempotent."""
 
     def write(self, cubes: Sequence[MemCube], embeddings: Sequence[Sequence[float] | None],
-              index_texts: Sequence[str | None]) -> list[str]:
-        """Insert or replace ``cubes`` (matched by id) with embeddings and keyword text, atomically.
+              keyword_docs: Sequence[KeywordDoc | None], *,
+              keyword_updates: Mapping[str, KeywordDoc] | None = None) -> list[str]:
+        """Insert or replace ``cubes`` (matched by id) with embeddings and keyword documents, atomically.
 
         The cube's ``history`` list is stored as given. ``(namespace, key)`` must
         stay unique: writing a cube whose ``(namespace, key)`` belongs to another
         id replaces that other cube (its id is returned so the caller can drop
-        its vector). ``index_texts[i]`` is the text the keyword (BM25) index
-        holds for cube ``i`` (``None``: not keyword-indexed). A ``None``
-        embedding means "not vector-indexed" (e.g. LangGraph ``index=False``).
-        Cubes written with an embedding are marked un-indexed until
-        :meth:`mark_indexed`. Either every cube of the call is written or none.
+        its vector). ``keyword_docs[i]`` is what the keyword (BM25) index holds for
+        cube ``i`` (``None``: not keyword-indexed). ``keyword_updates`` replaces the
+        keyword documents of other, already stored cubes in the same transaction
+        (their thread neighbours changed). A ``None`` embedding means "not
+        vector-indexed" (e.g. LangGraph ``index=False``). Cubes written with an
+        embedding are marked un-indexed until :meth:`mark_indexed`. Either
+        everything of the call is written or nothing.
 
         Returns:
             Ids of other cubes that were replaced because of a ``(namespace, key)`` clash.
@@ -130,14 +144,34 @@ class RecordStore(Protocol):
         """Delete cubes (records, embeddings, keyword rows) and audit each; return ids deleted."""
 
     def query(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
-              order_by: str = "updated_at DESC") -> list[MemCube]:
-        """Cubes matching ``query``; ``order_by`` is one of a fixed set of orderings."""
+              order_by: str = "updated_at DESC", with_history: bool = True) -> list[MemCube]:
+        """Cubes matching ``query``; ``order_by`` is one of a fixed set of orderings.
+
+        ``with_history=False`` skips loading version history (faster; ``history`` is empty).
+        """
 
     def count(self, query: CubeQuery) -> int:
         """How many cubes match ``query``."""
 
-    def keyword_search(self, text: str, query: CubeQuery, k: int) -> list[ScoredId]:
-        """BM25 search of cube content, best first; scores are larger-is-better."""
+    def keyword_search(self, terms: Sequence[str], query: CubeQuery, k: int, *,
+                       column_weights: Sequence[float] | None = None) -> list[ScoredId]:
+        """BM25 search for any of ``terms`` (OR), best first; scores are larger-is-better.
+
+        ``terms`` are plain words (the engine quotes them; operators in them are
+        inert). ``column_weights`` weighs :data:`KEYWORD_COLUMNS` in that order.
+        """
+
+    def next_in_thread(self, ids: Sequence[str]) -> dict[str, str]:
+        """For each id with a thread and position, the id of the next cube of its thread."""
+
+    def thread_units(self, namespace: Sequence[str], thread: str, lo: int, hi: int) -> list[MemCube]:
+        """Cubes of one thread with ``lo <= position <= hi``, by position (without history)."""
+
+    def thread_max_position(self, namespace: Sequence[str], thread: str) -> int | None:
+        """The largest position used in a thread, or ``None`` for a new thread."""
+
+    def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
+        """Distinct scalar values of the top-level metadata ``field`` among matching cubes."""
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored embeddings of these ids (absent ids are missing from the result)."""

@@ -1,0 +1,338 @@
+"""The default vector index: one Chroma collection (embedded, persistent or over HTTP).
+
+:class:`ChromaVectorIndex` implements :class:`~langchain_memos.storage.base.VectorIndex`.
+Chroma never embeds anything here: the collection is created with
+``embedding_function=None`` and cosine space, and every call passes embeddings.
+
+Each vector carries filter metadata: ``tier``, ``nsd`` (the namespace depth) and
+one prefix field per depth, so a namespace ``("a", "b", "c")`` stores
+``ns1="a"``, ``ns2="a\\x1fb"``, ``ns3="a\\x1fb\\x1fc"``; a prefix of depth ``d``
+filters on ``ns{d}`` with one equality, and never matches a sibling such as
+``("a", "bc")``.
+
+``chromadb`` is imported lazily (it takes about a second), only when an index is built.
+
+Example:
+    >>> index = ChromaVectorIndex.ephemeral()          # doctest: +SKIP
+    >>> index.upsert([cube.id], [[0.1, 0.2]], [cube])   # doctest: +SKIP
+    >>> index.search([0.1, 0.2], k=5, namespace_prefix=("users",))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from ..cube import MemCube, Tier
+from ..errors import EmbeddingDimensionError, EngineUnavailableError, InvalidInputError, MemOSError, StorageError
+from .base import ScoredId, ns_key
+
+#: Page size used when listing every id.
+_PAGE = 5000
+_DIM_RE = re.compile(r"dimension of (\d+), got (\d+)")
+
+
+def _import_chromadb() -> Any:
+    try:
+        import chromadb
+    except ImportError as exc:  # pragma: no cover - chromadb is a hard dependency
+        raise EngineUnavailableError("the Chroma vector index needs the `chromadb` package; "
+                                     "install it with `pip install 'chromadb>=1.0,<2'`") from exc
+    return chromadb
+
+
+def _settings() -> Any:
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False)
+
+
+def _client(factory: Any, **kwargs: Any) -> Any:
+    """Build a chromadb client with telemetry off.
+
+    Chroma shares one system per path/server within a process and refuses a second
+    client with different settings; in that case the default settings are tried.
+    """
+    try:
+        return factory(settings=_settings(), **kwargs)
+    except ValueError as exc:
+        if "different settings" not in str(exc):
+            raise
+        return factory(**kwargs)
+
+
+def vector_metadata(cube: MemCube) -> dict[str, Any]:
+    """The Chroma metadata stored with a cube's vector (tier and namespace prefix fields).
+
+    Example:
+        >>> from langchain_memos.cube import MemCube
+        >>> vector_metadata(MemCube(content="x", namespace=("a", "b")))
+        {'tier': 'mid_term', 'nsd': 2, 'ns1': 'a', 'ns2': 'a\\x1fb'}
+    """
+    meta: dict[str, Any] = {"tier": cube.tier.value, "nsd": len(cube.namespace)}
+    for depth in range(1, len(cube.namespace) + 1):
+        meta[f"ns{depth}"] = ns_key(cube.namespace[:depth])
+    return meta
+
+
+def build_where(namespace_prefix: tuple[str, ...] = (), tiers: frozenset[Tier] | None = None) -> dict[str, Any] | None:
+    """The Chroma ``where`` filter for a namespace prefix and a tier set (``None`` = no filter).
+
+    Example:
+        >>> build_where(("a", "b"))
+        {'ns2': 'a\\x1fb'}
+    """
+    clauses: list[dict[str, Any]] = []
+    if namespace_prefix:
+        clauses.append({f"ns{len(namespace_prefix)}": ns_key(namespace_prefix)})
+    if tiers is not None:
+        clauses.append({"tier": {"$in": sorted(Tier(t).value for t in tiers)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _as_floats(vec: Sequence[float], where: str) -> list[float]:
+    try:
+        values = [float(x) for x in vec]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{where} must be a sequence of numbers ({exc})") from exc
+    if not values:
+        raise InvalidInputError(f"{where} is empty; pass the embedding model's output")
+    if not all(math.isfinite(x) for x in values):
+        raise InvalidInputError(f"{where} contains NaN or infinite values; check the embedding model's output")
+    return values
+
+
+class ChromaVectorIndex:
+    """A :class:`~langchain_memos.storage.base.VectorIndex` over one Chroma collection.
+
+    Args:
+        client: A ``chromadb`` client (``PersistentClient``, ``HttpClient``, ``EphemeralClient``).
+        collection_name: The collection to use (created with cosine space when missing).
+
+    Raises:
+        StorageError: The collection exists with a space other than cosine.
+        EngineUnavailableError: The client cannot reach its server.
+    """
+
+    def __init__(self, client: Any, collection_name: str = "memos", *, location: str | None = None) -> None:
+        self._client = client
+        self.collection_name = collection_name
+        self._where = location or "Chroma"
+        self._closed = False
+        with self._errors("open the collection"):
+            self._collection = client.get_or_create_collection(
+                collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+            self._max_batch = int(client.get_max_batch_size())
+        self._check_space()
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def persistent(cls, path: str | Path, collection_name: str = "memos") -> "ChromaVectorIndex":
+        """An embedded index stored in the folder ``path`` (created when missing)."""
+        chromadb = _import_chromadb()
+        folder = Path(path).expanduser()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            client = _client(chromadb.PersistentClient, path=str(folder))
+        except MemOSError:
+            raise
+        except Exception as exc:
+            raise StorageError(f"cannot open a Chroma index in {folder} ({exc}); check the folder is writable "
+                               "and not used by another Chroma version") from exc
+        return cls(client, collection_name, location=f"Chroma at {folder}")
+
+    @classmethod
+    def http(cls, host: str, port: int, ssl: bool = False, headers: Mapping[str, str] | None = None,
+             collection_name: str = "memos") -> "ChromaVectorIndex":
+        """An index on a Chroma server (``chroma run``) reached over HTTP.
+
+        Raises:
+            EngineUnavailableError: No server answers at ``host:port``.
+        """
+        chromadb = _import_chromadb()
+        try:
+            client = _client(chromadb.HttpClient, host=host, port=int(port), ssl=ssl, headers=dict(headers or {}))
+        except Exception as exc:
+            raise EngineUnavailableError(
+                f"cannot reach a Chroma server at {host}:{port} ({exc}); is the Chroma server running at "
+                f"{host}:{port}? start it with `chroma run --path DIR --host {host} --port {port}`") from exc
+        return cls(client, collection_name, location=f"Chroma server at {host}:{port}")
+
+    @classmethod
+    def ephemeral(cls, collection_name: str | None = None) -> "ChromaVectorIndex":
+        """An in-memory index (tests). Ephemeral clients of one process share data, so the
+        default collection name is unique per call."""
+        chromadb = _import_chromadb()
+        try:
+            client = _client(chromadb.EphemeralClient)
+        except Exception as exc:
+            raise StorageError(f"cannot start an in-memory Chroma client ({exc}); create the client yourself "
+                               "and pass it to ChromaVectorIndex(client)") from exc
+        return cls(client, collection_name or f"memos-{uuid.uuid4().hex}", location="ephemeral Chroma")
+
+    # ------------------------------------------------------------ plumbing
+    def __repr__(self) -> str:
+        return f"ChromaVectorIndex({self._where}, collection={self.collection_name!r})"
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Translate chromadb and transport errors into typed errors that name the fix."""
+        if self._closed:
+            raise StorageError(f"this ChromaVectorIndex is closed; open a new one to {action}")
+        try:
+            yield
+        except MemOSError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, action) from exc
+
+    def _translate(self, exc: Exception, action: str) -> MemOSError:
+        text = str(exc)
+        dims = _DIM_RE.search(text)
+        if dims:
+            return EmbeddingDimensionError(
+                f"the vector index holds {dims.group(1)}-dimensional embeddings but got {dims.group(2)}-dimensional "
+                "ones; use the embedding model the index was built with, or rebuild the index for the new model")
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if isinstance(exc, (ConnectionError, TimeoutError)) or names & {"ConnectError", "TransportError",
+                                                                      "TimeoutException", "NetworkError"} \
+                or "could not connect" in text.lower():
+            return EngineUnavailableError(
+                f"{self._where} failed to {action}: {text}; is the Chroma server running? start it with "
+                "`chroma run --path DIR --port N` and check host/port")
+        return StorageError(f"{self._where} failed to {action}: {type(exc).__name__}: {text}; "
+                            "run MemOS.check() to rebuild the index from the record store if this persists")
+
+    def _check_space(self) -> None:
+        # configuration_json, not .configuration: the latter warns about the (intended) absent embedding function
+        config = getattr(self._collection, "configuration_json", None) or {}
+        space = None
+        for kind in ("hnsw", "spann"):
+            section = config.get(kind) if isinstance(config, Mapping) else None
+            if isinstance(section, Mapping) and section.get("space"):
+                space = section["space"]
+        if space is None:
+            space = (self._collection.metadata or {}).get("hnsw:space")
+        if space is not None and space != "cosine":
+            raise StorageError(f"Chroma collection {self.collection_name!r} uses {space!r} distance but this index "
+                               "needs cosine; use another collection_name or delete that collection")
+
+    def _batches(self, n: int) -> Iterator[slice]:
+        step = max(1, self._max_batch)
+        for start in range(0, n, step):
+            yield slice(start, min(start + step, n))
+
+    # ------------------------------------------------------------ VectorIndex
+    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]],
+               cubes: Sequence[MemCube]) -> None:
+        """Insert or replace vectors in batches of the client's max batch size.
+
+        Raises:
+            InvalidInputError: Lengths differ or an embedding has NaN/inf.
+            EmbeddingDimensionError: The collection holds vectors of another dimension.
+        """
+        if not (len(ids) == len(embeddings) == len(cubes)):
+            raise InvalidInputError(f"upsert() needs one embedding and one cube per id; got {len(ids)} ids, "
+                                    f"{len(embeddings)} embeddings, {len(cubes)} cubes")
+        if not ids:
+            return
+        vectors = [_as_floats(e, f"embedding of {i}") for i, e in zip(ids, embeddings)]
+        metas = [vector_metadata(c) for c in cubes]
+        ids = list(ids)
+        with self._errors("upsert vectors"):
+            for part in self._batches(len(ids)):
+                self._collection.upsert(ids=ids[part], embeddings=vectors[part], metadatas=metas[part])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove vectors; unknown ids are ignored."""
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return
+        with self._errors("delete vectors"):
+            for part in self._batches(len(ids)):
+                self._collection.delete(ids=ids[part])
+
+    def search(self, embedding: Sequence[float], k: int, *, namespace_prefix: tuple[str, ...] = (),
+               tiers: frozenset[Tier] | None = None, ids: Sequence[str] | None = None) -> list[ScoredId]:
+        """Top-``k`` ids by cosine similarity (``1 - cosine distance``), best first.
+
+        Args:
+            embedding: The query vector.
+            k: How many results at most.
+            namespace_prefix: Only vectors whose namespace starts with these labels.
+            tiers: Only these tiers (``None`` = all).
+            ids: Only these ids (``None`` = all); scored exactly, unknown ids ignored.
+        """
+        query = _as_floats(embedding, "query embedding")
+        if k <= 0 or (tiers is not None and not tiers) or (ids is not None and not ids):
+            return []
+        where = build_where(tuple(namespace_prefix), tiers)
+        if ids is not None:
+            return self._search_ids(query, k, where, list(dict.fromkeys(ids)))
+        with self._errors("search"):
+            total = self._collection.count()
+            if total == 0:
+                return []
+            res = self._collection.query(query_embeddings=[query], n_results=min(int(k), total), where=where,
+                                         include=["distances"])
+        found = res["ids"][0] if res["ids"] else []
+        dists = res["distances"][0] if res.get("distances") else []
+        return [ScoredId(i, 1.0 - float(d)) for i, d in zip(found, dists)]
+
+    def _search_ids(self, query: list[float], k: int, where: dict[str, Any] | None,
+                    ids: list[str]) -> list[ScoredId]:
+        """Exact cosine scoring over an explicit id list (Chroma's ``query(ids=...)`` fails on unknown ids)."""
+        import numpy as np
+
+        got_ids: list[str] = []
+        got_vecs: list[Any] = []
+        with self._errors("search"):
+            for part in self._batches(len(ids)):
+                res = self._collection.get(ids=ids[part], where=where, include=["embeddings"])
+                got_ids.extend(res["ids"])
+                if len(res["ids"]):
+                    got_vecs.extend(np.asarray(res["embeddings"], dtype=np.float64))
+        if not got_ids:
+            return []
+        mat = np.vstack(got_vecs)
+        q = np.asarray(query, dtype=np.float64)
+        if mat.shape[1] != q.shape[0]:
+            raise EmbeddingDimensionError(
+                f"the vector index holds {mat.shape[1]}-dimensional embeddings but got {q.shape[0]}-dimensional "
+                "ones; use the embedding model the index was built with, or rebuild the index for the new model")
+        norms = np.linalg.norm(mat, axis=1) * (np.linalg.norm(q) or 1.0)
+        scores = (mat @ q) / np.where(norms == 0, 1.0, norms)
+        order = sorted(range(len(got_ids)), key=lambda i: (-scores[i], got_ids[i]))[:k]
+        return [ScoredId(got_ids[i], float(scores[i])) for i in order]
+
+    def ids(self) -> set[str]:
+        """Every id in the index."""
+        out: set[str] = set()
+        with self._errors("list ids"):
+            offset = 0
+            while True:
+                page = self._collection.get(include=[], limit=_PAGE, offset=offset)["ids"]
+                out.update(page)
+                if len(page) < _PAGE:
+                    return out
+                offset += len(page)
+
+    def count(self) -> int:
+        """How many vectors the index holds."""
+        with self._errors("count vectors"):
+            return int(self._collection.count())
+
+    def close(self) -> None:
+        """Release the client reference; idempotent (Chroma persists on every write)."""
+        self._closed = True
+        self._collection = None
+        self._client = None
+
+
+__all__ = ["ChromaVectorIndex", "build_where", "vector_metadata"]

@@ -1,0 +1,966 @@
+"""The embedded record store: SQLite (WAL) with an FTS5 keyword index.
+
+:class:`SQLiteRecordStore` implements :class:`~langchain_memos.storage.base.RecordStore`.
+It is the source of truth for cubes, their history, their embeddings (float32
+blobs, so every vector index can be rebuilt), a BM25 keyword index and an audit
+log. One file may be opened by several threads and several processes at once:
+
+* file databases run in WAL mode with ``synchronous=NORMAL`` and foreign keys on;
+* each store holds one connection guarded by a re-entrant lock (threads of one
+  process take turns; processes coordinate through SQLite's file locks);
+* every write is one ``BEGIN IMMEDIATE`` transaction, retried with backoff while
+  the database is busy, up to ``busy_timeout_s``; after that
+  :class:`~langchain_memos.errors.StoreLockedError` is raised.
+
+Every value reaches SQL as a bound parameter; user strings are never formatted
+into statements. Metadata filters compile to ``json_each`` lookups with exactly
+the semantics of :func:`langchain_memos.filters.matches` (one known gap: a
+string containing a NUL character cannot be compared by a filter).
+
+Example:
+    >>> from langchain_memos.cube import MemCube
+    >>> from langchain_memos.storage.sqlite import SQLiteRecordStore
+    >>> store = SQLiteRecordStore(None)
+    >>> cube = MemCube(content="Alice prefers tea", namespace=("users", "alice"))
+    >>> store.write([cube], [None], [cube.content])
+    []
+    >>> store.get([cube.id]) == [cube]
+    True
+    >>> store.close()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+from ..cube import HistoryEntry, MemCube, MemoryType, Status, Tier, to_utc, utcnow
+from ..errors import (
+    EmbeddingDimensionError,
+    InvalidInputError,
+    InvalidNamespaceError,
+    StorageError,
+    StoreLockedError,
+)
+from ..filters import Condition
+from .base import KEYWORD_COLUMNS, NS_SEP, AuditRecord, CubeQuery, KeywordDoc, ScoredId, ns_from_key, ns_key
+
+T = TypeVar("T")
+
+#: Version of the table layout, kept in ``meta.schema_version``.
+SCHEMA_VERSION = "2"
+
+#: ``order_by`` values :meth:`SQLiteRecordStore.query` accepts, and their SQL (ties broken by id).
+ORDERINGS: dict[str, str] = {
+    "updated_at DESC": "c.updated_at DESC, c.id ASC",
+    "created_at ASC": "c.created_at ASC, c.id ASC",
+    "created_at DESC": "c.created_at DESC, c.id ASC",
+    "heat DESC": "c.heat DESC, c.id ASC",
+    "key ASC": "c.key ASC, c.id ASC",
+    "ns ASC, key ASC": "c.ns ASC, c.key ASC, c.id ASC",
+}
+
+#: Most distinct terms one keyword query uses.
+MAX_QUERY_TERMS = 64
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS cubes (
+        rid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        ns TEXT NOT NULL,
+        key TEXT NOT NULL,
+        content TEXT NOT NULL,
+        memory_type TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL,
+        updated_at REAL,
+        last_accessed_at REAL,
+        valid_from REAL,
+        valid_to REAL,
+        expires_at REAL,
+        access_count INTEGER NOT NULL DEFAULT 0,
+        heat REAL NOT NULL DEFAULT 0,
+        importance REAL NOT NULL DEFAULT 0.5,
+        owner TEXT,
+        readers TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        data TEXT NOT NULL,
+        indexed INTEGER NOT NULL DEFAULT 1,
+        has_vector INTEGER NOT NULL DEFAULT 0,
+        thread TEXT,
+        position INTEGER,
+        UNIQUE (ns, key)
+    )""",
+    """CREATE TABLE IF NOT EXISTS history (
+        cube_id TEXT NOT NULL REFERENCES cubes(id) ON DELETE CASCADE,
+        pos INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        PRIMARY KEY (cube_id, pos)
+    )""",
+    """CREATE TABLE IF NOT EXISTS vectors (
+        id TEXT PRIMARY KEY REFERENCES cubes(id) ON DELETE CASCADE,
+        dim INTEGER NOT NULL,
+        vec BLOB NOT NULL
+    )""",
+    # rowid = cubes.rid (an INTEGER PRIMARY KEY, so VACUUM keeps it stable).
+    """CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+        body, context, next, date, tokenize='porter unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        action TEXT NOT NULL,
+        cube_id TEXT,
+        ns TEXT NOT NULL,
+        at REAL NOT NULL,
+        actor TEXT,
+        reason TEXT,
+        detail TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS cubes_ns ON cubes(ns)",
+    "CREATE INDEX IF NOT EXISTS cubes_ns_key ON cubes(ns, key)",
+    "CREATE INDEX IF NOT EXISTS cubes_tier ON cubes(tier)",
+    "CREATE INDEX IF NOT EXISTS cubes_updated ON cubes(updated_at)",
+    "CREATE INDEX IF NOT EXISTS cubes_created ON cubes(created_at)",
+    "CREATE INDEX IF NOT EXISTS cubes_unindexed ON cubes(id) WHERE has_vector = 1 AND indexed = 0",
+    "CREATE INDEX IF NOT EXISTS audit_cube ON audit(cube_id)",
+    "CREATE INDEX IF NOT EXISTS cubes_thread ON cubes(ns, thread, position) WHERE thread IS NOT NULL",
+)
+
+_FTS_INSERT = f"INSERT INTO fts(rowid, {', '.join(KEYWORD_COLUMNS)}) VALUES (?, {', '.join('?' * len(KEYWORD_COLUMNS))})"
+
+_CUBE_COLUMNS = (
+    "id", "ns", "key", "content", "memory_type", "tier", "status", "created_at", "updated_at",
+    "last_accessed_at", "valid_from", "valid_to", "expires_at", "access_count", "heat", "importance",
+    "owner", "readers", "metadata", "data", "indexed", "has_vector", "thread", "position",
+)
+
+
+# --------------------------------------------------------------------------- helpers
+def _epoch(value: datetime | None) -> float | None:
+    """Epoch seconds of a datetime (naive = UTC), or ``None``."""
+    return None if value is None else to_utc(value).timestamp()  # type: ignore[union-attr]
+
+
+def _from_epoch(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _dumps(value: Any, what: str) -> str:
+    """JSON-encode ``value`` strictly (no NaN/Infinity, no non-JSON types)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} cannot be stored as JSON ({exc}); use only JSON values "
+                                "(str, finite numbers, bool, None, lists, dicts with string keys)") from exc
+
+
+def _json_list(items: Iterable[Any]) -> str:
+    """A JSON array for ``json_each(?)`` (how lists of any size reach SQL as one parameter)."""
+    return json.dumps([item.value if hasattr(item, "value") else item for item in items], ensure_ascii=False)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _prefix_sql(column: str, prefix: Sequence[str], exact: bool = False) -> tuple[str, list[Any]]:
+    """An index-friendly SQL condition for "namespace starts with ``prefix``"."""
+    key = ns_key(prefix)
+    if exact:
+        return f"{column} = ?", [key]
+    if not prefix:
+        return "1", []
+    # Every extension of `key` lies in [key + NS_SEP, key + chr(ord(NS_SEP) + 1)).
+    return f"({column} = ? OR ({column} >= ? AND {column} < ?))", [key, key + NS_SEP, key + chr(ord(NS_SEP) + 1)]
+
+
+def _validate_embedding(vec: Sequence[float], where: str) -> bytes:
+    """Check one embedding and return it as little-endian float32 bytes."""
+    import numpy as np
+
+    try:
+        arr = np.asarray(vec, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{where} must be a sequence of numbers ({exc})") from exc
+    if arr.ndim != 1 or arr.size == 0:
+        raise InvalidInputError(f"{where} must be a non-empty flat list of numbers, got shape {arr.shape}")
+    as32 = arr.astype("<f4")
+    if not (np.isfinite(arr).all() and np.isfinite(as32).all()):
+        raise InvalidInputError(f"{where} contains NaN or infinite values (or values beyond float32 range); "
+                                "check the embedding model's output")
+    return as32.tobytes()
+
+
+def fts_match(terms: Sequence[str]) -> str | None:
+    """Turn plain words into a safe FTS5 query: each word quoted, joined by OR.
+
+    Args:
+        terms: Words chosen by query analysis (quotes, FTS5 operators and SQL in them are inert).
+
+    Returns:
+        The FTS5 ``MATCH`` expression, or ``None`` when no searchable term remains.
+
+    Example:
+        >>> fts_match(["alice", 'say"', "NEAR(tea)"])
+        '"alice" OR "say" OR "near" OR "tea"'
+    """
+    words: list[str] = []
+    for term in terms:
+        for word in _WORD.findall(str(term).lower()):
+            if word not in words:
+                words.append(word)
+    words = words[:MAX_QUERY_TERMS]
+    if not words:
+        return None
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _keyword_row(doc: KeywordDoc | None, where: str) -> tuple[str, ...] | None:
+    """Validate a keyword document and return its column values in :data:`KEYWORD_COLUMNS` order."""
+    if doc is None:
+        return None
+    if isinstance(doc, str):
+        doc = {"body": doc}
+    if not isinstance(doc, Mapping):
+        raise InvalidInputError(f"{where} must be a string, a mapping of keyword columns, or None")
+    unknown = set(doc) - set(KEYWORD_COLUMNS)
+    if unknown:
+        raise InvalidInputError(f"{where} has unknown keyword columns {sorted(unknown)}; use {KEYWORD_COLUMNS}")
+    values = tuple(doc.get(c) or "" for c in KEYWORD_COLUMNS)
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidInputError(f"{where} columns must be strings")
+    return values
+
+
+# --------------------------------------------------------------------------- filters
+def _condition_sql(cond: Condition, source: str) -> tuple[str, list[Any]]:
+    """Compile one metadata condition to SQL over the JSON column ``source``.
+
+    The path is walked with nested ``json_each`` so every key, whatever it
+    contains, is a bound parameter; a missing path makes ``EXISTS`` false, which
+    gives :func:`~langchain_memos.filters.matches` semantics for every operator.
+    """
+    if not cond.path:
+        raise InvalidInputError("a filter condition needs a non-empty path")
+    joins: list[str] = []
+    wheres: list[str] = []
+    params: list[Any] = []
+    parent = source
+    for depth, part in enumerate(cond.path):
+        alias = f"j{depth}"
+        if depth == 0:
+            joins.append(f"json_each({parent}) AS {alias}")
+        else:
+            # Only descend into objects (json_each over a scalar's text would be malformed JSON).
+            prev = f"j{depth - 1}"
+            joins.append(f"json_each(CASE WHEN {prev}.type = 'object' THEN {prev}.value ELSE '{{}}' END) AS {alias}")
+        wheres.append(f"{alias}.key = ?")
+        params.append(part)
+    leaf = f"j{len(cond.path) - 1}"
+    op = cond.op
+    if op in ("$eq", "$ne"):
+        pred, pparams = _eq_sql(leaf, cond.value)
+    elif op in ("$in", "$nin"):
+        pred, pparams = _in_sql(leaf, cond.value)
+    elif op in ("$gt", "$gte", "$lt", "$lte"):
+        pred, pparams = _ordered_sql(leaf, op, cond.value)
+    else:
+        raise InvalidInputError(f"unknown filter operator {op!r}; use one of $eq $ne $gt $gte $lt $lte $in $nin")
+    exists = f"EXISTS (SELECT 1 FROM {', '.join(joins)} WHERE {' AND '.join(wheres)} AND ({pred}))"
+    if op in ("$ne", "$nin"):
+        return f"NOT {exists}", params + pparams
+    return exists, params + pparams
+
+
+def _sql_number(value: int | float) -> int | float:
+    """Bind ints beyond SQLite's 64-bit range as floats (SQLite stores them that way too)."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return float(value)
+    return value
+
+
+def _eq_sql(leaf: str, value: Any) -> tuple[str, list[Any]]:
+    if value is None:
+        return f"{leaf}.type = 'null'", []
+    if isinstance(value, bool):
+        return f"{leaf}.type = '{'true' if value else 'false'}'", []
+    if isinstance(value, (int, float)):
+        return f"{leaf}.type IN ('integer', 'real') AND {leaf}.atom = ?", [_sql_number(value)]
+    if isinstance(value, str):
+        return f"{leaf}.type = 'text' AND {leaf}.atom = ?", [value]
+    raise InvalidInputError(f"filter value {value!r} must be a JSON scalar (str, number, bool or None)")
+
+
+def _in_sql(leaf: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidInputError(f"$in/$nin take a list of values, got {values!r}")
+    parts: list[str] = []
+    params: list[Any] = []
+    for value in values:
+        sql, p = _eq_sql(leaf, value)
+        parts.append(f"({sql})")
+        params.extend(p)
+    return (" OR ".join(parts) if parts else "0"), params
+
+
+_ORDERED = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _ordered_sql(leaf: str, op: str, value: Any) -> tuple[str, list[Any]]:
+    sym = _ORDERED[op]
+    if isinstance(value, bool) or value is None:
+        return "0", []  # ordered operators only compare numbers with numbers and strings with strings
+    if isinstance(value, (int, float)):
+        return f"{leaf}.type IN ('integer', 'real') AND {leaf}.atom {sym} ?", [_sql_number(value)]
+    if isinstance(value, str):
+        return f"{leaf}.type = 'text' AND {leaf}.atom {sym} ?", [value]
+    raise InvalidInputError(f"filter value {value!r} must be a JSON scalar (str, number, bool or None)")
+
+
+def compile_query(query: CubeQuery, alias: str = "c") -> tuple[str, list[Any]]:
+    """Compile a :class:`CubeQuery` to a parameterised SQL ``WHERE`` clause over ``cubes AS alias``.
+
+    Returns:
+        ``(sql, params)``; ``sql`` is ``"1"`` when nothing narrows the result.
+    """
+    a = alias
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def add(sql: str, *values: Any) -> None:
+        clauses.append(sql)
+        params.extend(values)
+
+    if query.namespace_prefix or query.exact_namespace:
+        sql, p = _prefix_sql(f"{a}.ns", query.namespace_prefix, query.exact_namespace)
+        add(sql, *p)
+    if query.ids is not None:
+        add(f"{a}.id IN (SELECT value FROM json_each(?))", _json_list(query.ids))
+    if query.tiers is not None:
+        add(f"{a}.tier IN (SELECT value FROM json_each(?))", _json_list(Tier(t) for t in query.tiers))
+    if query.types is not None:
+        add(f"{a}.memory_type IN (SELECT value FROM json_each(?))",
+            _json_list(MemoryType(t) for t in query.types))
+    if query.statuses is None:
+        add(f"{a}.status != ?", Status.EXPIRED.value)
+    else:
+        add(f"{a}.status IN (SELECT value FROM json_each(?))", _json_list(Status(s) for s in query.statuses))
+    if query.created_after is not None:
+        add(f"{a}.created_at >= ?", _epoch(query.created_after))
+    if query.created_before is not None:
+        add(f"{a}.created_at < ?", _epoch(query.created_before))
+    if query.valid_at is not None:
+        t = _epoch(query.valid_at)
+        add(f"({a}.valid_from IS NULL OR {a}.valid_from <= ?) AND ({a}.valid_to IS NULL OR {a}.valid_to > ?)", t, t)
+    if not query.include_expired:
+        add(f"({a}.expires_at IS NULL OR {a}.expires_at > ?)", _epoch(query.now or utcnow()))
+    if query.reader is not None:
+        add(f"({a}.owner IS NULL OR {a}.owner = ? OR EXISTS (SELECT 1 FROM json_each({a}.readers) AS r "
+            "WHERE r.value = ? OR r.value = '*'))", query.reader, query.reader)
+    for cond in query.conditions:
+        sql, p = _condition_sql(cond, f"{a}.metadata")
+        add(sql, *p)
+    return (" AND ".join(f"({c})" for c in clauses) if clauses else "1"), params
+
+
+# --------------------------------------------------------------------------- the store
+class SQLiteRecordStore:
+    """A :class:`~langchain_memos.storage.base.RecordStore` on one SQLite file (or in memory).
+
+    Args:
+        path: The database file (parent folders are created), or ``None`` /
+            ``":memory:"`` for a private in-memory database (tests).
+        busy_timeout_s: How long a call waits for another writer (thread or
+            process) before raising :class:`~langchain_memos.errors.StoreLockedError`.
+
+    The constructor opens the database and runs :meth:`setup`.
+    """
+
+    def __init__(self, path: str | Path | None, *, busy_timeout_s: float = 30.0) -> None:
+        if busy_timeout_s < 0:
+            raise InvalidInputError(f"busy_timeout_s must be >= 0, got {busy_timeout_s}")
+        self._memory = path is None or str(path) == ":memory:"
+        self.path: Path | None = None if self._memory else Path(path).expanduser()  # type: ignore[arg-type]
+        self.busy_timeout_s = float(busy_timeout_s)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._open()
+        self.setup()
+
+    # ------------------------------------------------------------ plumbing
+    def __repr__(self) -> str:
+        return f"SQLiteRecordStore({str(self.path) if self.path else ':memory:'!r})"
+
+    def _open(self) -> None:
+        target = ":memory:"
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the folder for {self.path} ({exc}); "
+                                   "pass a path in a writable folder") from exc
+            target = str(self.path)
+        try:
+            conn = sqlite3.connect(target, timeout=min(self.busy_timeout_s, 1.0), isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite database {target} ({exc}); "
+                               "check the path and its permissions") from exc
+        self._conn = conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed or self._conn is None:
+            raise StorageError("this SQLiteRecordStore is closed; open a new one to keep using the database")
+        return self._conn
+
+    def _locked_error(self, exc: BaseException) -> StoreLockedError:
+        where = str(self.path) if self.path else ":memory:"
+        return StoreLockedError(
+            f"SQLite database {where} stayed locked for more than {self.busy_timeout_s:g}s ({exc}); "
+            "another process or thread holds a long write transaction. Wait for it to finish, "
+            "close stale processes using this file, or raise MemOSConfig.busy_timeout_s"
+        )
+
+    def _retry(self, fn: Callable[[sqlite3.Connection], T], *, begin: str | None) -> T:
+        """Run ``fn`` in one transaction (``begin``: ``"BEGIN IMMEDIATE"``, ``"BEGIN"`` or ``None``).
+
+        Busy/locked errors roll back and retry with jittered exponential backoff
+        until ``busy_timeout_s`` has passed.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay = 0.005
+        while True:
+            with self._lock:
+                conn = self._connection()
+                try:
+                    if begin:
+                        conn.execute(begin)
+                    result = fn(conn)
+                    if begin:
+                        conn.execute("COMMIT")
+                    return result
+                except sqlite3.Error as exc:
+                    self._rollback(conn)
+                    if not _is_busy(exc):
+                        raise self._storage_error(exc) from exc
+                    last: BaseException = exc
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._locked_error(last) from last
+            time.sleep(min(remaining, delay * (0.5 + random.random())))
+            delay = min(delay * 2, 0.25)
+
+    def _storage_error(self, exc: sqlite3.Error) -> StorageError:
+        where = str(self.path) if self.path else ":memory:"
+        text = str(exc).lower()
+        if "not a database" in text or "malformed" in text:
+            fix = "the file is not a valid SQLite database; point the store at a new file or restore a backup"
+        elif "readonly" in text or "read-only" in text or "unable to open" in text:
+            fix = "make the database file and its folder writable by this process"
+        elif "disk" in text or "full" in text:
+            fix = "free disk space on the volume holding the database"
+        else:
+            fix = "check the database file; if it persists, report it with this message"
+        return StorageError(f"SQLite error on {where}: {exc} ({fix})")
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._retry(fn, begin="BEGIN IMMEDIATE")
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._retry(fn, begin="BEGIN")
+
+    # ------------------------------------------------------------ lifecycle
+    def setup(self) -> None:
+        """Create tables and indexes; idempotent and safe when processes call it concurrently."""
+
+        def pragmas(conn: sqlite3.Connection) -> None:
+            if not self._memory:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StorageError(f"could not switch {self.path} to WAL mode (got {mode!r}); "
+                                       "put the database on a local file system that supports shared memory")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+
+        def schema(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+        self._retry(pragmas, begin=None)
+        self._write(schema)
+
+    def close(self) -> None:
+        """Close the connection; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+
+    def __enter__(self) -> "SQLiteRecordStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ writes
+    def write(self, cubes: Sequence[MemCube], embeddings: Sequence[Sequence[float] | None],
+              keyword_docs: Sequence[KeywordDoc | None], *,
+              keyword_updates: Mapping[str, KeywordDoc] | None = None) -> list[str]:
+        """Insert or replace cubes (by id) with embeddings and keyword documents, in one transaction.
+
+        Args:
+            cubes: The cubes; their ``history`` is stored as given.
+            embeddings: One per cube; ``None`` = not vector-indexed.
+            keyword_docs: One per cube; its keyword document (columns of
+                :data:`KEYWORD_COLUMNS`, or a string for the body), ``None`` = not keyword-indexed.
+            keyword_updates: New keyword documents for other stored cubes (by id);
+                unknown ids are ignored.
+
+        Returns:
+            Ids of other cubes replaced because of a ``(namespace, key)`` clash.
+
+        Raises:
+            InvalidInputError: Lengths differ, an embedding has NaN/inf, or a value is not JSON.
+            EmbeddingDimensionError: An embedding's dimension differs from the store's.
+        """
+        if not (len(cubes) == len(embeddings) == len(keyword_docs)):
+            raise InvalidInputError(f"write() needs one embedding and one keyword doc per cube; got {len(cubes)} "
+                                    f"cubes, {len(embeddings)} embeddings, {len(keyword_docs)} keyword docs")
+        rows = [self._cube_row(cube, emb, doc, i)
+                for i, (cube, emb, doc) in enumerate(zip(cubes, embeddings, keyword_docs))]
+        updates = [(cube_id, _keyword_row(doc, f"keyword update of {cube_id}"))
+                   for cube_id, doc in (keyword_updates or {}).items()]
+        dims = {row["dim"] for row in rows if row["dim"] is not None}
+        if len(dims) > 1:
+            raise EmbeddingDimensionError(f"one write() got embeddings of dimensions {sorted(dims)}; "
+                                          "embed every cube with the same model")
+        if not rows and not updates:
+            return []
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            for cube_id, values in updates:
+                self._replace_keywords(conn, cube_id, values)
+            if dims:
+                self._check_dim(conn, next(iter(dims)))
+            replaced: list[str] = []
+            alive: set[str] = set()
+            for row in rows:
+                for gone in self._write_row(conn, row):
+                    alive.discard(gone)
+                    replaced.append(gone)
+                alive.add(row["cube"]["id"])
+            # A cube replaced within this batch and written again later is not "replaced".
+            return list(dict.fromkeys(r for r in replaced if r not in alive))
+
+        return self._write(tx)
+
+    def _cube_row(self, cube: MemCube, embedding: Sequence[float] | None, doc: KeywordDoc | None,
+                  i: int) -> dict[str, Any]:
+        """Validate one cube and build the values of its rows (no database access)."""
+        if not isinstance(cube, MemCube):
+            raise InvalidInputError(f"write() takes MemCube objects, got {type(cube).__name__} at position {i}")
+        for label in cube.namespace:
+            if not isinstance(label, str) or NS_SEP in label:
+                raise InvalidNamespaceError(f"namespace label {label!r} of cube {cube.id} must be a string without "
+                                            "the \\x1f separator; remove that character from the label")
+        text = _keyword_row(doc, f"keyword doc of cube {cube.id}")
+        vec = None if embedding is None else _validate_embedding(embedding, f"embedding of cube {cube.id}")
+        data = cube.to_dict(include_history=False)
+        values = {
+            "id": cube.id, "ns": ns_key(cube.namespace), "key": cube.key, "content": cube.content,
+            "memory_type": cube.memory_type.value, "tier": cube.tier.value, "status": cube.status.value,
+            "created_at": _epoch(cube.created_at), "updated_at": _epoch(cube.updated_at),
+            "last_accessed_at": _epoch(cube.last_accessed_at), "valid_from": _epoch(cube.valid_from),
+            "valid_to": _epoch(cube.valid_to), "expires_at": _epoch(cube.expires_at),
+            "access_count": int(cube.access_count), "heat": float(cube.heat), "importance": float(cube.importance),
+            "owner": cube.owner, "readers": _dumps(list(cube.permissions.readers), "permissions.readers"),
+            "metadata": _dumps(cube.metadata, f"metadata of cube {cube.id}"),
+            "data": _dumps(data, f"cube {cube.id}"),
+            "indexed": 0 if vec is not None else 1, "has_vector": 1 if vec is not None else 0,
+            "thread": cube.thread_id if cube.position is not None else None,
+            "position": cube.position if cube.thread_id is not None else None,
+        }
+        history = [(pos, h.version, _dumps(h.to_dict(), f"history of cube {cube.id}"))
+                   for pos, h in enumerate(cube.history)]
+        self._check_text(values, text, cube.id)
+        return {"cube": values, "history": history, "vec": vec,
+                "dim": None if vec is None else len(vec) // 4, "text": text}
+
+    @staticmethod
+    def _check_text(values: dict[str, Any], text: tuple[str, ...] | None, cube_id: str) -> None:
+        """Reject strings SQLite cannot store (unpaired surrogates) before the transaction starts."""
+        for value in [*values.values(), *(text or ())]:
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise InvalidInputError(f"cube {cube_id} contains text that is not valid Unicode ({exc}); "
+                                            "remove unpaired surrogate characters") from exc
+
+    def _check_dim(self, conn: sqlite3.Connection, dim: int) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE name = 'embedding_dim'").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO meta(name, value) VALUES ('embedding_dim', ?)", (str(dim),))
+        elif int(row[0]) != dim:
+            raise EmbeddingDimensionError(
+                f"this store holds {row[0]}-dimensional embeddings but got {dim}-dimensional ones; "
+                "use the embedding model the store was built with, or open a new store (a new path) "
+                "for the new model"
+            )
+
+    def _write_row(self, conn: sqlite3.Connection, row: dict[str, Any]) -> list[str]:
+        """Write one cube's rows inside the caller's transaction; return ids it displaced."""
+        values = row["cube"]
+        replaced: list[str] = []
+        clash = conn.execute("SELECT rid, id FROM cubes WHERE ns = ? AND key = ? AND id != ?",
+                             (values["ns"], values["key"], values["id"])).fetchone()
+        if clash is not None:
+            self._delete_rows(conn, clash[0], clash[1])
+            replaced.append(clash[1])
+        existing = conn.execute("SELECT rid FROM cubes WHERE id = ?", (values["id"],)).fetchone()
+        cols = list(_CUBE_COLUMNS)
+        if existing is None:
+            cur = conn.execute(f"INSERT INTO cubes({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                               [values[c] for c in cols])
+            rid = cur.lastrowid
+        else:
+            rid = existing[0]
+            conn.execute(f"UPDATE cubes SET {', '.join(f'{c} = ?' for c in cols[1:])} WHERE rid = ?",
+                         [values[c] for c in cols[1:]] + [rid])
+            conn.execute("DELETE FROM fts WHERE rowid = ?", (rid,))
+            conn.execute("DELETE FROM history WHERE cube_id = ?", (values["id"],))
+        conn.executemany("INSERT INTO history(cube_id, pos, version, entry) VALUES (?, ?, ?, ?)",
+                         [(values["id"], *h) for h in row["history"]])
+        if row["vec"] is None:
+            conn.execute("DELETE FROM vectors WHERE id = ?", (values["id"],))
+        else:
+            conn.execute("INSERT INTO vectors(id, dim, vec) VALUES (?, ?, ?) "
+                         "ON CONFLICT(id) DO UPDATE SET dim = excluded.dim, vec = excluded.vec",
+                         (values["id"], row["dim"], row["vec"]))
+        if row["text"] is not None:
+            conn.execute(_FTS_INSERT, (rid, *row["text"]))
+        return replaced
+
+    @staticmethod
+    def _replace_keywords(conn: sqlite3.Connection, cube_id: str, values: tuple[str, ...] | None) -> None:
+        """Replace (or drop, for ``None``) the keyword row of a stored cube."""
+        found = conn.execute("SELECT rid FROM cubes WHERE id = ?", (cube_id,)).fetchone()
+        if found is None:
+            return
+        conn.execute("DELETE FROM fts WHERE rowid = ?", (found[0],))
+        if values is not None:
+            conn.execute(_FTS_INSERT, (found[0], *values))
+
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, rid: int, cube_id: str) -> None:
+        conn.execute("DELETE FROM fts WHERE rowid = ?", (rid,))
+        conn.execute("DELETE FROM history WHERE cube_id = ?", (cube_id,))
+        conn.execute("DELETE FROM vectors WHERE id = ?", (cube_id,))
+        conn.execute("DELETE FROM cubes WHERE rid = ?", (rid,))
+
+    def delete(self, ids: Sequence[str], *, reason: str, actor: str | None = None) -> list[str]:
+        """Delete cubes with their history, embedding and keyword rows; audit each deletion.
+
+        Each audit record (action ``"delete"``) keeps the last content, key and
+        version in ``detail`` so deletions stay auditable after history is gone.
+
+        Returns:
+            The ids that existed and were deleted, in input order.
+        """
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        at = utcnow().timestamp()
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            deleted: list[str] = []
+            for cube_id in wanted:
+                row = conn.execute("SELECT rid, ns, key, content, data FROM cubes WHERE id = ?", (cube_id,)).fetchone()
+                if row is None:
+                    continue
+                rid, ns, key, content, data = row
+                n_hist = conn.execute("SELECT COUNT(*) FROM history WHERE cube_id = ?", (cube_id,)).fetchone()[0]
+                detail = {"key": key, "content": content, "version": json.loads(data).get("version"),
+                          "history_versions": n_hist}
+                self._delete_rows(conn, rid, cube_id)
+                conn.execute("INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) "
+                             "VALUES ('delete', ?, ?, ?, ?, ?, ?)",
+                             (cube_id, ns, at, actor, reason, _dumps(detail, "audit detail")))
+                deleted.append(cube_id)
+            return deleted
+
+        return self._write(tx)
+
+    def mark_indexed(self, ids: Sequence[str]) -> None:
+        """Record that these ids' embeddings are in the vector index."""
+        if not ids:
+            return
+        self._write(lambda conn: conn.execute(
+            "UPDATE cubes SET indexed = 1 WHERE id IN (SELECT value FROM json_each(?))", (_json_list(ids),)))
+
+    def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
+        """Count one access per id (an id listed twice counts twice), set ``last_accessed_at``, add heat.
+
+        Unknown ids are ignored.
+        """
+        if not ids:
+            return
+        when = to_utc(at)
+        if when is None or not math.isfinite(heat_delta):
+            raise InvalidInputError("touch() needs a datetime `at` and a finite heat_delta")
+        iso, epoch = when.isoformat(), when.timestamp()
+
+        def tx(conn: sqlite3.Connection) -> None:
+            for cube_id in ids:
+                row = conn.execute("SELECT data FROM cubes WHERE id = ?", (cube_id,)).fetchone()
+                if row is None:
+                    continue
+                data = json.loads(row[0])
+                data["access_count"] = int(data.get("access_count", 0)) + 1
+                data["heat"] = float(data.get("heat", 0.0)) + float(heat_delta)
+                data["last_accessed_at"] = iso
+                conn.execute("UPDATE cubes SET access_count = ?, heat = ?, last_accessed_at = ?, data = ? "
+                             "WHERE id = ?",
+                             (data["access_count"], data["heat"], epoch, _dumps(data, "cube"), cube_id))
+
+        self._write(tx)
+
+    def audit(self, records: Iterable[AuditRecord]) -> None:
+        """Append records to the audit log (one transaction)."""
+        rows = []
+        for rec in records:
+            at = to_utc(rec.at)
+            if at is None:
+                raise InvalidInputError("an AuditRecord needs a datetime `at`")
+            rows.append((rec.action, rec.cube_id, ns_key(rec.namespace), at.timestamp(), rec.actor, rec.reason,
+                         _dumps(rec.detail or {}, "audit detail")))
+        if rows:
+            self._write(lambda conn: conn.executemany(
+                "INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows))
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Set a store-level setting."""
+        self._write(lambda conn: conn.execute(
+            "INSERT INTO meta(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, str(value))))
+
+    # ------------------------------------------------------------ reads
+    def _load(self, conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
+              with_history: bool = True) -> dict[str, MemCube]:
+        """Build cubes (with history unless ``with_history=False``) from ``(id, data)`` rows."""
+        if not rows:
+            return {}
+        history: dict[str, list[HistoryEntry]] = {}
+        for cube_id, entry in [] if not with_history else conn.execute(
+                "SELECT cube_id, entry FROM history WHERE cube_id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY cube_id, pos", (_json_list(r[0] for r in rows),)):
+            history.setdefault(cube_id, []).append(HistoryEntry.from_dict(json.loads(entry)))
+        cubes = {}
+        for cube_id, data in rows:
+            cube = MemCube.from_dict(json.loads(data))
+            cube.history = history.get(cube_id, [])
+            cubes[cube_id] = cube
+        return cubes
+
+    def get(self, ids: Sequence[str]) -> list[MemCube | None]:
+        """Cubes by id, in input order (``None`` where missing), with history."""
+        if not ids:
+            return []
+
+        def tx(conn: sqlite3.Connection) -> dict[str, MemCube]:
+            rows = conn.execute("SELECT id, data FROM cubes WHERE id IN (SELECT value FROM json_each(?))",
+                                (_json_list(ids),)).fetchall()
+            return self._load(conn, rows)
+
+        found = self._read(tx)
+        return [found.get(i) for i in ids]
+
+    def get_by_keys(self, namespace: Sequence[str], keys: Sequence[str]) -> list[MemCube | None]:
+        """Cubes by ``(namespace, key)``, in input order (``None`` where missing)."""
+        if not keys:
+            return []
+        ns = ns_key(tuple(namespace))
+
+        def tx(conn: sqlite3.Connection) -> dict[str, MemCube]:
+            rows = conn.execute("SELECT key, id, data FROM cubes WHERE ns = ? AND key IN "
+                                "(SELECT value FROM json_each(?))", (ns, _json_list(keys))).fetchall()
+            by_id = self._load(conn, [(r[1], r[2]) for r in rows])
+            return {r[0]: by_id[r[1]] for r in rows}
+
+        found = self._read(tx)
+        return [found.get(k) for k in keys]
+
+    def query(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
+              order_by: str = "updated_at DESC", with_history: bool = True) -> list[MemCube]:
+        """Cubes matching ``query``.
+
+        Args:
+            query: The structural query.
+            limit: Most cubes to return (``None`` = all).
+            offset: Cubes to skip first.
+            order_by: One of :data:`ORDERINGS` (ties are broken by id).
+            with_history: Load version history too (``False`` is faster; ``history`` is then empty).
+
+        Raises:
+            InvalidInputError: Unknown ``order_by`` or a negative limit/offset.
+        """
+        if order_by not in ORDERINGS:
+            raise InvalidInputError(f"order_by {order_by!r} is not supported; use one of {', '.join(ORDERINGS)}")
+        if (limit is not None and limit < 0) or offset < 0:
+            raise InvalidInputError(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
+        where, params = compile_query(query)
+        sql = (f"SELECT c.id, c.data FROM cubes AS c WHERE {where} ORDER BY {ORDERINGS[order_by]} "
+               "LIMIT ? OFFSET ?")
+        params = [*params, -1 if limit is None else int(limit), int(offset)]
+
+        def tx(conn: sqlite3.Connection) -> list[MemCube]:
+            rows = conn.execute(sql, params).fetchall()
+            loaded = self._load(conn, rows, with_history=with_history)
+            return [loaded[r[0]] for r in rows]
+
+        return self._read(tx)
+
+    def count(self, query: CubeQuery) -> int:
+        """How many cubes match ``query``."""
+        where, params = compile_query(query)
+        return self._read(lambda conn: conn.execute(
+            f"SELECT COUNT(*) FROM cubes AS c WHERE {where}", params).fetchone()[0])
+
+    def keyword_search(self, terms: Sequence[str], query: CubeQuery, k: int, *,
+                       column_weights: Sequence[float] | None = None) -> list[ScoredId]:
+        """BM25 search for any of ``terms``, best first (score = ``-bm25``, larger is better).
+
+        Args:
+            terms: Plain words (see :func:`fts_match`; FTS5 syntax in them is inert).
+            query: Restricts the cubes searched.
+            k: How many results.
+            column_weights: BM25 weights of :data:`KEYWORD_COLUMNS` (default: all 1.0).
+        """
+        match = fts_match(terms)
+        if match is None or k <= 0:
+            return []
+        weights = tuple(float(w) for w in (column_weights or (1.0,) * len(KEYWORD_COLUMNS)))
+        if len(weights) != len(KEYWORD_COLUMNS) or not all(math.isfinite(w) for w in weights):
+            raise InvalidInputError(f"column_weights needs {len(KEYWORD_COLUMNS)} finite numbers for {KEYWORD_COLUMNS}")
+        where, params = compile_query(query)
+        bm25 = f"bm25(fts, {', '.join('?' * len(weights))})"
+        sql = (f"SELECT c.id, -{bm25} AS score FROM fts JOIN cubes AS c ON c.rid = fts.rowid "
+               f"WHERE fts MATCH ? AND {where} ORDER BY score DESC, c.id ASC LIMIT ?")
+        rows = self._read(lambda conn: conn.execute(sql, [*weights, match, *params, int(k)]).fetchall())
+        return [ScoredId(cube_id, float(score)) for cube_id, score in rows]
+
+    def next_in_thread(self, ids: Sequence[str]) -> dict[str, str]:
+        """For each id with a thread and position, the id of the next cube of its thread."""
+        if not ids:
+            return {}
+        sql = ("SELECT c.id, (SELECT n.id FROM cubes AS n WHERE n.ns = c.ns AND n.thread = c.thread "
+               "AND n.position > c.position ORDER BY n.position LIMIT 1) FROM cubes AS c "
+               "WHERE c.id IN (SELECT value FROM json_each(?)) AND c.thread IS NOT NULL")
+        rows = self._read(lambda conn: conn.execute(sql, (_json_list(ids),)).fetchall())
+        return {cube_id: nxt for cube_id, nxt in rows if nxt is not None}
+
+    def thread_units(self, namespace: Sequence[str], thread: str, lo: int, hi: int) -> list[MemCube]:
+        """Cubes of one thread with ``lo <= position <= hi``, ordered by position (without history)."""
+        sql = ("SELECT id, data FROM cubes WHERE ns = ? AND thread = ? AND position BETWEEN ? AND ? "
+               "ORDER BY position")
+
+        def tx(conn: sqlite3.Connection) -> list[MemCube]:
+            rows = conn.execute(sql, (ns_key(tuple(namespace)), thread, int(lo), int(hi))).fetchall()
+            loaded = self._load(conn, rows, with_history=False)
+            return [loaded[r[0]] for r in rows]
+
+        return self._read(tx)
+
+    def thread_max_position(self, namespace: Sequence[str], thread: str) -> int | None:
+        """The largest position used in a thread, or ``None`` for a new thread."""
+        row = self._read(lambda conn: conn.execute(
+            "SELECT MAX(position) FROM cubes WHERE ns = ? AND thread = ?",
+            (ns_key(tuple(namespace)), thread)).fetchone())
+        return None if row is None or row[0] is None else int(row[0])
+
+    def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
+        """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``."""
+        where, params = compile_query(query)
+        sql = (f"SELECT DISTINCT j.value FROM cubes AS c, json_each(c.metadata) AS j WHERE j.key = ? "
+               f"AND j.type NOT IN ('object', 'array') AND {where} ORDER BY j.value LIMIT ?")
+        rows = self._read(lambda conn: conn.execute(sql, [field, *params, int(limit)]).fetchall())
+        return [r[0] for r in rows]
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored embeddings (as float32 values) of these ids; absent ids are left out."""
+        import numpy as np
+
+        if not ids:
+            return {}
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT id, vec FROM vectors WHERE id IN (SELECT value FROM json_each(?))", (_json_list(ids),)).fetchall())
+        return {cube_id: np.frombuffer(blob, dtype="<f4").astype(float).tolist() for cube_id, blob in rows}
+
+    def unindexed_ids(self, limit: int | None = None) -> list[str]:
+        """Ids with an embedding not yet confirmed in the vector index (sorted)."""
+        lim = -1 if limit is None else int(limit)
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT id FROM cubes WHERE has_vector = 1 AND indexed = 0 ORDER BY id LIMIT ?", (lim,)).fetchall())
+        return [r[0] for r in rows]
+
+    def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """Distinct namespaces (sorted) that start with ``prefix``."""
+        where, params = _prefix_sql("ns", tuple(prefix))
+        rows = self._read(lambda conn: conn.execute(
+            f"SELECT DISTINCT ns FROM cubes WHERE {where}", params).fetchall())
+        return sorted(ns_from_key(r[0]) for r in rows)
+
+    def audit_log(self, cube_id: str | None = None, limit: int = 100) -> list[AuditRecord]:
+        """Newest-first audit records, optionally for one cube."""
+        sql = "SELECT action, cube_id, ns, at, actor, reason, detail FROM audit"
+        params: list[Any] = []
+        if cube_id is not None:
+            sql += " WHERE cube_id = ?"
+            params.append(cube_id)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(int(limit))
+        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [AuditRecord(action=a, cube_id=c, namespace=ns_from_key(ns), at=_from_epoch(at), actor=actor,
+                            reason=reason, detail=json.loads(detail)) for a, c, ns, at, actor, reason, detail in rows]
+
+    def get_meta(self, name: str) -> str | None:
+        """A store-level setting, or ``None``."""
+        row = self._read(lambda conn: conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone())
+        return None if row is None else row[0]
+
+
+__all__ = ["ORDERINGS", "SQLiteRecordStore", "compile_query", "fts_match"]

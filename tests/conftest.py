@@ -1,0 +1,165 @@
+"""Shared pytest fixtures. Keep each group of fixtures in its own clearly marked section."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+# =====================================================================================
+# Storage engines (used by tests/test_engines.py)
+#
+#   record_store       -> a fresh RecordStore per test, over every engine kind
+#   sqlite_file_store  -> a fresh file-backed SQLiteRecordStore (WAL, processes, locking)
+#   vector_index       -> a fresh VectorIndex per test, over every engine kind
+#   chroma_server      -> (host, port) of a real `chroma run` server on loopback (session)
+# =====================================================================================
+
+#: RecordStore engine kinds the conformance suite runs over.
+RECORD_STORE_KINDS = ["sqlite-file", "sqlite-memory"]
+
+#: VectorIndex engine kinds the conformance suite runs over.
+VECTOR_INDEX_KINDS = [
+    "chroma-persistent",
+    "chroma-ephemeral",
+    pytest.param("chroma-http", marks=pytest.mark.server),
+]
+
+#: How long the session waits for `chroma run` to answer its heartbeat.
+CHROMA_START_TIMEOUT_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _chroma_command() -> list[str] | None:
+    """The `chroma` CLI (or its module form), or ``None`` when chromadb has no CLI."""
+    exe = shutil.which("chroma")
+    if exe:
+        return [exe]
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("chromadb.cli.cli") is not None:
+            return [sys.executable, "-m", "chromadb.cli.cli"]
+    except ImportError:
+        pass
+    return None
+
+
+def _heartbeat(host: str, port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/api/v2/heartbeat", timeout=1.0) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the server process group we started (SIGTERM, then SIGKILL)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """Start a real Chroma server on 127.0.0.1 for the session; yield ``(host, port)``."""
+    command = _chroma_command()
+    if command is None:
+        pytest.skip("the `chroma` CLI is not installed (it ships with chromadb); install chromadb>=1.0")
+    host, port = "127.0.0.1", _free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    log_path = data.parent / f"chroma-server-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([*command, "run", "--path", str(data), "--host", host, "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + CHROMA_START_TIMEOUT_S
+        while not _heartbeat(host, port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                pytest.fail(f"`chroma run` did not answer its heartbeat on {host}:{port} "
+                            f"(exit code {proc.poll()}); log tail:\n{tail}")
+            time.sleep(0.1)
+        yield host, port
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(params=RECORD_STORE_KINDS)
+def record_store(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh, set-up RecordStore of each engine kind; closed after the test."""
+    from langchain_memos.storage.sqlite import SQLiteRecordStore
+
+    kind = request.param
+    path = tmp_path / "memos.db" if kind == "sqlite-file" else None
+    store = SQLiteRecordStore(path, busy_timeout_s=10.0)
+    store.kind = kind  # type: ignore[attr-defined]
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def sqlite_file_store(tmp_path: Path):
+    """A SQLiteRecordStore on a file (for multi-process, WAL and locking tests); closed after the test."""
+    from langchain_memos.storage.sqlite import SQLiteRecordStore
+
+    store = SQLiteRecordStore(tmp_path / "memos.db", busy_timeout_s=10.0)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=VECTOR_INDEX_KINDS)
+def vector_index(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh VectorIndex of each engine kind (its own collection); closed after the test."""
+    from langchain_memos.storage.chroma import ChromaVectorIndex
+
+    kind = request.param
+    name = f"t-{uuid.uuid4().hex}"
+    if kind == "chroma-persistent":
+        index = ChromaVectorIndex.persistent(tmp_path / "chroma", collection_name=name)
+    elif kind == "chroma-ephemeral":
+        index = ChromaVectorIndex.ephemeral()
+    else:
+        host, port = request.getfixturevalue("chroma_server")
+        index = ChromaVectorIndex.http(host, port, collection_name=name)
+    index.kind = kind  # type: ignore[attr-defined]
+    client = index._client
+    try:
+        yield index
+    finally:
+        index.close()
+        if kind != "chroma-persistent":
+            try:
+                client.delete_collection(index.collection_name)
+            except Exception:
+                pass
+
+
+# ===================================================================================== end storage engines

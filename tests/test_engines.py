@@ -1,0 +1,899 @@
+"""One conformance suite over every storage engine.
+
+``record_store`` runs each RecordStore test over SQLite (file and in-memory);
+``vector_index`` runs each VectorIndex test over Chroma (persistent, ephemeral,
+and HTTP against a real ``chroma run`` server, marked ``server``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from langchain_memos.cube import (
+    HistoryEntry,
+    MemCube,
+    MemoryType,
+    Permissions,
+    Provenance,
+    Status,
+    Tier,
+)
+from langchain_memos.errors import (
+    EmbeddingDimensionError,
+    EngineUnavailableError,
+    InvalidInputError,
+    StorageError,
+    StoreLockedError,
+)
+from langchain_memos.filters import OPERATORS, Condition, matches, parse_filter
+from langchain_memos.storage import AuditRecord, CubeQuery, RecordStore, ScoredId, VectorIndex
+from langchain_memos.retrieval.query import keywords
+from langchain_memos.storage.sqlite import SCHEMA_VERSION, SQLiteRecordStore, fts_match
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+
+INJECTIONS = [
+    'say "hello" to "bob',
+    "NEAR(alpha beta, 2)",
+    "pre* fix*",
+    "alpha OR beta AND NOT gamma",
+    "(unbalanced (parens",
+    "'; DROP TABLE cubes; --",
+    "col:value ^start + - {braces}",
+    '"""',
+    "",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+def cube(content: str = "hello world", ns: tuple[str, ...] = ("users", "alice"), **kw) -> MemCube:
+    kw.setdefault("created_at", T0)
+    return MemCube(content=content, namespace=ns, **kw)
+
+def kw_search(store, text, query, k, **kwargs):
+    """Keyword search the way the facade runs it: query analysis picks the terms."""
+    return store.keyword_search(keywords(text), query, k, **kwargs)
+
+
+
+def vec(*values: float) -> list[float]:
+    return [float(v) for v in values]
+
+
+def put(store, cubes, embeddings=None, texts=None):
+    """Write cubes with no embeddings and their content as index text by default."""
+    cubes = list(cubes)
+    embeddings = [None] * len(cubes) if embeddings is None else embeddings
+    texts = [c.content for c in cubes] if texts is None else texts
+    return store.write(cubes, embeddings, texts)
+
+
+def ids_of(cubes) -> set[str]:
+    return {c.id for c in cubes}
+
+
+def full_cube() -> MemCube:
+    return MemCube(
+        content="Alice moved to Oslo in 2023 — naïve café ☕",
+        namespace=("users", "alice", "facts"),
+        key="home-city",
+        memory_type=MemoryType.FACT,
+        tier=Tier.LONG_TERM,
+        status=Status.ACTIVATED,
+        metadata={"city": "Oslo", "score": 3.25, "n": 7, "ok": True, "none": None,
+                  "nested": {"a": [1, 2, {"b": "c"}], "x.y": 'q"uote'}},
+        created_at=T0,
+        updated_at=T0 + timedelta(days=1),
+        last_accessed_at=T0 + timedelta(days=2, microseconds=7),
+        access_count=4,
+        heat=1.75,
+        importance=0.9,
+        source="conversation",
+        provenance=[Provenance("message", "D1:3", "thread-1", {"speaker": "Alice"})],
+        version=3,
+        history=[
+            HistoryEntry(1, "Alice lives in Bergen", {"city": "Bergen"}, T0 - timedelta(days=9), "update", "bob",
+                         {"tier": "mid_term"}),
+            HistoryEntry(2, "Alice lives in Trondheim", {}, T0 - timedelta(days=3), "supersede"),
+        ],
+        valid_from=T0 - timedelta(days=1),
+        valid_to=None,
+        expires_at=T0 + timedelta(days=3650 * 20),
+        tags=("geo", "home"),
+        modality="text",
+        owner="alice",
+        permissions=Permissions(readers=("bob",), writers=("carol",)),
+        language="en",
+    )
+
+
+# ============================================================================= RecordStore
+def test_protocols_are_implemented(record_store):
+    assert isinstance(record_store, RecordStore)
+
+
+def test_round_trip_equality(record_store):
+    c = full_cube()
+    plain = cube("second", key="k2")
+    assert put(record_store, [c, plain], [vec(1, 2, 3), None]) == []
+    got = record_store.get([c.id, "missing", plain.id])
+    assert got == [c, None, plain]
+    assert got[0].history == c.history
+    assert record_store.get_by_keys(("users", "alice", "facts"), ["home-city", "nope"]) == [c, None]
+    assert record_store.get_by_keys(("users", "alice"), ["k2"]) == [plain]
+    assert record_store.get([]) == [] and record_store.get_by_keys(("x",), []) == []
+    embs = record_store.embeddings([c.id, plain.id, "missing"])
+    assert list(embs) == [c.id]
+    assert embs[c.id] == pytest.approx([1, 2, 3])
+    assert record_store.get_meta("embedding_dim") == "3"
+
+
+def test_rewrite_replaces_history_vector_and_keyword_text(record_store):
+    c = cube("apple pie recipe")
+    put(record_store, [c], [vec(1, 0)])
+    record_store.mark_indexed([c.id])
+    c2 = c.copy(content="banana bread recipe", version=2,
+                history=[HistoryEntry(1, "apple pie recipe", {}, T0, "update")])
+    put(record_store, [c2], [vec(0, 1)])
+    assert record_store.get([c.id]) == [c2]
+    assert kw_search(record_store, "apple", CubeQuery(), 5) == []
+    assert [s.id for s in kw_search(record_store, "banana", CubeQuery(), 5)] == [c.id]
+    assert record_store.embeddings([c.id])[c.id] == pytest.approx([0, 1])
+    assert record_store.unindexed_ids() == [c.id]  # a new embedding needs re-indexing
+    put(record_store, [c2.copy(history=[])], [None], [None])
+    assert record_store.get([c.id])[0].history == []
+    assert record_store.embeddings([c.id]) == {}
+    assert record_store.unindexed_ids() == []
+    assert kw_search(record_store, "banana", CubeQuery(), 5) == []
+
+
+def test_write_with_one_bad_embedding_writes_nothing(record_store):
+    good, bad = cube("good one"), cube("bad one")
+    with pytest.raises(InvalidInputError, match="NaN"):
+        put(record_store, [good, bad], [vec(1, 2), vec(1, math.nan)])
+    with pytest.raises(InvalidInputError):
+        put(record_store, [good, bad], [vec(1, 2), vec(math.inf, 0)])
+    with pytest.raises(EmbeddingDimensionError):
+        put(record_store, [good, bad], [vec(1, 2), vec(1, 2, 3)])
+    with pytest.raises(InvalidInputError):
+        record_store.write([good], [], [])
+    assert record_store.get([good.id, bad.id]) == [None, None]
+    assert record_store.count(CubeQuery()) == 0
+    assert record_store.get_meta("embedding_dim") is None
+
+
+def test_failure_mid_transaction_rolls_back(record_store, monkeypatch):
+    first = cube("first", key="a")
+    second = cube("second", key="b")
+    existing = cube("existing", key="a", id="old")
+    put(record_store, [existing])
+    calls = {"n": 0}
+    original = SQLiteRecordStore._write_row
+
+    def failing(self, conn, row):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("boom")
+        return original(self, conn, row)
+
+    monkeypatch.setattr(SQLiteRecordStore, "_write_row", failing)
+    with pytest.raises(RuntimeError):
+        put(record_store, [first, second], [vec(1, 0), vec(0, 1)])
+    monkeypatch.undo()
+    assert record_store.get([first.id, second.id, "old"]) == [None, None, existing]
+    assert record_store.get_meta("embedding_dim") is None
+    assert [s.id for s in kw_search(record_store, "existing", CubeQuery(), 5)] == ["old"]
+
+
+def test_namespace_key_clash_replaces_other_cube(record_store):
+    a = cube("first version", key="k", id="A")
+    other_ns = cube("same key elsewhere", ns=("users", "bob"), key="k", id="C")
+    put(record_store, [a, other_ns], [vec(1, 0), vec(0, 1)])
+    b = cube("second version", key="k", id="B")
+    assert put(record_store, [b], [vec(1, 1)]) == ["A"]
+    assert record_store.get(["A", "B", "C"]) == [None, b, other_ns]
+    assert record_store.embeddings(["A"]) == {}
+    assert kw_search(record_store, "first", CubeQuery(), 5) == []
+    assert record_store.get_by_keys(("users", "alice"), ["k"]) == [b]
+    # two cubes with one (ns, key) in a single batch: the later one wins
+    x, y = cube("x", key="dup", id="X"), cube("y", key="dup", id="Y")
+    assert put(record_store, [x, y]) == ["X"]
+    assert record_store.get(["X", "Y"]) == [None, y]
+
+
+def test_embedding_dimension_mismatch(record_store):
+    put(record_store, [cube("one")], [vec(1, 2, 3, 4)])
+    newcomer = cube("two")
+    with pytest.raises(EmbeddingDimensionError) as err:
+        put(record_store, [newcomer], [vec(1, 2, 3)])
+    assert "4" in str(err.value) and "3" in str(err.value) and "new store" in str(err.value)
+    assert isinstance(err.value, ValueError)
+    assert record_store.get([newcomer.id]) == [None]
+    put(record_store, [newcomer], [None])  # no embedding: fine
+    assert record_store.get([newcomer.id]) == [newcomer]
+
+
+def test_namespace_prefix_does_not_match_siblings(record_store):
+    spaces = [("a", "b"), ("a", "b", "c"), ("a", "bc"), ("a",), ("ab",), ("b",), ("a", "b!")]
+    cubes = {ns: cube("xylophone", ns=ns) for ns in spaces}
+    put(record_store, cubes.values())
+
+    def q(prefix, exact=False):
+        return {c.namespace for c in record_store.query(CubeQuery(namespace_prefix=prefix, exact_namespace=exact))}
+
+    assert q(("a", "b")) == {("a", "b"), ("a", "b", "c")}
+    assert q(("a", "b"), exact=True) == {("a", "b")}
+    assert q(("a",)) == {("a", "b"), ("a", "b", "c"), ("a", "bc"), ("a",), ("a", "b!")}
+    assert q(()) == set(spaces)
+    assert q(("zz",)) == set()
+    assert record_store.count(CubeQuery(namespace_prefix=("a", "b"))) == 2
+    assert record_store.namespaces(("a", "b")) == [("a", "b"), ("a", "b", "c")]
+    assert record_store.namespaces() == sorted(spaces)
+    hits = kw_search(record_store, "xylophone", CubeQuery(namespace_prefix=("a", "b")), 10)
+    assert {s.id for s in hits} == {cubes[("a", "b")].id, cubes[("a", "b", "c")].id}
+
+
+def test_every_cube_query_field(record_store):
+    now = T0 + timedelta(days=10)
+    c = {
+        "fact": cube("fact", memory_type=MemoryType.FACT, tier=Tier.LONG_TERM, created_at=T0,
+                     metadata={"kind": "note"}),
+        "episode": cube("episode", memory_type=MemoryType.EPISODE, tier=Tier.WORKING,
+                        created_at=T0 + timedelta(days=1), owner="alice"),
+        "archived": cube("archived", tier=Tier.ARCHIVE, status=Status.ARCHIVED, created_at=T0 + timedelta(days=2),
+                         owner="alice", permissions=Permissions(readers=("bob",))),
+        "expired_status": cube("expired status", status=Status.EXPIRED, created_at=T0 + timedelta(days=3)),
+        "ttl_passed": cube("ttl", expires_at=now - timedelta(seconds=1), created_at=T0 + timedelta(days=4),
+                           owner="carol", permissions=Permissions(readers=("*",))),
+        "ttl_future": cube("ttl future", expires_at=now + timedelta(days=1), created_at=T0 + timedelta(days=5),
+                           valid_from=T0 + timedelta(days=5), valid_to=T0 + timedelta(days=7)),
+        "old_fact": cube("old fact", valid_to=T0 + timedelta(days=5), created_at=T0 + timedelta(days=6)),
+    }
+    put(record_store, c.values())
+    ident = {v.id: k for k, v in c.items()}
+
+    def names(**kw):
+        kw.setdefault("now", now)
+        return {ident[x.id] for x in record_store.query(CubeQuery(**kw))}
+
+    default = set(c) - {"expired_status", "ttl_passed"}
+    assert names() == default
+    assert names(ids=frozenset({c["fact"].id, c["expired_status"].id, "nope"})) == {"fact"}
+    assert names(ids=frozenset()) == set()
+    assert names(tiers=frozenset({Tier.LONG_TERM, Tier.ARCHIVE})) == {"fact", "archived"}
+    assert names(types=frozenset({MemoryType.EPISODE})) == {"episode"}
+    assert names(statuses=frozenset({Status.EXPIRED})) == {"expired_status"}
+    assert names(statuses=frozenset({Status.ARCHIVED})) == {"archived"}
+    assert names(statuses=frozenset({Status.ARCHIVED, Status.GENERATED})) == default
+    assert names(created_after=T0 + timedelta(days=1), created_before=T0 + timedelta(days=2)) == {"episode"}
+    assert names(created_after=T0 + timedelta(days=5)) == {"ttl_future", "old_fact"}
+    assert names(created_before=T0 + timedelta(days=1)) == {"fact"}
+    assert names(valid_at=T0 + timedelta(days=6)) == default - {"old_fact"}
+    assert names(valid_at=T0 + timedelta(days=7)) == default - {"old_fact", "ttl_future"}
+    assert names(valid_at=T0 + timedelta(days=4)) == default - {"ttl_future"}
+    assert names(include_expired=True) == set(c) - {"expired_status"}
+    assert names(include_expired=True, statuses=frozenset(Status)) == set(c)
+    assert names(now=T0) == default | {"ttl_passed"}
+    assert "ttl_passed" not in {ident[x.id] for x in record_store.query(CubeQuery())}  # engine clock
+    shared = {"fact", "expired_status", "ttl_future", "old_fact"}  # owner None
+    assert names(reader="alice", include_expired=True, statuses=frozenset(Status)) == shared | {
+        "episode", "archived", "ttl_passed"}
+    assert names(reader="bob", include_expired=True, statuses=frozenset(Status)) == shared | {
+        "archived", "ttl_passed"}
+    assert names(reader="mallory", include_expired=True, statuses=frozenset(Status)) == shared | {"ttl_passed"}
+    assert names(conditions=tuple(parse_filter({"kind": "note"}))) == {"fact"}
+    assert record_store.count(CubeQuery(now=now)) == len(default)
+    assert record_store.count(CubeQuery(tiers=frozenset({Tier.WORKING}), now=now)) == 1
+    hits = kw_search(record_store, "fact", CubeQuery(now=now, valid_at=T0 + timedelta(days=6)), 10)
+    assert {ident[h.id] for h in hits} == {"fact"}
+
+
+def test_order_by_limit_offset(record_store):
+    cs = [cube(f"c{i}", key=f"k{3 - i}", created_at=T0 + timedelta(hours=i), heat=float(i % 2),
+               ns=("n", str(i % 2))) for i in range(4)]
+    put(record_store, cs)
+    ids = [c.id for c in cs]
+
+    def order(o, **kw):
+        return [c.id for c in record_store.query(CubeQuery(), order_by=o, **kw)]
+
+    assert order("created_at ASC") == ids
+    assert order("created_at DESC") == ids[::-1]
+    assert order("updated_at DESC") == ids[::-1]
+    assert order("key ASC") == ids[::-1]
+    assert order("heat DESC")[:2] == sorted([ids[1], ids[3]])
+    assert order("ns ASC, key ASC") == [ids[2], ids[0], ids[3], ids[1]]
+    assert order("created_at ASC", limit=2, offset=1) == ids[1:3]
+    assert order("created_at ASC", limit=0) == []
+    assert order("created_at ASC", offset=10) == []
+    for bad in ["id; DROP TABLE cubes", "content ASC", "created_at", ""]:
+        with pytest.raises(InvalidInputError, match="order_by"):
+            record_store.query(CubeQuery(), order_by=bad)
+    with pytest.raises(InvalidInputError):
+        record_store.query(CubeQuery(), limit=-1)
+
+
+FILTER_DOCS = {
+    "n1": {"n": 1, "s": "b", "flag": True, "nested": {"deep": {"v": 5}, "x": "y"}},
+    "n2": {"n": 2.5, "s": "a", "flag": False, "tags": ["a", "b"], "nul": None},
+    "n3": {"n": "1", "s": 3, "flag": 1, "nested": "flat"},
+    "n4": {'we"ird': "q", "dot.key": 1, "'; DROP TABLE cubes; --": "sql", "$.x": 2, "": "empty", "[0]": 1},
+    "n5": {},
+}
+
+FILTER_CASES = [
+    ({"n": 1}, {"n1"}),
+    ({"n": 1.0}, {"n1"}),
+    ({"n": {"$ne": 1}}, {"n2", "n3", "n4", "n5"}),
+    ({"n": {"$gt": 1}}, {"n2"}),
+    ({"n": {"$gte": 1}}, {"n1", "n2"}),
+    ({"n": {"$lt": 2.5}}, {"n1"}),
+    ({"n": {"$lte": 2.5}}, {"n1", "n2"}),
+    ({"n": {"$gt": "0"}}, {"n3"}),
+    ({"s": {"$lt": "b"}}, {"n2"}),
+    ({"s": {"$gte": "a", "$lte": "b"}}, {"n1", "n2"}),
+    ({"n": {"$in": [1, "1"]}}, {"n1", "n3"}),
+    ({"n": {"$nin": [1, "1"]}}, {"n2", "n4", "n5"}),
+    ({"n": {"$in": []}}, set()),
+    ({"n": {"$nin": []}}, set(FILTER_DOCS)),
+    ({"flag": True}, {"n1"}),
+    ({"flag": 1}, {"n3"}),
+    ({"flag": False}, {"n2"}),
+    ({"flag": {"$ne": True}}, {"n2", "n3", "n4", "n5"}),
+    ({"flag": {"$gt": 0}}, {"n3"}),
+    ({"flag": {"$gt": False}}, set()),
+    ({"nul": None}, {"n2"}),
+    ({"nul": {"$ne": None}}, {"n1", "n3", "n4", "n5"}),
+    ({"missing": None}, set()),
+    ({"missing": {"$ne": None}}, set(FILTER_DOCS)),
+    ({"nested.deep.v": 5}, {"n1"}),
+    ({"nested.deep.v": {"$gte": 5}}, {"n1"}),
+    ({"nested.x": "y"}, {"n1"}),
+    ({"nested.x": {"$ne": "y"}}, {"n2", "n3", "n4", "n5"}),
+    ({"nested.deep": {"$ne": 1}}, set(FILTER_DOCS)),
+    ({"tags": "a"}, set()),  # lists are not searched
+    ({"tags.0": "a"}, set()),  # no array indexing
+    ({"n": 1, "s": "b"}, {"n1"}),
+]
+
+RAW_CASES = [  # conditions whose keys a dotted filter string cannot express
+    ((Condition(('we"ird',), "$eq", "q"),), {"n4"}),
+    ((Condition(("dot.key",), "$eq", 1),), {"n4"}),
+    ((Condition(("'; DROP TABLE cubes; --",), "$eq", "sql"),), {"n4"}),
+    ((Condition(("$.x",), "$gt", 1),), {"n4"}),
+    ((Condition(("",), "$eq", "empty"),), {"n4"}),
+    ((Condition(("[0]",), "$in", (1, 2)),), {"n4"}),
+    ((Condition(('we"ird',), "$ne", "q"),), {"n1", "n2", "n3", "n5"}),
+    ((Condition(("n",), "$eq", "1') OR 1=1 --"),), set()),
+]
+
+
+@pytest.fixture
+def filter_store(record_store):
+    cubes = {name: cube(name, key=name, metadata=meta) for name, meta in FILTER_DOCS.items()}
+    put(record_store, cubes.values())
+    return record_store, {c.id: name for name, c in cubes.items()}
+
+
+@pytest.mark.parametrize("flt,expected", FILTER_CASES, ids=[json.dumps(f) for f, _ in FILTER_CASES])
+def test_filter_operators(filter_store, flt, expected):
+    store, names = filter_store
+    conds = tuple(parse_filter(flt))
+    got = {names[c.id] for c in store.query(CubeQuery(conditions=conds))}
+    assert got == expected
+    assert got == {n for n, meta in FILTER_DOCS.items() if matches(meta, list(conds))}
+    assert store.count(CubeQuery(conditions=conds)) == len(expected)
+
+
+@pytest.mark.parametrize("conds,expected", RAW_CASES, ids=[repr(c[0]) for c, _ in RAW_CASES])
+def test_filter_odd_keys(filter_store, conds, expected):
+    store, names = filter_store
+    got = {names[c.id] for c in store.query(CubeQuery(conditions=conds))}
+    assert got == expected
+    assert got == {n for n, meta in FILTER_DOCS.items() if matches(meta, list(conds))}
+    assert store.count(CubeQuery()) == len(FILTER_DOCS)  # the table survived
+
+
+def test_every_operator_is_covered():
+    used = {c.op for flt, _ in FILTER_CASES for c in parse_filter(flt)}
+    assert used == set(OPERATORS)
+
+
+# --- property: SQL filtering == filters.matches --------------------------------------
+_KEYS = st.sampled_from(["a", "b", 'q"k', "d.t", "'; --"])
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=4)
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False, width=64), st.sampled_from([0, 1, -1, 0.0, 1.0, 1.5]),
+    _TEXT, st.sampled_from(["", "a", "b", "A", "é"]),
+)
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=2), st.dictionaries(_KEYS, inner, max_size=3)), max_leaves=6)
+_DOCS = st.dictionaries(_KEYS, _VALUES, max_size=4)
+
+
+@st.composite
+def _conditions(draw):
+    path = tuple(draw(st.lists(_KEYS, min_size=1, max_size=2)))
+    op = draw(st.sampled_from(OPERATORS))
+    if op in ("$in", "$nin"):
+        return Condition(path, op, tuple(draw(st.lists(_SCALARS, max_size=3))))
+    return Condition(path, op, draw(_SCALARS))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(_DOCS, min_size=1, max_size=6), conds=st.lists(_conditions(), min_size=1, max_size=3))
+def test_sql_filters_equal_python_matches(docs, conds):
+    store = SQLiteRecordStore(None)
+    try:
+        cubes = [cube(f"d{i}", key=f"d{i}", metadata=d) for i, d in enumerate(docs)]
+        put(store, cubes)
+        expected = {c.id for c, d in zip(cubes, docs) if matches(d, conds)}
+        got = {c.id for c in store.query(CubeQuery(conditions=tuple(conds)))}
+        assert got == expected
+    finally:
+        store.close()
+
+
+# --- keyword search -------------------------------------------------------------------
+def test_keyword_search_bm25_ranking(record_store):
+    docs = {
+        "heavy": cube("tea tea tea with green tea leaves"),
+        "light": cube("tea and coffee and juice and water and soda and milk"),
+        "coffee": cube("coffee only, strong coffee"),
+        "none": cube("nothing relevant here"),
+        "other_ns": cube("tea tea tea tea", ns=("users", "bob")),
+        "unindexed": cube("tea tea"),
+    }
+    put(record_store, docs.values(), texts=[c.content if n != "unindexed" else None for n, c in docs.items()])
+    name = {c.id: n for n, c in docs.items()}
+    hits = kw_search(record_store, "Tea?", CubeQuery(namespace_prefix=("users", "alice")), 10)
+    assert [name[h.id] for h in hits] == ["heavy", "light"]
+    assert all(isinstance(h, ScoredId) and h.score > 0 for h in hits)
+    assert hits[0].score > hits[1].score
+    both = kw_search(record_store, "What did they say about tea or coffee?", CubeQuery(), 10)
+    assert {name[h.id] for h in both} == {"heavy", "light", "coffee", "other_ns"}
+    # "tea" is in most documents (near-zero IDF); the rarer "coffee" dominates, denser text first
+    assert [name[h.id] for h in both[:2]] == ["coffee", "light"]
+    assert [h.score for h in both] == sorted((h.score for h in both), reverse=True)
+    assert len(kw_search(record_store, "tea", CubeQuery(), 1)) == 1
+    assert kw_search(record_store, "tea", CubeQuery(), 0) == []
+    assert kw_search(record_store, "what did who how", CubeQuery(), 5) == []
+    assert kw_search(record_store, "", CubeQuery(), 5) == []
+    assert name[kw_search(record_store, "naïve strongly coffees", CubeQuery(), 5)[0].id] == "coffee"
+
+
+def test_fts_match_is_safe():
+    assert fts_match(["alice", 'say"']) == '"alice" OR "say"'
+    assert fts_match([]) is None and fts_match(["", "  "]) is None
+    assert fts_match(keywords("'; DROP TABLE cubes; --")) == '"drop" OR "table" OR "cubes"'
+    assert fts_match(["NEAR(a b)", "x*", "OR", "y"]) == '"near" OR "a" OR "b" OR "x" OR "or" OR "y"'
+    assert fts_match(["Café", "CAFÉ", "café"]) == '"café"'
+
+
+@pytest.mark.parametrize("nasty", INJECTIONS)
+def test_fts_injection_text_is_stored_and_searched_verbatim(record_store, nasty):
+    c = cube(nasty + " marker", key="nasty", metadata={"q": nasty})
+    put(record_store, [c])
+    assert record_store.get([c.id]) == [c]
+    assert record_store.get_by_keys(c.namespace, ["nasty"]) == [c]
+    hits = kw_search(record_store, nasty, CubeQuery(), 5)
+    assert all(h.id == c.id for h in hits)
+    assert [h.id for h in kw_search(record_store, nasty + " marker", CubeQuery(), 5)] == [c.id]
+    assert {x.id for x in record_store.query(CubeQuery(conditions=tuple(parse_filter({"q": nasty}))))} == {c.id}
+    assert record_store.count(CubeQuery()) == 1
+
+
+# --- delete, audit, touch, namespaces, meta -----------------------------------------
+def test_delete_and_audit(record_store):
+    a = cube("to delete", key="a", version=2, history=[HistoryEntry(1, "older", {}, T0, "update")])
+    b = cube("to keep", key="b")
+    c = cube("also delete", key="c")
+    put(record_store, [a, b, c], [vec(1, 0), vec(0, 1), None])
+    deleted = record_store.delete([a.id, "unknown", c.id, a.id], reason="user request", actor="alice")
+    assert deleted == [a.id, c.id]
+    assert record_store.get([a.id, b.id, c.id]) == [None, b, None]
+    assert record_store.embeddings([a.id, b.id]).keys() == {b.id}
+    assert kw_search(record_store, "delete", CubeQuery(), 5) == []
+    assert record_store.delete([], reason="noop") == []
+    log = record_store.audit_log(a.id)
+    assert len(log) == 1
+    rec = log[0]
+    assert (rec.action, rec.cube_id, rec.namespace, rec.actor, rec.reason) == (
+        "delete", a.id, a.namespace, "alice", "user request")
+    assert rec.detail["content"] == "to delete" and rec.detail["version"] == 2 and rec.detail["key"] == "a"
+    assert rec.at.tzinfo is not None
+    custom = AuditRecord("repair", None, ("users",), T0, detail={"n": 1})
+    record_store.audit([custom, AuditRecord("expire", b.id, b.namespace, T0 + timedelta(seconds=1), "sys", "ttl")])
+    newest = record_store.audit_log(limit=2)
+    assert [r.action for r in newest] == ["expire", "repair"]
+    assert newest[1] == custom
+    assert len(record_store.audit_log()) == 4
+    assert [r.action for r in record_store.audit_log(b.id)] == ["expire"]
+
+
+def test_touch(record_store):
+    a, b = cube("a", heat=1.0), cube("b")
+    put(record_store, [a, b])
+    at = T0 + timedelta(hours=5, microseconds=3)
+    record_store.touch([a.id, "unknown"], at, heat_delta=0.1)
+    record_store.touch([a.id], at + timedelta(seconds=1), heat_delta=0.2)
+    got = record_store.get([a.id])[0]
+    assert got.access_count == 2
+    assert got.heat == 1.0 + 0.1 + 0.2
+    assert got.last_accessed_at == at + timedelta(seconds=1)
+    assert record_store.get([b.id]) == [b]
+    assert [c.id for c in record_store.query(CubeQuery(), order_by="heat DESC")] == [a.id, b.id]
+    record_store.touch([], at)
+
+
+def test_unindexed_ids_and_mark_indexed(record_store):
+    cs = [cube(f"c{i}") for i in range(4)]
+    put(record_store, cs, [vec(1, i) for i in range(3)] + [None])
+    expected = sorted(c.id for c in cs[:3])
+    assert record_store.unindexed_ids() == expected
+    assert len(record_store.unindexed_ids(limit=2)) == 2
+    record_store.mark_indexed([cs[0].id, "unknown"])
+    assert record_store.unindexed_ids() == sorted(c.id for c in cs[1:3])
+    record_store.mark_indexed([c.id for c in cs])
+    assert record_store.unindexed_ids() == []
+
+
+def test_meta_setup_close(record_store):
+    assert record_store.get_meta("nope") is None
+    record_store.set_meta("model", "m1")
+    record_store.set_meta("model", "m2")
+    assert record_store.get_meta("model") == "m2"
+    assert record_store.get_meta("schema_version") == SCHEMA_VERSION
+    record_store.setup()
+    record_store.setup()
+    assert record_store.get_meta("model") == "m2"
+    record_store.close()
+    record_store.close()
+    with pytest.raises(StorageError, match="closed"):
+        record_store.get(["x"])
+
+
+def test_non_json_metadata_is_rejected(record_store):
+    with pytest.raises(InvalidInputError, match="JSON"):
+        put(record_store, [cube("x", metadata={"f": math.nan})])
+    with pytest.raises(InvalidInputError):
+        put(record_store, [cube("x", metadata={"o": object()})])
+    assert record_store.count(CubeQuery()) == 0
+
+
+# --- file databases: processes, threads, locking ---------------------------------------
+def _run_python(code: str, timeout: float = 60) -> str:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                         env=env, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_wal_mode(sqlite_file_store):
+    store = sqlite_file_store
+    conn = sqlite3.connect(store.path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_reopen_in_new_process_sees_every_write(sqlite_file_store):
+    store = sqlite_file_store
+    cs = [full_cube(), cube("plain"), cube("gone")]
+    put(store, cs, [vec(1, 2), None, vec(3, 4)])
+    store.touch([cs[1].id], T0, 0.5)
+    store.delete([cs[2].id], reason="test", actor="me")
+    store.set_meta("k", "v")
+    ids = [c.id for c in cs]
+    out = _run_python(f"""
+        import json
+        from langchain_memos.storage.sqlite import SQLiteRecordStore
+        s = SQLiteRecordStore({str(store.path)!r})
+        cubes = s.get({ids!r})
+        print(json.dumps({{
+            "cubes": [c.to_json() if c else None for c in cubes],
+            "emb": s.embeddings({ids!r}),
+            "audit": [r.action for r in s.audit_log()],
+            "meta": s.get_meta("k"),
+        }}))
+        s.close()
+    """)
+    data = json.loads(out)
+    expected = store.get(ids)
+    assert [MemCube.from_json(c) if c else None for c in data["cubes"]] == expected
+    assert expected[1].access_count == 1 and expected[2] is None
+    assert data["emb"].keys() == {cs[0].id}
+    assert data["audit"] == ["delete"] and data["meta"] == "v"
+
+
+def test_two_threads_write_concurrently(record_store):
+    errors: list[BaseException] = []
+
+    def writer(tag: str) -> None:
+        try:
+            for i in range(40):
+                c = cube(f"{tag} {i}", ns=("threads", tag), key=str(i))
+                record_store.write([c], [vec(1, i)], [c.content])
+                record_store.query(CubeQuery(namespace_prefix=("threads",)), limit=5)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in ("x", "y")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert record_store.count(CubeQuery(namespace_prefix=("threads",))) == 80
+    assert record_store.namespaces(("threads",)) == [("threads", "x"), ("threads", "y")]
+
+
+def test_processes_set_up_and_write_one_new_file_concurrently(tmp_path):
+    path = tmp_path / "sub" / "shared.db"  # neither the folder nor the file exists yet
+    code = f"""
+        import sys
+        from langchain_memos.cube import MemCube
+        from langchain_memos.storage.sqlite import SQLiteRecordStore
+        tag = sys.argv[1]
+        s = SQLiteRecordStore({str(path)!r}, busy_timeout_s=30)
+        s.setup()
+        for i in range(25):
+            c = MemCube(content=f"{{tag}} {{i}}", namespace=("procs", tag), key=str(i))
+            s.write([c], [[1.0, float(i)]], [c.content])
+        s.close()
+    """
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), tag], env=env,
+                              stderr=subprocess.PIPE, text=True) for tag in ("p", "q", "r")]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    with SQLiteRecordStore(path) as store:
+        assert store.count(CubeQuery(namespace_prefix=("procs",))) == 75
+        assert store.namespaces() == [("procs", "p"), ("procs", "q"), ("procs", "r")]
+        assert len(store.unindexed_ids()) == 75
+
+
+def test_lock_held_too_long_raises_store_locked(sqlite_file_store):
+    store = sqlite_file_store
+    impatient = SQLiteRecordStore(store.path, busy_timeout_s=0.3)
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreLockedError, match="busy_timeout_s"):
+            put(impatient, [cube("blocked")])
+        assert impatient.count(CubeQuery()) == 0  # WAL: reads still work during a write
+        blocker.execute("COMMIT")
+        put(impatient, [cube("free")])
+        assert store.count(CubeQuery()) == 1
+    finally:
+        blocker.close()
+        impatient.close()
+
+
+def test_package_import_does_not_import_chromadb():
+    out = _run_python("""
+        import sys
+        import langchain_memos, langchain_memos.storage
+        from langchain_memos.storage import SQLiteRecordStore
+        import langchain_memos.storage.chroma
+        print("chromadb" in sys.modules)
+    """)
+    assert out.strip() == "False"
+
+
+# ============================================================================= VectorIndex
+def vcube(ns=("a", "b"), tier=Tier.MID_TERM, **kw) -> MemCube:
+    return MemCube(content="v", namespace=ns, tier=tier, **kw)
+
+
+def test_vector_protocol_and_empty_index(vector_index):
+    assert isinstance(vector_index, VectorIndex)
+    assert vector_index.count() == 0
+    assert vector_index.ids() == set()
+    assert vector_index.search(vec(1, 0, 0), 5) == []
+    assert vector_index.search(vec(1, 0, 0), 5, ids=["x"]) == []
+    vector_index.delete(["unknown"])
+    vector_index.delete([])
+    vector_index.upsert([], [], [])
+
+
+def test_vector_upsert_search_scores(vector_index):
+    cs = [vcube(id=i) for i in ("x", "y", "z")]
+    vector_index.upsert(["x", "y", "z"], [vec(1, 0, 0), vec(1, 1, 0), vec(-1, 0, 0)], cs)
+    hits = vector_index.search(vec(2, 0, 0), 10)  # k larger than the index
+    assert [h.id for h in hits] == ["x", "y", "z"]
+    assert [h.score for h in hits] == pytest.approx([1.0, math.sqrt(0.5), -1.0], abs=1e-5)
+    assert [h.id for h in vector_index.search(vec(0, 1, 0), 1)] == ["y"]
+    assert vector_index.search(vec(1, 0, 0), 0) == []
+    assert vector_index.count() == 3 and vector_index.ids() == {"x", "y", "z"}
+    vector_index.upsert(["x"], [vec(0, 0, 1)], [vcube(id="x", ns=("moved",))])
+    assert vector_index.count() == 3
+    assert [h.id for h in vector_index.search(vec(0, 0, 1), 1)] == ["x"]
+    assert [h.id for h in vector_index.search(vec(1, 1, 1), 5, namespace_prefix=("a",))] == ["y", "z"]
+
+
+def test_vector_search_restrictions(vector_index):
+    layout = {
+        "ab": (("a", "b"), Tier.MID_TERM, vec(1, 0.1, 0)),
+        "abc": (("a", "b", "c"), Tier.LONG_TERM, vec(1, 0.2, 0)),
+        "abc2": (("a", "bc"), Tier.MID_TERM, vec(1, 0, 0)),
+        "a": (("a",), Tier.ARCHIVE, vec(1, 0.3, 0)),
+        "x": (("x",), Tier.WORKING, vec(1, 0.4, 0)),
+    }
+    ids = list(layout)
+    vector_index.upsert(ids, [v for _, _, v in layout.values()],
+                        [vcube(ns=ns, tier=t, id=i) for i, (ns, t, _) in layout.items()])
+    q = vec(1, 0, 0)
+
+    def found(**kw):
+        return [h.id for h in vector_index.search(q, 10, **kw)]
+
+    assert set(found(namespace_prefix=("a", "b"))) == {"ab", "abc"}
+    assert found(namespace_prefix=("a", "b")) == ["ab", "abc"]
+    assert set(found(namespace_prefix=("a",))) == {"ab", "abc", "abc2", "a"}
+    assert set(found(namespace_prefix=("a", "b", "c"))) == {"abc"}
+    assert found(namespace_prefix=("zz",)) == []
+    assert set(found(tiers=frozenset({Tier.MID_TERM, Tier.WORKING}))) == {"ab", "abc2", "x"}
+    assert found(tiers=frozenset()) == []
+    assert found(namespace_prefix=("a", "b"), tiers=frozenset({Tier.LONG_TERM})) == ["abc"]
+    assert found(ids=["abc", "x", "unknown"]) == ["abc", "x"]
+    assert found(ids=[]) == []
+    assert found(ids=["unknown"]) == []
+    assert found(ids=ids, namespace_prefix=("a", "b"), tiers=frozenset({Tier.MID_TERM})) == ["ab"]
+    with_ids = vector_index.search(q, 1, ids=["abc", "ab"])
+    assert [h.id for h in with_ids] == ["ab"]
+    assert with_ids[0].score == pytest.approx(1 / math.sqrt(1.01), abs=1e-5)
+    assert [h.id for h in vector_index.search(q, 2)] == ["abc2", "ab"]
+
+
+def test_vector_delete_ids_count(vector_index, monkeypatch):
+    monkeypatch.setattr(vector_index, "_max_batch", 2)  # force several batches
+    ids = [f"id{i}" for i in range(5)]
+    vector_index.upsert(ids, [vec(1, i) for i in range(5)], [vcube(id=i) for i in ids])
+    assert vector_index.count() == 5 and vector_index.ids() == set(ids)
+    vector_index.delete(["id0", "id3", "unknown", "id0"])
+    assert vector_index.ids() == {"id1", "id2", "id4"}
+    assert vector_index.count() == 3
+    assert "id0" not in {h.id for h in vector_index.search(vec(1, 0), 10)}
+
+
+def test_vector_bad_input(vector_index):
+    vector_index.upsert(["x"], [vec(1, 0, 0)], [vcube(id="x")])
+    with pytest.raises(EmbeddingDimensionError):
+        vector_index.upsert(["y"], [vec(1, 0)], [vcube(id="y")])
+    with pytest.raises(EmbeddingDimensionError):
+        vector_index.search(vec(1, 0), 3)
+    with pytest.raises(InvalidInputError):
+        vector_index.upsert(["y"], [vec(1, math.nan, 0)], [vcube(id="y")])
+    with pytest.raises(InvalidInputError):
+        vector_index.upsert(["y", "z"], [vec(1, 0, 0)], [vcube(id="y")])
+    with pytest.raises(InvalidInputError):
+        vector_index.search(vec(math.inf, 0, 0), 3)
+    assert vector_index.ids() == {"x"}
+
+
+def test_vector_close_is_idempotent(vector_index):
+    vector_index.close()
+    vector_index.close()
+    with pytest.raises(StorageError, match="closed"):
+        vector_index.count()
+
+
+def test_persistent_index_survives_reopen(tmp_path):
+    from langchain_memos.storage.chroma import ChromaVectorIndex
+
+    first = ChromaVectorIndex.persistent(tmp_path / "c", collection_name="memos")
+    first.upsert(["x"], [vec(1, 0)], [vcube(id="x")])
+    first.close()
+    again = ChromaVectorIndex.persistent(tmp_path / "c", collection_name="memos")
+    assert again.ids() == {"x"}
+    again.close()
+
+
+def test_collection_with_other_distance_is_refused():
+    import chromadb
+    from chromadb.config import Settings
+
+    from langchain_memos.storage.chroma import ChromaVectorIndex
+
+    client = chromadb.EphemeralClient(settings=Settings(anonymized_telemetry=False))
+    client.get_or_create_collection("l2-space", embedding_function=None, configuration={"hnsw": {"space": "l2"}})
+    try:
+        with pytest.raises(StorageError, match="cosine"):
+            ChromaVectorIndex(client, "l2-space")
+    finally:
+        client.delete_collection("l2-space")
+
+
+def test_http_index_without_server_names_the_fix():
+    import socket
+
+    from langchain_memos.storage.chroma import ChromaVectorIndex
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(EngineUnavailableError, match="chroma run"):
+        ChromaVectorIndex.http("127.0.0.1", port)
+
+
+# ------------------------------------------------------------------ keyword columns and threads
+def threaded(text, thread, position, ns=("t",), **kw):
+    return cube(text, ns=ns, provenance=[Provenance("message", f"{thread}:{position}", thread_id=thread)],
+                position=position, **kw)
+
+
+def test_keyword_columns_are_weighted(record_store):
+    in_body = cube("irrelevant")
+    in_context = cube("other words")
+    record_store.write([in_body, in_context], [None, None],
+                       [{"body": "gardening tips", "context": "", "next": "", "date": ""},
+                        {"body": "other words", "context": "gardening tips", "next": "", "date": ""}])
+    hits = kw_search(record_store, "gardening", CubeQuery(), 5, column_weights=(1.0, 0.5, 0.2, 1.0))
+    assert [h.id for h in hits] == [in_body.id, in_context.id]
+    flipped = kw_search(record_store, "gardening", CubeQuery(), 5, column_weights=(0.1, 5.0, 0.2, 1.0))
+    assert [h.id for h in flipped] == [in_context.id, in_body.id]
+    with pytest.raises(InvalidInputError, match="column_weights"):
+        kw_search(record_store, "gardening", CubeQuery(), 5, column_weights=(1.0, 2.0))
+    with pytest.raises(InvalidInputError, match="unknown keyword columns"):
+        record_store.write([cube("x")], [None], [{"bogus": "y"}])
+
+
+def test_keyword_updates_replace_neighbour_rows_in_the_same_write(record_store):
+    first = cube("first")
+    record_store.write([first], [None], [{"body": "first"}])
+    second = cube("second")
+    record_store.write([second], [None], [{"body": "second"}],
+                       keyword_updates={first.id: {"body": "first", "next": "pineapple"}, "unknown-id": "ignored"})
+    assert [h.id for h in kw_search(record_store, "pineapple", CubeQuery(), 5)] == [first.id]
+    record_store.write([], [], [], keyword_updates={first.id: {"body": "first"}})
+    assert kw_search(record_store, "pineapple", CubeQuery(), 5) == []
+
+
+def test_thread_positions_and_next_in_thread(record_store):
+    units = [threaded(f"turn {i}", "s1", i) for i in range(4)] + [threaded("other", "s2", 0)]
+    units.append(threaded("same thread other namespace", "s1", 1, ns=("u",)))
+    put(record_store, units)
+    assert record_store.thread_max_position(("t",), "s1") == 3
+    assert record_store.thread_max_position(("t",), "nope") is None
+    assert [c.content for c in record_store.thread_units(("t",), "s1", 1, 2)] == ["turn 1", "turn 2"]
+    assert record_store.thread_units(("t",), "s1", 1, 2)[0].history == []
+    nxt = record_store.next_in_thread([u.id for u in units])
+    assert nxt == {units[0].id: units[1].id, units[1].id: units[2].id, units[2].id: units[3].id}
+    unthreaded = cube("loose")
+    put(record_store, [unthreaded])
+    assert record_store.next_in_thread([unthreaded.id]) == {}
+
+
+def test_distinct_metadata(record_store):
+    put(record_store, [cube("a", metadata={"speaker": "Ann"}), cube("b", metadata={"speaker": "Bob"}),
+                       cube("c", metadata={"speaker": "Ann"}), cube("d", metadata={"speaker": {"nested": 1}}),
+                       cube("e", ns=("other",), metadata={"speaker": "Eve"})])
+    assert record_store.distinct_metadata(CubeQuery(namespace_prefix=("users", "alice")), "speaker") == ["Ann", "Bob"]
+    assert record_store.distinct_metadata(CubeQuery(), "speaker", limit=1) == ["Ann"]
+    assert record_store.distinct_metadata(CubeQuery(), "'; DROP TABLE cubes; --") == []
+
+
+def test_query_without_history(record_store):
+    c = cube("x", history=[HistoryEntry(1, "old", {}, T0, "update")], version=2)
+    put(record_store, [c])
+    assert record_store.query(CubeQuery(ids=frozenset({c.id})), with_history=False)[0].history == []
+    assert record_store.query(CubeQuery(ids=frozenset({c.id})))[0].history == c.history
