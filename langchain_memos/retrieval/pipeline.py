@@ -1,0 +1,164 @@
+"""The search pipeline's pure steps, between the facade and the ranking functions.
+
+``MemOS.search`` runs :func:`plan_search` (validate), then gathers candidates
+from the engines (I/O, in the facade), then :func:`rank_candidates`: build
+:class:`~.fusion.Candidate` objects, :func:`~.fusion.rank` them, add recency,
+then MMR, the relevance floor and the token budget. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..cube import MemCube
+from ..errors import InvalidInputError
+from ..ingest import index_text_for
+from ..render import count_tokens, render_memory
+from ..storage.base import CubeQuery, ScoredId
+from .budget import apply_floor, fit_token_budget
+from .fusion import Candidate, Hit, RetrievalConfig, rank
+from .mmr import mmr
+from .query import QueryAnalysis
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A validated search request.
+
+    Attributes:
+        query: The query text.
+        cube_query: Structural restrictions (namespace, tiers, filters, reader...).
+        k: Hits wanted.
+        config: Retrieval constants.
+        min_score: Relevance floor for this request.
+        max_tokens: Token budget of the rendered hits for this request.
+        mmr: Whether MMR / near-duplicate removal runs.
+    """
+
+    query: str
+    cube_query: CubeQuery
+    k: int
+    config: RetrievalConfig
+    min_score: float
+    max_tokens: int | None
+    mmr: bool
+
+
+def plan_search(query: str, cube_query: CubeQuery, k: int, config: RetrievalConfig, *,
+                min_score: float | None = None, max_tokens: int | None = None,
+                mmr: bool | None = None) -> SearchPlan:
+    """Validate the request and fix its settings.
+
+    Raises:
+        InvalidInputError: ``query`` is not a string, or ``k``/``max_tokens`` are not positive integers.
+    """
+    if not isinstance(query, str):
+        raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise InvalidInputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    return SearchPlan(
+        query=query, cube_query=cube_query, k=k, config=config,
+        min_score=config.min_score if min_score is None else float(min_score),
+        max_tokens=config.max_tokens if max_tokens is None else max_tokens,
+        mmr=True if mmr is None else bool(mmr),
+    )
+
+
+def exact_vector_search(query_vector: Sequence[float], stored: Mapping[str, Sequence[float]], k: int) -> list[ScoredId]:
+    """Exact cosine search over stored embeddings (archive tier and small sets)."""
+    if not stored:
+        return []
+    ids = list(stored)
+    matrix = np.asarray([stored[i] for i in ids], dtype=np.float32)
+    q = np.asarray(query_vector, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
+    scores = matrix @ q / np.where(norms == 0, 1.0, norms)
+    order = np.argsort(-scores)[:k]
+    return [ScoredId(ids[i], float(scores[i])) for i in order]
+
+
+def _candidates(cubes: Sequence[MemCube], vectors: Mapping[str, Sequence[float]],
+                next_ids: Mapping[str, str]) -> list[Candidate]:
+    out = []
+    for c in cubes:
+        vec = vectors.get(c.id)
+        nxt = vectors.get(next_ids.get(c.id, ""))
+        speaker = c.metadata.get("speaker") if isinstance(c.metadata.get("speaker"), str) else None
+        out.append(Candidate(
+            id=c.id, text=index_text_for(c), speaker=speaker, created_at=c.created_at, thread=c.thread_id,
+            position=c.position, embedding=np.asarray(vec) if vec is not None else None,
+            next_embedding=np.asarray(nxt) if nxt is not None else None,
+        ))
+    return out
+
+
+def _add_recency(hits: list[Hit], cubes: Mapping[str, MemCube], config: RetrievalConfig, now: datetime) -> list[Hit]:
+    """Blend in recency: ``score = (1 - w) * score + w * 0.5 ** (age / half_life)``."""
+    w = config.recency_weight
+    if w <= 0 or not hits:
+        return hits
+    out = []
+    for h in hits:
+        age_days = max((now - cubes[h.id].created_at).total_seconds() / 86400.0, 0.0)
+        fresh = 0.5 ** (age_days / config.recency_half_life_days)
+        reasons = {k: v * (1 - w) for k, v in h.reasons.items()}
+        reasons["recency"] = w * fresh
+        out.append(Hit(h.id, sum(reasons.values()), reasons))
+    out.sort(key=lambda h: (-h.score, h.id))
+    return out
+
+
+def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[MemCube], *,
+                    keyword: Sequence[ScoredId], vector: Sequence[ScoredId],
+                    vectors: Mapping[str, Sequence[float]], next_ids: Mapping[str, str],
+                    query_vector: Sequence[float] | None, now: datetime) -> list[Hit]:
+    """Fuse candidate lists into the final hits: rank, recency, MMR, floor, token budget.
+
+    Args:
+        plan: The request.
+        analysis: :func:`~.query.analyze_query` of the query.
+        cubes: The candidates that passed every filter.
+        keyword / vector: The engines' lists (ids outside ``cubes`` are ignored).
+        vectors: Stored embeddings of the candidates and of their next units.
+        next_ids: Candidate id -> id of the next unit of its thread.
+        query_vector: The query embedding (``None`` for keyword-only ranking).
+        now: The current time (recency).
+
+    Returns:
+        At most ``plan.k`` hits, best first, each with ``reasons`` summing to its score.
+    """
+    by_id = {c.id: c for c in cubes}
+    config = plan.config
+    hits = rank(
+        _candidates(cubes, vectors, next_ids),
+        vector=[(h.id, h.score) for h in vector if h.id in by_id],
+        keyword=[(h.id, h.score) for h in keyword if h.id in by_id],
+        query_embedding=np.asarray(query_vector) if query_vector is not None else None,
+        analysis=analysis, config=config,
+    )
+    hits = _add_recency(hits, by_id, config, now)
+    if plan.mmr:
+        hits = mmr(hits[: 3 * plan.k], {i: np.asarray(v) for i, v in vectors.items() if i in by_id}, k=plan.k,
+                   lambda_=config.mmr_lambda, duplicate_threshold=config.duplicate_threshold)
+    hits = apply_floor(hits[: max(plan.k, 1) * 3], min_score=plan.min_score,
+                       min_relative_score=config.min_relative_score)[: plan.k]
+    if plan.max_tokens is not None:
+        hits = fit_token_budget(hits, {h.id: render_memory(by_id[h.id]) for h in hits}, plan.max_tokens,
+                                count_tokens)
+    return hits
+
+
+def rank_recent(cubes: Sequence[MemCube], k: int) -> list[Hit]:
+    """Hits for an empty query: the newest cubes, scored by recency rank."""
+    ordered = sorted(cubes, key=lambda c: (c.created_at, c.id), reverse=True)[:k]
+    n = len(ordered)
+    return [Hit(c.id, 1.0 - i / max(n, 1), {"recency": 1.0 - i / max(n, 1)}) for i, c in enumerate(ordered)]
+
+
+__all__ = ["RetrievalConfig", "SearchPlan", "exact_vector_search", "plan_search", "rank_candidates", "rank_recent"]

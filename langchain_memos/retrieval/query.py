@@ -1,0 +1,220 @@
+"""Query analysis: keywords, named entities, speakers, temporal intent and date ranges.
+
+Everything here is pure and deterministic (no model, no I/O). The result feeds
+the keyword engine (``analysis.keywords``, which the engine quotes and ORs) and the ranker
+(:func:`langchain_memos.retrieval.fusion.rank`, which uses ``speakers`` for the
+soft speaker preference and ``time_range`` for the optional time boost).
+
+Example:
+    >>> from datetime import datetime
+    >>> qa = analyze_query("When did Caroline go to the support group in May 2023?",
+    ...                    speakers=("Caroline", "Melanie"))
+    >>> qa.keywords
+    ('caroline', 'go', 'support', 'group', 'may', '2023')
+    >>> qa.speakers, qa.temporal
+    (('Caroline',), True)
+    >>> qa.time_range[0].date().isoformat(), qa.time_range[1].date().isoformat()
+    ('2023-05-01', '2023-06-01')
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable, Sequence
+
+#: English stopwords removed from keyword queries (question words included).
+STOPWORDS: frozenset[str] = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before being below between
+    both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each few for from
+    further had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers herself him himself his how
+    how's i i'd i'll i'm i've if in into is isn't it it's its itself let's me more most mustn't my myself no nor not of
+    off on once only or other ought our ours ourselves out over own same shan't she she'd she'll she's should shouldn't
+    so some such than that that's the their theirs them themselves then there there's these they they'd they'll they're
+    they've this those through to too under until up very was wasn't we we'd we'll we're we've were weren't what what's
+    when when's where where's which while who who's whom why why's with won't would wouldn't you you'd you'll you're
+    you've your yours yourself yourselves s t also just will get got one ever""".split()
+)
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # words in any script
+_CAP_WORD = re.compile(r"\b[A-Z][a-zA-Z0-9'\-]*(?:\s+[A-Z][a-zA-Z0-9'\-]*)*")
+_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+_MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
+_MONTH_RE = "|".join(sorted((re.escape(m) for m in _MONTHS), key=len, reverse=True))
+_TEMPORAL_CUES = re.compile(
+    r"\b(when|what (?:year|month|day|date|time)|how long|how many (?:years|months|weeks|days)|since|until|"
+    r"before|after|ago|last (?:year|month|week|weekend|night)|yesterday|today|recently|first time|lately)\b",
+    re.IGNORECASE,
+)
+# Capitalised words that are not entities when they start a question or sentence.
+_NON_ENTITY = frozenset(
+    "what when where who whom whose why how which did does do is are was were has have had can could would should "
+    "will the a an in on at of for to and or but i my me we our you your he she it they their his her if "
+    "yesterday today tomorrow".split()
+) | frozenset(_MONTHS)
+
+
+@dataclass(frozen=True)
+class QueryAnalysis:
+    """What a query asks for, as seen by classic IR.
+
+    Attributes:
+        text: The query as given.
+        keywords: Lower-cased content words in order of appearance, stopwords removed, no duplicates.
+        entities: Capitalised phrases (proper nouns) found in the query, plus any known ``entities``
+            the query names.
+        speakers: The known speakers the query names (matched on full name or first name, case-insensitive).
+        temporal: True when the query asks about time ("when", "how long ago", "what year", ...).
+        time_range: ``(start, end)`` half-open datetime window for an explicit time expression
+            ("in May 2023", "in 2022", "last week", "yesterday"), or ``None``.
+    """
+
+    text: str
+    keywords: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()
+    speakers: tuple[str, ...] = ()
+    temporal: bool = False
+    time_range: tuple[datetime, datetime] | None = field(default=None)
+
+
+def keywords(text: str, stopwords: Iterable[str] = STOPWORDS) -> tuple[str, ...]:
+    """Lower-cased content tokens of ``text`` without stopwords or 1-letter tokens, deduplicated."""
+    stop = stopwords if isinstance(stopwords, (set, frozenset)) else frozenset(stopwords)
+    out: list[str] = []
+    for w in _TOKEN.findall(text.lower()):
+        if w in stop or (len(w) < 2 and not w.isdigit()):
+            continue
+        if w not in out:
+            out.append(w)
+    return tuple(out)
+
+
+def _names(text: str, known: Iterable[str]) -> tuple[str, ...]:
+    low = text.lower()
+    found: list[str] = []
+    for name in known:
+        if not name:
+            continue
+        forms = {name.lower(), name.split()[0].lower()}
+        if any(re.search(r"(?<![a-z0-9])" + re.escape(f) + r"(?![a-z0-9])", low) for f in forms):
+            if name not in found:
+                found.append(name)
+    return tuple(found)
+
+
+def _entities(text: str, known: Iterable[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for m in _CAP_WORD.finditer(text):
+        # A possessive ends a phrase: "Caroline's New York" -> "Caroline", "New York".
+        for part in re.split(r"(?<='s)\s+", m.group(0)):
+            words = part.split()
+            while words and words[0].lower().strip("'") in _NON_ENTITY:
+                words = words[1:]
+            phrase = re.sub(r"'s$", "", " ".join(words)).strip("'")
+            if phrase and phrase.lower() not in _NON_ENTITY and phrase not in found:
+                found.append(phrase)
+    for name in _names(text, known):
+        if name not in found:
+            found.append(name)
+    return tuple(found)
+
+
+def _month_range(year: int, month: int) -> tuple[datetime, datetime]:
+    start = datetime(year, month, 1)
+    end = datetime(year + 1, 1, 1) if month == 12 else datetime(year, month + 1, 1)
+    return start, end
+
+
+def _time_range(text: str, now: datetime | None) -> tuple[datetime, datetime] | None:
+    low = text.lower()
+    # "7 May 2023" / "May 7, 2023"
+    m = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", low) or None
+    if m:
+        day, month, year = int(m.group(1)), _MONTHS[m.group(2)], int(m.group(3))
+        try:
+            start = datetime(year, month, day)
+            return start, start + timedelta(days=1)
+        except ValueError:
+            pass
+    m = re.search(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", low)
+    if m:
+        month, day, year = _MONTHS[m.group(1)], int(m.group(2)), int(m.group(3))
+        try:
+            start = datetime(year, month, day)
+            return start, start + timedelta(days=1)
+        except ValueError:
+            pass
+    # "May 2023" / "in May of 2023"
+    m = re.search(rf"\b({_MONTH_RE})\.?,?\s+(?:of\s+)?(\d{{4}})\b", low)
+    if m:
+        return _month_range(int(m.group(2)), _MONTHS[m.group(1)])
+    # "in 2022" (a bare 4-digit year)
+    m = re.search(r"\b(?:in|during|of|since)\s+((?:19|20)\d{2})\b", low)
+    if m:
+        y = int(m.group(1))
+        return datetime(y, 1, 1), datetime(y + 1, 1, 1)
+    if now is None:
+        return None
+    day0 = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
+    if re.search(r"\byesterday\b", low):
+        return day0 - timedelta(days=1), day0
+    if re.search(r"\btoday\b", low):
+        return day0, day0 + timedelta(days=1)
+    m = re.search(r"\b(\d+|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(day|week|month|year)s?\s+ago\b", low)
+    if m:
+        words = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10}
+        n = int(m.group(1)) if m.group(1).isdigit() else words[m.group(1)]
+        unit = {"day": 1, "week": 7, "month": 30, "year": 365}[m.group(2)]
+        center = day0 - timedelta(days=n * unit)
+        half = timedelta(days=max(1, unit // 2))
+        return center - half, center + half + timedelta(days=1)
+    if re.search(r"\blast\s+week(end)?\b", low):
+        monday = day0 - timedelta(days=day0.weekday())
+        return monday - timedelta(days=7), monday
+    if re.search(r"\blast\s+month\b", low):
+        first = day0.replace(day=1)
+        prev = (first - timedelta(days=1)).replace(day=1)
+        return prev, first
+    if re.search(r"\blast\s+year\b", low):
+        return day0.replace(year=now.year - 1, month=1, day=1), day0.replace(month=1, day=1)
+    if re.search(r"\bthis\s+week\b", low):
+        monday = day0 - timedelta(days=day0.weekday())
+        return monday, monday + timedelta(days=7)
+    if re.search(r"\bthis\s+month\b", low):
+        first = day0.replace(day=1)
+        return first, (first + timedelta(days=32)).replace(day=1)
+    if re.search(r"\bthis\s+year\b", low):
+        return day0.replace(month=1, day=1), day0.replace(year=now.year + 1, month=1, day=1)
+    return None
+
+
+def analyze_query(
+    text: str,
+    *,
+    speakers: Iterable[str] = (),
+    entities: Iterable[str] = (),
+    now: datetime | None = None,
+) -> QueryAnalysis:
+    """Analyse ``text`` for retrieval.
+
+    Args:
+        text: The query.
+        speakers: Known speaker names of the namespace (e.g. the participants of a conversation).
+            The query names a speaker when it contains the full name or the first name as a word.
+        entities: Other known entity names; those named in the query are added to ``entities``.
+        now: Reference instant for relative expressions ("last week", "3 days ago", "yesterday").
+            Without it only absolute expressions ("May 2023", "in 2022", "7 May 2023") give a range.
+    """
+    known_entities = tuple(entities)
+    rng = _time_range(text, now)
+    return QueryAnalysis(
+        text=text,
+        keywords=keywords(text),
+        entities=_entities(text, known_entities),
+        speakers=_names(text, speakers),
+        temporal=bool(_TEMPORAL_CUES.search(text)) or rng is not None,
+        time_range=rng,
+    )
