@@ -1,0 +1,66 @@
+"""Configuration of a MemOS instance: where data lives and which engines serve it.
+
+Example:
+    >>> from langchain_memos.config import MemOSConfig
+    >>> MemOSConfig(path="./memos_data").vector_backend
+    'chroma'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+VectorBackend = Literal["chroma", "chroma-http", "chroma-ephemeral"]
+
+
+@dataclass
+class MemOSConfig:
+    """Settings for :class:`~langchain_memos.memos.MemOS`.
+
+    Attributes:
+        path: The data directory (SQLite file ``memos.sqlite3`` and the Chroma
+            directory ``chroma/``). ``None`` keeps everything in memory (tests).
+        vector_backend: ``"chroma"`` (``PersistentClient`` in ``path``),
+            ``"chroma-http"`` (a Chroma server, see ``chroma_host``/``chroma_port``)
+            or ``"chroma-ephemeral"`` (in-memory).
+        chroma_host / chroma_port / chroma_ssl / chroma_headers: Server settings
+            for ``"chroma-http"``.
+        collection: The Chroma collection name.
+        max_content_chars: Largest content a cube may hold.
+        busy_timeout_s: How long a write waits for a locked SQLite database before
+            raising :class:`~langchain_memos.errors.StoreLockedError`.
+        embed_batch_size: Texts per call to the embedder.
+        track_access: Count reads and retrieval hits on cubes (feeds heat).
+        default_user: The acting user when a call names none (``None`` = trusted).
+    """
+
+    path: str | os.PathLike[str] | None = None
+    vector_backend: VectorBackend = "chroma"
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    chroma_headers: dict[str, str] = field(default_factory=dict)
+    collection: str = "memos"
+    max_content_chars: int = 100_000
+    busy_timeout_s: float = 30.0
+    embed_batch_size: int = 256
+    track_access: bool = True
+    default_user: str | None = None
+
+    @property
+    def directory(self) -> Path | None:
+        """The data directory as a :class:`Path` (``None`` when in memory)."""
+        return Path(self.path) if self.path is not None else None
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """Where the SQLite database lives (``None`` when in memory)."""
+        return self.directory / "memos.sqlite3" if self.directory is not None else None
+
+    @property
+    def chroma_path(self) -> Path | None:
+        """Where the Chroma persistent client keeps its files."""
+        return self.directory / "chroma" if self.directory is not None else None

@@ -1,0 +1,657 @@
+"""The MemOS facade: add, get, search, update, delete, fuse, promote (and async twins).
+
+:class:`MemOS` ties the engines together: a :class:`~langchain_memos.storage.base.RecordStore`
+(SQLite: records, history, BM25, audit, embeddings) is the source of truth and a
+:class:`~langchain_memos.storage.base.VectorIndex` (Chroma) is derived from it.
+
+Each operation is split into pure steps (plan, rank) and I/O steps (embed,
+commit). The sync method and its ``a``-prefixed twin run the same steps; the
+async one awaits the embedder's async API and runs storage I/O in a thread.
+
+Example:
+    >>> from langchain_memos import MemOS
+    >>> from langchain_memos.embeddings import HashingEmbeddings
+    >>> with MemOS.ephemeral(embeddings=HashingEmbeddings()) as memos:
+    ...     ids = memos.add("Alice prefers green tea", namespace=("users", "alice"))
+    ...     hits = memos.search("what tea does Alice like?", namespace=("users", "alice"))
+    ...     hits[0].cube.content
+    'Alice prefers green tea'
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+from langchain_core.embeddings import Embeddings
+
+from .config import MemOSConfig
+from .cube import (
+    HOT_TIERS,
+    HistoryEntry,
+    MemCube,
+    MemoryType,
+    Provenance,
+    Status,
+    Tier,
+    to_utc,
+    utcnow,
+)
+from .errors import CubeNotFoundError, InvalidInputError, PermissionDeniedError
+from .filters import parse_filter
+from .ingest import PlannedCube, index_text_for, plan_items
+from .retrieval.fusion import Hit, RetrievalConfig
+from .retrieval.indexing import date_text, thread_keyword_docs
+from .retrieval.pipeline import SearchPlan, exact_vector_search, plan_search, rank_candidates, rank_recent
+from .retrieval.query import analyze_query
+from .storage.base import AuditRecord, CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
+from .validation import validate_content, validate_embeddings, validate_json_value, validate_namespace
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result.
+
+    Attributes:
+        cube: The memory.
+        score: The fused relevance score (larger is better).
+        reasons: Why it matched: signal name (``"vector"``, ``"keyword"``,
+            ``"graph"``, ``"recency"``...) -> that signal's contribution.
+        rank: 1-based position in the result list.
+    """
+
+    cube: MemCube
+    score: float
+    reasons: dict[str, float]
+    rank: int
+
+    @property
+    def why(self) -> str:
+        """The reasons as a short human-readable string, strongest first."""
+        parts = sorted(self.reasons.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{name} {value:.2f}" for name, value in parts if value > 0) or "filter match"
+
+
+@dataclass
+class IntegrityReport:
+    """What :meth:`MemOS.check` found and did.
+
+    Attributes:
+        records: Cubes in the record store.
+        vectors: Vectors in the vector index.
+        missing_vectors: Cubes that should be in the vector index but were not.
+        orphan_vectors: Vectors with no cube behind them.
+        repaired: How many problems were fixed.
+        unrepaired: Problems left (e.g. ``repair=False``).
+    """
+
+    records: int = 0
+    vectors: int = 0
+    missing_vectors: list[str] = field(default_factory=list)
+    orphan_vectors: list[str] = field(default_factory=list)
+    repaired: int = 0
+    unrepaired: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is left unrepaired."""
+        return self.unrepaired == 0
+
+
+def _open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
+    from .storage.chroma import ChromaVectorIndex
+    from .storage.sqlite import SQLiteRecordStore
+
+    directory = config.directory
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+    records = SQLiteRecordStore(config.sqlite_path, busy_timeout_s=config.busy_timeout_s)
+    if config.vector_backend == "chroma-http":
+        vectors = ChromaVectorIndex.http(config.chroma_host, config.chroma_port, ssl=config.chroma_ssl,
+                                         headers=config.chroma_headers or None, collection_name=config.collection)
+    elif config.vector_backend == "chroma-ephemeral" or directory is None:
+        vectors = ChromaVectorIndex.ephemeral()  # a unique collection: ephemeral clients share a process
+    elif config.vector_backend == "chroma":
+        vectors = ChromaVectorIndex.persistent(config.chroma_path, collection_name=config.collection)
+    else:
+        raise InvalidInputError(
+            f"unknown vector_backend {config.vector_backend!r}; use 'chroma', 'chroma-http' or 'chroma-ephemeral'"
+        )
+    return records, vectors
+
+
+class MemOS:
+    """Managed memory: MemCubes in tiers, hybrid search, history and audit.
+
+    Args:
+        path: Data directory (shortcut for ``MemOSConfig(path=...)``).
+        embeddings: Any LangChain ``Embeddings``; default: offline MiniLM.
+        config: Full configuration (``path`` overrides its ``path``).
+        retrieval: Retrieval settings (weights, pools, MMR, floor, budget).
+        records / vectors: Engines to use instead of the configured ones.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        embeddings: Embeddings | None = None,
+        config: MemOSConfig | None = None,
+        retrieval: RetrievalConfig | None = None,
+        records: RecordStore | None = None,
+        vectors: VectorIndex | None = None,
+    ) -> None:
+        self.config = config or MemOSConfig()
+        if path is not None:
+            self.config.path = path
+        if embeddings is None:
+            from .embeddings import default_embeddings
+
+            embeddings = default_embeddings()
+        self.embeddings = embeddings
+        self.retrieval = retrieval or RetrievalConfig()
+        if records is None or vectors is None:
+            opened_records, opened_vectors = _open_engines(self.config)
+            records = records or opened_records
+            vectors = vectors or opened_vectors
+        self.records = records
+        self.vectors = vectors
+        self.records.setup()
+        self._closed = False
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def ephemeral(cls, **kwargs: Any) -> "MemOS":
+        """An in-memory instance (SQLite ``:memory:`` and an ephemeral Chroma client)."""
+        config = kwargs.pop("config", None) or MemOSConfig(path=None, vector_backend="chroma-ephemeral")
+        return cls(config=config, **kwargs)
+
+    @classmethod
+    def from_path(cls, path: str, **kwargs: Any) -> "MemOS":
+        """Open (or create) the embedded store in ``path``."""
+        return cls(path, **kwargs)
+
+    def close(self) -> None:
+        """Close the engines; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.records.close()
+            self.vectors.close()
+
+    def __enter__(self) -> "MemOS":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "MemOS":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _dim(self) -> int | None:
+        value = self.records.get_meta("embedding_dim")
+        return int(value) if value is not None else None
+
+    def _user(self, user: str | None) -> str | None:
+        return user if user is not None else self.config.default_user
+
+    def _readable(self, cube: MemCube | None, user: str | None) -> MemCube | None:
+        if cube is None or not cube.can_read(user):
+            return None
+        return cube
+
+    def _require(self, cube_id: str, user: str | None, *, write: bool) -> MemCube:
+        cube = self.records.get([cube_id])[0]
+        if cube is None:
+            raise CubeNotFoundError(f"no cube with id {cube_id!r}; check the id (MemOS.search lists ids)")
+        if write and not cube.can_write(user):
+            raise PermissionDeniedError(
+                f"user {user!r} may not change cube {cube_id!r} owned by {cube.owner!r}; "
+                "ask the owner to add you to permissions.writers"
+            )
+        if not write and not cube.can_read(user):
+            raise CubeNotFoundError(f"no cube with id {cube_id!r} visible to user {user!r}")
+        return cube
+
+    # --------------------------------------------------------------- write path
+    def _prepare_add(self, items: Any, namespace: Sequence[str], options: dict[str, Any]) -> list[PlannedCube]:
+        namespace = validate_namespace(namespace)
+        planned = plan_items(items, namespace, **options)
+        for p in planned:
+            validate_content(p.cube.content, max_chars=self.config.max_content_chars)
+            validate_json_value(p.cube.metadata, what="metadata")
+            validate_namespace(p.cube.namespace)
+        return planned
+
+    def _keyword_docs(self, planned: Sequence[PlannedCube]) -> tuple[list[KeywordDoc | None], dict[str, KeywordDoc]]:
+        """Keyword documents of the planned cubes, and refreshed ones for their stored thread neighbours.
+
+        Threaded cubes (with a ``thread_id``) get a position when they have none (after
+        the thread's last one, in ``created_at`` order) and a document with the text of
+        their neighbours (see :mod:`langchain_memos.retrieval.indexing`).
+        """
+        context = self.retrieval.context_turns
+        docs: list[KeywordDoc | None] = [None] * len(planned)
+        updates: dict[str, KeywordDoc] = {}
+        threads: dict[tuple[tuple[str, ...], str], list[int]] = {}
+        for i, p in enumerate(planned):
+            if p.index_text is None:
+                continue
+            if p.cube.thread_id is None:
+                docs[i] = {"body": p.index_text, "date": date_text(p.cube.created_at)}
+            else:
+                threads.setdefault((p.cube.namespace, p.cube.thread_id), []).append(i)
+        planned_ids = {p.cube.id for p in planned}
+        for (namespace, thread), members in threads.items():
+            fresh = sorted((i for i in members if planned[i].cube.position is None),
+                           key=lambda i: (planned[i].cube.created_at, i))
+            if fresh:
+                last = self.records.thread_max_position(namespace, thread)
+                for offset, i in enumerate(fresh):
+                    planned[i].cube.position = (-1 if last is None else last) + 1 + offset
+            positions = [planned[i].cube.position for i in members]
+            lo, hi = min(positions), max(positions)
+            stored = self.records.thread_units(namespace, thread, lo - 1 - context, hi + context + 1)
+            window = {c.position: (c.id, index_text_for(c), c.created_at) for c in stored if c.id not in planned_ids}
+            window.update({planned[i].cube.position: (planned[i].cube.id, planned[i].index_text,
+                                                      planned[i].cube.created_at) for i in members})
+            neighbours = {c.id for c in stored if c.id not in planned_ids and lo - 1 <= c.position <= hi + context}
+            built = thread_keyword_docs([window[pos] for pos in sorted(window)],
+                                        neighbours | {planned[i].cube.id for i in members}, context_turns=context)
+            for i in members:
+                docs[i] = built[planned[i].cube.id]
+            updates.update({cube_id: built[cube_id] for cube_id in neighbours})
+        return docs, updates
+
+    def _commit(self, planned: Sequence[PlannedCube], new_vectors: Sequence[Sequence[float]]) -> list[str]:
+        """Write planned cubes atomically, then index their vectors.
+
+        Cubes with an ``embed_text`` get ``new_vectors`` (in order); the others keep the
+        vector already stored for their id (unchanged content), or get none.
+        """
+        to_embed = [p for p in planned if p.embed_text is not None]
+        validate_embeddings(new_vectors, expected=len(to_embed), dim=self._dim())
+        vectors: dict[str, Sequence[float]] = dict(self.records.embeddings(
+            [p.cube.id for p in planned if p.embed_text is None and p.index_text is not None]))
+        vectors.update({p.cube.id: v for p, v in zip(to_embed, new_vectors)})
+        docs, updates = self._keyword_docs(planned)
+        cubes = [p.cube for p in planned]
+        replaced = self.records.write(cubes, [vectors.get(c.id) for c in cubes], docs, keyword_updates=updates)
+        cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE or c.id not in vectors]
+        if replaced or cold:
+            self.vectors.delete([*replaced, *cold])
+        self._index([c for c in cubes if c.id in vectors and c.tier is not Tier.ARCHIVE], vectors)
+        return [c.id for c in cubes]
+
+    def _index(self, cubes: Sequence[MemCube], vectors_by_id: Mapping[str, Sequence[float]]) -> None:
+        if not cubes:
+            return
+        self.vectors.upsert([c.id for c in cubes], [vectors_by_id[c.id] for c in cubes], cubes)
+        self.records.mark_indexed([c.id for c in cubes])
+
+    def add(self, items: Any, namespace: Sequence[str], **options: Any) -> list[str]:
+        """Add memories and return their ids, in input order.
+
+        Args:
+            items: A string, a chat message (LangChain ``BaseMessage`` or a
+                ``{"role", "content"}`` dict), a :class:`MemCube`, or a list of these.
+            namespace: Where the memories live, e.g. ``("users", "alice")``.
+            **options: Defaults for cubes built from text/messages: ``memory_type``,
+                ``tier``, ``metadata``, ``tags``, ``importance``, ``owner``,
+                ``source``, ``provenance``, ``thread_id``, ``valid_from``,
+                ``valid_to``, ``ttl_minutes``, ``created_at``, ``language``,
+                ``index`` (False: not searchable by similarity).
+
+        Raises:
+            InvalidInputError: A bad namespace, content, metadata or embedding;
+                nothing is written then.
+        """
+        planned = self._prepare_add(items, namespace, options)
+        texts = [p.embed_text for p in planned if p.embed_text is not None]
+        vectors = self._embed_documents(texts)
+        return self._commit(planned, vectors)
+
+    async def aadd(self, items: Any, namespace: Sequence[str], **options: Any) -> list[str]:
+        """Async twin of :meth:`add`."""
+        planned = self._prepare_add(items, namespace, options)
+        texts = [p.embed_text for p in planned if p.embed_text is not None]
+        vectors = await self._aembed_documents(texts)
+        return await asyncio.to_thread(self._commit, planned, vectors)
+
+    def _embed_documents(self, texts: list[str]) -> list[list[float]]:
+        size = self.config.embed_batch_size
+        out: list[list[float]] = []
+        for start in range(0, len(texts), size):
+            out.extend(self.embeddings.embed_documents(texts[start:start + size]))
+        return out
+
+    async def _aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        size = self.config.embed_batch_size
+        out: list[list[float]] = []
+        for start in range(0, len(texts), size):
+            out.extend(await self.embeddings.aembed_documents(texts[start:start + size]))
+        return out
+
+    # ---------------------------------------------------------------- read path
+    def get(self, cube_id: str, *, user: str | None = None, touch: bool = True) -> MemCube | None:
+        """The cube with this id (any tier, archive included), or ``None``."""
+        return self.get_many([cube_id], user=user, touch=touch)[0]
+
+    def get_many(self, ids: Sequence[str], *, user: str | None = None, touch: bool = True) -> list[MemCube | None]:
+        """Cubes by id in input order (``None`` where missing or not readable)."""
+        user = self._user(user)
+        cubes = [self._readable(c, user) for c in self.records.get(list(ids))]
+        found = [c.id for c in cubes if c is not None]
+        if touch and found and self.config.track_access:
+            self.records.touch(found, utcnow())
+        return cubes
+
+    async def aget(self, cube_id: str, *, user: str | None = None, touch: bool = True) -> MemCube | None:
+        """Async twin of :meth:`get`."""
+        return await asyncio.to_thread(self.get, cube_id, user=user, touch=touch)
+
+    def history(self, cube_id: str, *, user: str | None = None) -> list[HistoryEntry]:
+        """Earlier versions of a cube, oldest first."""
+        return list(self._require(cube_id, self._user(user), write=False).history)
+
+    def audit_log(self, cube_id: str | None = None, limit: int = 100) -> list[AuditRecord]:
+        """Newest-first audit records (deletes, expiries, repairs), optionally for one cube."""
+        return self.records.audit_log(cube_id, limit)
+
+    def list(self, namespace: Sequence[str] = (), *, tiers: Iterable[Tier | str] | None = None,
+             types: Iterable[MemoryType | str] | None = None, filters: Mapping[str, Any] | None = None,
+             user: str | None = None, limit: int = 100, offset: int = 0) -> list[MemCube]:
+        """Cubes under a namespace prefix, newest first, without ranking."""
+        query = self._cube_query(namespace, tiers=tiers, types=types, filters=filters, user=user,
+                                 default_tiers=None)
+        return self.records.query(query, limit=limit, offset=offset)
+
+    def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """Distinct namespaces under ``prefix``."""
+        return self.records.namespaces(validate_namespace(prefix, allow_empty=True))
+
+    def _cube_query(self, namespace: Sequence[str], *, tiers: Iterable[Tier | str] | None,
+                    types: Iterable[MemoryType | str] | None, filters: Mapping[str, Any] | None,
+                    user: str | None, default_tiers: Sequence[Tier] | None = HOT_TIERS,
+                    time_range: tuple[Any, Any] | None = None, as_of: Any = None) -> CubeQuery:
+        namespace = validate_namespace(namespace, allow_empty=True)
+        tier_set = frozenset(Tier(t) for t in tiers) if tiers is not None else (
+            frozenset(default_tiers) if default_tiers is not None else None)
+        start, end = (time_range or (None, None))
+        return CubeQuery(
+            namespace_prefix=namespace,
+            tiers=tier_set,
+            types=frozenset(MemoryType(t) for t in types) if types is not None else None,
+            conditions=tuple(parse_filter(filters)),
+            reader=self._user(user),
+            created_after=to_utc(start),
+            created_before=to_utc(end),
+            valid_at=to_utc(as_of),
+        )
+
+    def _plan(self, query: str, namespace: Sequence[str], k: int, options: dict[str, Any]) -> SearchPlan:
+        cube_query = self._cube_query(
+            namespace, tiers=options.get("tiers"), types=options.get("types"), filters=options.get("filters"),
+            user=options.get("user"), time_range=options.get("time_range"), as_of=options.get("as_of"),
+        )
+        return plan_search(query, cube_query, k, self.retrieval, min_score=options.get("min_score"),
+                           max_tokens=options.get("max_tokens"), mmr=options.get("mmr"))
+
+    def _retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None) -> list[SearchHit]:
+        """Gather candidates from every engine, rank them, and record the access."""
+        now = utcnow()
+        config = plan.config
+        cq = plan.cube_query
+        if not plan.query.strip():
+            recent = self.records.query(cq, limit=plan.k, order_by="created_at DESC", with_history=False)
+            return self._hits(rank_recent(recent, plan.k), now)
+        speakers = [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
+        analysis = analyze_query(plan.query, speakers=speakers, now=now)
+        keyword = (self.records.keyword_search(analysis.keywords, cq, config.keyword_pool,
+                                               column_weights=config.keyword_column_weights)
+                   if analysis.keywords else [])
+        vector = self._vector_candidates(cq, query_vector, config.vector_pool) if query_vector is not None else []
+        ids = {h.id for h in keyword} | {h.id for h in vector}
+        if not ids:
+            return []
+        cubes = self.records.query(replace(cq, ids=frozenset(ids)), with_history=False)
+        next_ids = self.records.next_in_thread([c.id for c in cubes])
+        vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
+        hits = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+                               next_ids=next_ids, query_vector=query_vector, now=now)
+        return self._hits(hits, now)
+
+    def _hits(self, hits: Sequence[Hit], now: Any) -> list[SearchHit]:
+        """Load the ranked cubes in full (with history) and count the access."""
+        cubes = self.records.get([h.id for h in hits])
+        out = [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
+               for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
+        if out and self.config.track_access:
+            self.records.touch([h.cube.id for h in out], now)
+        return out
+
+    def _vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
+        hot = cq.tiers is not None and all(t in HOT_TIERS for t in cq.tiers)
+        if hot:
+            return self.vectors.search(query_vector, pool, namespace_prefix=cq.namespace_prefix, tiers=cq.tiers)
+        # Archive (or unrestricted) search: exact cosine over the stored embeddings of matching cubes.
+        stored = self.records.embeddings([c.id for c in self.records.query(cq, with_history=False)])
+        return exact_vector_search(query_vector, stored, pool)
+
+    def search(self, query: str, namespace: Sequence[str] = (), k: int = 10, **options: Any) -> list[SearchHit]:
+        """Hybrid search: vector + BM25 + recency (+ graph once present), fused and de-duplicated.
+
+        Args:
+            query: Free text. An empty string lists the most recent cubes.
+            namespace: A namespace prefix to search under.
+            k: How many hits to return.
+            **options: ``filters`` (metadata filter, see :mod:`langchain_memos.filters`),
+                ``time_range`` (``(start, end)`` on ``created_at``), ``as_of`` (facts valid
+                then), ``tiers`` (default: all but archive), ``types``, ``user`` (only
+                cubes this user may read), ``min_score`` (relevance floor), ``max_tokens``
+                (token budget of the returned contents), ``mmr`` (diversity on/off).
+
+        Returns:
+            Hits, best first, each with ``score`` and ``reasons``.
+        """
+        plan = self._plan(query, namespace, k, options)
+        vector = self.embeddings.embed_query(plan.query) if plan.query.strip() else None
+        return self._retrieve(plan, vector)
+
+    async def asearch(self, query: str, namespace: Sequence[str] = (), k: int = 10,
+                      **options: Any) -> list[SearchHit]:
+        """Async twin of :meth:`search`."""
+        plan = self._plan(query, namespace, k, options)
+        vector = await self.embeddings.aembed_query(plan.query) if plan.query.strip() else None
+        return await asyncio.to_thread(self._retrieve, plan, vector)
+
+    # ------------------------------------------------------------------ changes
+    def _apply_update(self, cube: MemCube, changes: dict[str, Any], *, reason: str, actor: str | None) -> PlannedCube:
+        """Pure step: the new version of ``cube`` with ``changes``; the old one goes to history."""
+        allowed = {"content", "metadata", "tags", "importance", "memory_type", "tier", "status", "valid_from",
+                   "valid_to", "expires_at", "permissions", "owner", "language", "source", "provenance"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInputError(f"cannot update fields {sorted(unknown)}; updatable: {sorted(allowed)}")
+        if "content" in changes:
+            validate_content(changes["content"], max_chars=self.config.max_content_chars)
+        if "metadata" in changes:
+            validate_json_value(changes["metadata"], what="metadata")
+        now = utcnow()
+        entry = HistoryEntry(version=cube.version, content=cube.content, metadata=cube.metadata, changed_at=now,
+                             reason=reason, actor=actor, snapshot=cube.snapshot())
+        new = cube.copy(**changes)
+        new.version = cube.version + 1
+        new.updated_at = now
+        new.history = [*cube.history, entry]
+        new.__post_init__()
+        return PlannedCube.for_cube(new, reembed=("content" in changes and changes["content"] != cube.content))
+
+    def _plan_update(self, cube_id: str, changes: dict[str, Any], reason: str, user: str | None) -> PlannedCube:
+        user = self._user(user)
+        return self._apply_update(self._require(cube_id, user, write=True), changes, reason=reason, actor=user)
+
+    def update(self, cube_id: str, *, reason: str = "update", user: str | None = None, **changes: Any) -> MemCube:
+        """Change a cube; the previous version is kept in its history.
+
+        Example:
+            ``memos.update(cube_id, content="Alice now prefers coffee")``
+        """
+        planned = self._plan_update(cube_id, changes, reason, user)
+        texts = [planned.embed_text] if planned.embed_text is not None else []
+        self._commit([planned], self._embed_documents(texts))
+        return planned.cube
+
+    async def aupdate(self, cube_id: str, *, reason: str = "update", user: str | None = None,
+                      **changes: Any) -> MemCube:
+        """Async twin of :meth:`update`."""
+        planned = await asyncio.to_thread(self._plan_update, cube_id, changes, reason, user)
+        texts = [planned.embed_text] if planned.embed_text is not None else []
+        await asyncio.to_thread(self._commit, [planned], await self._aembed_documents(texts))
+        return planned.cube
+
+    def promote(self, cube_id: str, tier: Tier | str, *, reason: str = "promote", user: str | None = None) -> MemCube:
+        """Move a cube to another tier (up or down). Archive takes it out of the hot indexes."""
+        tier = Tier(tier)
+        status = Status.ARCHIVED if tier is Tier.ARCHIVE else (
+            Status.ACTIVATED if tier in (Tier.ACTIVATION, Tier.WORKING) else None)
+        changes: dict[str, Any] = {"tier": tier}
+        if status is not None:
+            changes["status"] = status
+        return self.update(cube_id, reason=reason, user=user, **changes)
+
+    def demote(self, cube_id: str, tier: Tier | str, *, reason: str = "demote", user: str | None = None) -> MemCube:
+        """Move a cube to a colder tier (same as :meth:`promote`, named for intent)."""
+        return self.promote(cube_id, tier, reason=reason, user=user)
+
+    async def apromote(self, cube_id: str, tier: Tier | str, *, reason: str = "promote",
+                       user: str | None = None) -> MemCube:
+        """Async twin of :meth:`promote`."""
+        return await asyncio.to_thread(self.promote, cube_id, tier, reason=reason, user=user)
+
+    def _delete(self, ids: Sequence[str], reason: str, user: str | None) -> list[str]:
+        user = self._user(user)
+        for cube in self.records.get(list(ids)):
+            if cube is not None and not cube.can_write(user):
+                raise PermissionDeniedError(f"user {user!r} may not delete cube {cube.id!r} owned by {cube.owner!r}")
+        deleted = self.records.delete(list(ids), reason=reason, actor=user)
+        if deleted:
+            self.vectors.delete(deleted)
+        return deleted
+
+    def delete(self, ids: str | Sequence[str], *, reason: str = "delete", user: str | None = None) -> list[str]:
+        """Delete cubes; each delete is written to the audit log. Returns the ids deleted."""
+        return self._delete([ids] if isinstance(ids, str) else list(ids), reason, user)
+
+    async def adelete(self, ids: str | Sequence[str], *, reason: str = "delete", user: str | None = None) -> list[str]:
+        """Async twin of :meth:`delete`."""
+        return await asyncio.to_thread(self.delete, ids, reason=reason, user=user)
+
+    def _plan_fuse(self, ids: Sequence[str], content: str | None, user: str | None,
+                   options: dict[str, Any]) -> list[PlannedCube]:
+        user = self._user(user)
+        if len(ids) < 2:
+            raise InvalidInputError("fuse needs at least two cube ids")
+        sources = [self._require(i, user, write=True) for i in ids]
+        namespace = sources[0].namespace
+        if any(s.namespace != namespace for s in sources):
+            raise InvalidInputError("fuse takes cubes of one namespace; move them first")
+        fused_text = content if content is not None else _merge_contents([s.content for s in sources])
+        provenance: list[Provenance] = []
+        for s in sources:
+            for p in s.provenance:
+                if p not in provenance:
+                    provenance.append(p)
+            provenance.append(Provenance(kind="cube", ref=s.id, detail={"version": s.version}))
+        metadata: dict[str, Any] = {}
+        for s in sources:
+            metadata.update(s.metadata)
+        metadata.update(options.pop("metadata", {}) or {})
+        fused = MemCube(
+            content=fused_text, namespace=namespace, memory_type=options.pop("memory_type", sources[0].memory_type),
+            tier=options.pop("tier", min((s.tier for s in sources), key=list(Tier).index)),
+            status=Status.FUSED, metadata=metadata, provenance=provenance,
+            importance=max(s.importance for s in sources), heat=sum(s.heat for s in sources),
+            access_count=sum(s.access_count for s in sources),
+            created_at=min(s.created_at for s in sources),
+            valid_from=min((s.valid_from for s in sources if s.valid_from), default=None),
+            tags=tuple(dict.fromkeys(t for s in sources for t in s.tags)), owner=sources[0].owner,
+            permissions=sources[0].permissions, source="fuse", **options,
+        )
+        validate_content(fused.content, max_chars=self.config.max_content_chars)
+        planned = [PlannedCube.for_cube(fused, reembed=True)]
+        for s in sources:
+            changes = {"status": Status.FUSED, "tier": Tier.ARCHIVE,
+                       "metadata": {**s.metadata, "fused_into": fused.id}}
+            planned.append(self._apply_update(s, changes, reason="fuse", actor=user))
+        return planned
+
+    def fuse(self, ids: Sequence[str], *, content: str | None = None, user: str | None = None,
+             **options: Any) -> MemCube:
+        """Merge cubes into one new cube that keeps the provenance of all.
+
+        The sources are archived (status ``fused``, ``metadata["fused_into"]`` set)
+        and stay retrievable with :meth:`get` and archive search.
+        """
+        planned = self._plan_fuse(list(ids), content, user, dict(options))
+        self._commit(planned, self._embed_documents([p.embed_text for p in planned if p.embed_text]))
+        return planned[0].cube
+
+    async def afuse(self, ids: Sequence[str], *, content: str | None = None, user: str | None = None,
+                    **options: Any) -> MemCube:
+        """Async twin of :meth:`fuse`."""
+        planned = await asyncio.to_thread(self._plan_fuse, list(ids), content, user, dict(options))
+        vectors = await self._aembed_documents([p.embed_text for p in planned if p.embed_text])
+        await asyncio.to_thread(self._commit, planned, vectors)
+        return planned[0].cube
+
+    # -------------------------------------------------------------- integrity
+    def check(self, *, repair: bool = True) -> IntegrityReport:
+        """Compare the record store and the vector index; re-index or drop what drifted."""
+        report = IntegrityReport()
+        report.records = self.records.count(CubeQuery(statuses=frozenset(Status), include_expired=True))
+        indexed = self.vectors.ids()
+        report.vectors = len(indexed)
+        expected = {c.id for c in self.records.query(CubeQuery(tiers=frozenset(HOT_TIERS),
+                                                               statuses=frozenset(Status), include_expired=True))}
+        with_vectors = set(self.records.embeddings(sorted(expected)))
+        report.missing_vectors = sorted(with_vectors - indexed)
+        report.orphan_vectors = sorted(indexed - with_vectors)
+        problems = len(report.missing_vectors) + len(report.orphan_vectors)
+        if repair and problems:
+            if report.orphan_vectors:
+                self.vectors.delete(report.orphan_vectors)
+            if report.missing_vectors:
+                cubes = [c for c in self.records.get(report.missing_vectors) if c is not None]
+                self._index(cubes, self.records.embeddings([c.id for c in cubes]))
+            self.records.audit([AuditRecord(action="repair", cube_id=None, namespace=(), at=utcnow(),
+                                            reason="integrity check",
+                                            detail={"missing_vectors": len(report.missing_vectors),
+                                                    "orphan_vectors": len(report.orphan_vectors)})])
+            report.repaired = problems
+        else:
+            report.unrepaired = problems
+        pending = self.records.unindexed_ids()
+        if repair and pending:
+            cubes = [c for c in self.records.get(pending) if c is not None and c.tier is not Tier.ARCHIVE]
+            self._index(cubes, self.records.embeddings([c.id for c in cubes]))
+        return report
+
+    async def acheck(self, *, repair: bool = True) -> IntegrityReport:
+        """Async twin of :meth:`check`."""
+        return await asyncio.to_thread(self.check, repair=repair)
+
+
+def _merge_contents(contents: Sequence[str]) -> str:
+    """Join distinct contents, dropping ones contained in another (the no-LLM fuse)."""
+    unique: list[str] = []
+    for text in sorted(dict.fromkeys(c.strip() for c in contents if c.strip()), key=len, reverse=True):
+        if not any(text.lower() in kept.lower() for kept in unique):
+            unique.append(text)
+    order = {c.strip(): i for i, c in enumerate(contents)}
+    return " ".join(sorted(unique, key=lambda t: order.get(t, 0)))
+

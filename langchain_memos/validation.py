@@ -1,0 +1,136 @@
+"""Input validation shared by the MemOS facade and the LangGraph store.
+
+Every check raises a typed error from :mod:`langchain_memos.errors` whose message
+says what to change. Nothing here touches storage.
+
+Example:
+    >>> from langchain_memos.validation import validate_namespace
+    >>> validate_namespace(("users", "alice"))
+    ('users', 'alice')
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from .errors import ContentTooLargeError, InvalidInputError, InvalidNamespaceError, NonJSONValueError
+from .storage.base import NS_SEP
+
+
+def validate_namespace(namespace: Any, *, allow_empty: bool = False) -> tuple[str, ...]:
+    """Return ``namespace`` as a tuple after checking every label.
+
+    Raises:
+        InvalidNamespaceError: Not a tuple/list of strings, empty (unless
+            ``allow_empty``), an empty label, or a label containing ``.`` or a
+            control character.
+    """
+    if isinstance(namespace, str) or not isinstance(namespace, (tuple, list)):
+        raise InvalidNamespaceError(
+            f"namespace must be a tuple of strings such as ('users', 'alice'), got {namespace!r}"
+        )
+    namespace = tuple(namespace)
+    if not namespace and not allow_empty:
+        raise InvalidNamespaceError("namespace is empty; pass at least one label, e.g. ('users', 'alice')")
+    for label in namespace:
+        if not isinstance(label, str):
+            raise InvalidNamespaceError(
+                f"namespace label {label!r} is a {type(label).__name__}; labels must be strings"
+            )
+        if not label:
+            raise InvalidNamespaceError(f"namespace {namespace!r} has an empty label; remove it or name it")
+        if "." in label:
+            raise InvalidNamespaceError(
+                f"namespace label {label!r} contains '.'; split it into separate labels, "
+                f"e.g. {tuple(label.split('.'))!r}"
+            )
+        if NS_SEP in label or any(ord(ch) < 32 for ch in label):
+            raise InvalidNamespaceError(f"namespace label {label!r} contains a control character; remove it")
+    return namespace
+
+
+def _find_non_json(value: Any, path: str) -> str | None:
+    """Return a description of the first non-JSON part of ``value`` (``None`` if all JSON)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} is {value} (NaN/Infinity are not JSON)"
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _find_non_json(item, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                return f"{path} has a non-string key {k!r}"
+            found = _find_non_json(item, f"{path}.{k}")
+            if found:
+                return found
+        return None
+    return f"{path} is a {type(value).__name__}"
+
+
+def validate_json_value(value: Any, *, what: str = "value") -> Any:
+    """Check that ``value`` is plain JSON (dicts with string keys, lists, scalars, finite floats).
+
+    Raises:
+        NonJSONValueError: Names the first offending path and how to fix it.
+    """
+    try:
+        problem = _find_non_json(value, what)
+    except RecursionError:
+        problem = f"{what} is nested too deeply"
+    if problem:
+        raise NonJSONValueError(
+            f"{problem}; store only JSON-serialisable data (convert objects to dicts, "
+            "datetimes to ISO strings, and replace NaN/Infinity)"
+        )
+    return value
+
+
+def validate_content(content: Any, *, max_chars: int) -> str:
+    """Check that ``content`` is a string no longer than ``max_chars`` characters.
+
+    Raises:
+        InvalidInputError: ``content`` is not a string.
+        ContentTooLargeError: It is longer than ``max_chars``.
+    """
+    if not isinstance(content, str):
+        raise InvalidInputError(f"content must be a string, got {type(content).__name__}")
+    if len(content) > max_chars:
+        raise ContentTooLargeError(
+            f"content has {len(content):,} characters, over the limit of {max_chars:,}; split it into "
+            "several memories or raise MemOSConfig.max_content_chars"
+        )
+    return content
+
+
+def validate_embeddings(vectors: Sequence[Sequence[float]], *, expected: int, dim: int | None) -> int:
+    """Check a batch of embeddings: count, one dimension, finite values. Return the dimension.
+
+    Raises:
+        InvalidInputError: Wrong count, NaN/Infinity, or mixed dimensions in the batch.
+        EmbeddingDimensionError: The batch's dimension differs from ``dim``.
+    """
+    from .errors import EmbeddingDimensionError
+
+    if len(vectors) != expected:
+        raise InvalidInputError(
+            f"the embedder returned {len(vectors)} vectors for {expected} texts; check its embed_documents"
+        )
+    dims = {len(v) for v in vectors}
+    if len(dims) > 1:
+        raise InvalidInputError(f"the embedder returned vectors of mixed dimensions {sorted(dims)}")
+    batch_dim = dims.pop() if dims else (dim or 0)
+    if dim is not None and vectors and batch_dim != dim:
+        raise EmbeddingDimensionError(
+            f"embeddings have {batch_dim} dimensions but this store holds {dim}-dimensional vectors; "
+            "use the same embedding model as when the store was created, or open a new directory"
+        )
+    for v in vectors:
+        if not all(math.isfinite(x) for x in v):
+            raise InvalidInputError("the embedder returned NaN or Infinity; check the model and its input")
+    return batch_dim
