@@ -1,0 +1,205 @@
+"""The ``memos`` command line.
+
+Commands:
+    memos demo                         ingest a sample conversation, answer questions from memory
+    memos add TEXT --ns users/alice    store a memory
+    memos search QUERY --ns users      hybrid search, with the reason each hit matched
+    memos show ID                      a cube with its history
+    memos doctor                       check that records and vectors agree, and repair drift
+
+Every command takes ``--path DIR`` (default ``./memos_data`` or ``$MEMOS_PATH``),
+``--embed minilm|hash`` and ``--json`` for machine-readable output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from importlib.resources import files
+from typing import Any, Sequence
+
+from .errors import MemOSError
+
+
+def _namespace(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.replace(".", "/").split("/") if part) if text else ()
+
+
+def _embeddings(kind: str) -> Any:
+    from .embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
+
+    return HashingEmbeddings(dims=256) if kind == "hash" else LocalMiniLMEmbeddings()
+
+
+def _open(args: argparse.Namespace, path: str | None = None) -> Any:
+    from .memos import MemOS
+
+    return MemOS(path or args.path, embeddings=_embeddings(args.embed))
+
+
+def _hit_dict(hit: Any) -> dict[str, Any]:
+    return {"rank": hit.rank, "score": round(hit.score, 4), "reasons": hit.reasons, "id": hit.cube.id,
+            "content": hit.cube.content, "namespace": list(hit.cube.namespace),
+            "created_at": hit.cube.created_at.isoformat(), "sources": hit.cube.source_refs}
+
+
+def _print_hits(hits: Sequence[Any], indent: str = "  ") -> None:
+    if not hits:
+        print(f"{indent}(nothing relevant in memory)")
+    for hit in hits:
+        when = hit.cube.created_at.date().isoformat()
+        print(f"{indent}{hit.rank}. [{when}] {hit.cube.content}")
+        print(f"{indent}   score {hit.score:.2f} - why: {hit.why}")
+
+
+def _load_demo() -> dict[str, Any]:
+    return json.loads(files("langchain_memos").joinpath("data/demo_conversation.json").read_text("utf-8"))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Ingest the sample conversation into an embedded store and answer questions from memory."""
+    from .cube import MemCube, MemoryType, Provenance
+    from .render import render_memory_block
+
+    demo = _load_demo()
+    directory = args.path if args.path_given else tempfile.mkdtemp(prefix="memos-demo-")
+    namespace = ("users", "maya")
+    results: list[dict[str, Any]] = []
+    with _open(args, directory) as memos:
+        cubes = []
+        for s_index, session in enumerate(demo["sessions"], start=1):
+            start = datetime.fromisoformat(session["date"])
+            for t_index, (speaker, text) in enumerate(session["turns"], start=1):
+                ref = f"S{s_index}:{t_index}"
+                cubes.append(MemCube(
+                    content=f"{speaker}: {text}", namespace=namespace, key=ref, memory_type=MemoryType.EPISODE,
+                    created_at=start + timedelta(minutes=t_index), metadata={"speaker": speaker},
+                    provenance=[Provenance(kind="message", ref=ref, thread_id=f"session-{s_index}")],
+                    source="conversation", owner="maya",
+                ))
+        ids = memos.add(cubes, namespace)
+        if not args.json:
+            print(f"Stored {len(ids)} memories of a 3-session conversation in {directory}\n")
+        for question in demo["questions"]:
+            hits = memos.search(question, namespace, k=args.k, user="maya")
+            results.append({"question": question, "hits": [_hit_dict(h) for h in hits]})
+            if not args.json:
+                print(f"Q: {question}")
+                _print_hits(hits)
+                print()
+        if not args.json:
+            top = memos.search(demo["questions"][0], namespace, k=3, user="maya")
+            print("The memory block an agent would receive for the first question:")
+            print(render_memory_block(h.cube for h in top))
+    if args.json:
+        print(json.dumps({"path": directory, "stored": len(cubes), "results": results}, indent=2))
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Store one memory."""
+    metadata = json.loads(args.metadata) if args.metadata else {}
+    with _open(args) as memos:
+        ids = memos.add(args.text, _namespace(args.ns), metadata=metadata, memory_type=args.type,
+                        tags=args.tag or ())
+    print(json.dumps({"ids": ids}) if args.json else ids[0])
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Hybrid search with reasons."""
+    filters = json.loads(args.filter) if args.filter else None
+    with _open(args) as memos:
+        hits = memos.search(args.query, _namespace(args.ns), k=args.k, filters=filters,
+                            tiers=args.tier or None)
+        if args.json:
+            print(json.dumps([_hit_dict(h) for h in hits], indent=2))
+        else:
+            _print_hits(hits, indent="")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """A cube with its full history."""
+    with _open(args) as memos:
+        cube = memos.get(args.id, touch=False)
+        if cube is None:
+            print(f"no cube with id {args.id!r}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(cube.to_json())
+            return 0
+        print(f"{cube.id}  v{cube.version}  {cube.memory_type.value}  tier={cube.tier.value}  "
+              f"status={cube.status.value}  ns={'/'.join(cube.namespace)}")
+        print(f"  {cube.content}")
+        print(f"  created {cube.created_at.isoformat()}  accessed {cube.access_count}x  sources {cube.source_refs}")
+        for entry in cube.history:
+            print(f"  - v{entry.version} ({entry.reason}, {entry.changed_at.isoformat()}): {entry.content}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check records against vectors and repair drift."""
+    with _open(args) as memos:
+        report = memos.check(repair=not args.no_repair)
+    payload = {"records": report.records, "vectors": report.vectors, "missing_vectors": len(report.missing_vectors),
+               "orphan_vectors": len(report.orphan_vectors), "repaired": report.repaired,
+               "unrepaired": report.unrepaired, "ok": report.ok}
+    print(json.dumps(payload) if args.json else "\n".join(f"{k}: {v}" for k, v in payload.items()))
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``memos``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--path", default=None, help="data directory (default: $MEMOS_PATH or ./memos_data)")
+    common.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
+                        help="embedder: offline MiniLM (default) or a cheap hashing embedder")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = argparse.ArgumentParser(prog="memos", description="MemOS-style memory for LangGraph agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", parents=[common], help="ingest a sample conversation and answer from memory")
+    p.add_argument("-k", type=int, default=3, help="memories per question")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("add", parents=[common], help="store a memory")
+    p.add_argument("text")
+    p.add_argument("--ns", required=True, help="namespace, e.g. users/alice")
+    p.add_argument("--type", default="plaintext", help="memory type (plaintext, fact, preference...)")
+    p.add_argument("--tag", action="append", help="a tag (repeatable)")
+    p.add_argument("--metadata", help="JSON object of metadata")
+    p.set_defaults(func=cmd_add)
+    p = sub.add_parser("search", parents=[common], help="hybrid search")
+    p.add_argument("query")
+    p.add_argument("--ns", default="", help="namespace prefix")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--filter", help='JSON metadata filter, e.g. \'{"score": {"$gt": 3}}\'')
+    p.add_argument("--tier", action="append", help="tiers to search (repeatable; default: all but archive)")
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("show", parents=[common], help="a cube and its history")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("doctor", parents=[common], help="integrity check and repair")
+    p.add_argument("--no-repair", action="store_true", help="only report")
+    p.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``memos`` console script."""
+    args = build_parser().parse_args(argv)
+    args.path_given = args.path is not None
+    if args.path is None:
+        args.path = os.environ.get("MEMOS_PATH", "memos_data")
+    try:
+        return int(args.func(args))
+    except MemOSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
