@@ -609,7 +609,7 @@ def test_reopen_in_new_process_sees_every_write(sqlite_file_store):
         cubes = s.get({ids!r})
         print(json.dumps({{
             "cubes": [c.to_json() if c else None for c in cubes],
-            "emb": s.embeddings({ids!r}),
+            "emb": {{k: [float(x) for x in v] for k, v in s.embeddings({ids!r}).items()}},
             "audit": [r.action for r in s.audit_log()],
             "meta": s.get_meta("k"),
         }}))

@@ -415,3 +415,65 @@ async def test_async_twins_share_behaviour() -> None:
         assert (await m.apromote(ids[0], "long_term")).tier is Tier.LONG_TERM
         assert await m.adelete(ids[0]) == [ids[0]]
         assert (await m.acheck()).ok
+
+
+# -------------------------------------------------------------- conversation threads
+def test_an_answer_is_found_through_the_question_it_answers(memos: MemOS) -> None:
+    ids = memos.add([{"role": "user", "name": "ann", "content": "What is your favourite weekend hobby?"},
+                     {"role": "assistant", "name": "bob", "content": "I love pottery, it calms me down."}],
+                    NS, thread_id="t1")
+    cubes = memos.get_many(ids, touch=False)
+    assert [c.position for c in cubes] == [0, 1] and cubes[1].thread_id == "t1"
+    hits = {h.cube.id: h for h in memos.search("weekend hobby", NS, k=5)}
+    assert ids[1] in hits and hits[ids[1]].reasons.get("keyword", 0) > 0  # matched through its context column
+
+
+def test_appending_to_a_thread_refreshes_the_previous_turn(memos: MemOS) -> None:
+    [question] = memos.add({"role": "user", "name": "ann", "content": "Which city did you move to?"}, NS,
+                           thread_id="t1")
+    [answer] = memos.add({"role": "assistant", "name": "bob", "content": "Zanzibar, last spring."}, NS,
+                         thread_id="t1")
+    assert memos.get(answer, touch=False).position == 1
+    hits = {h.cube.id: h for h in memos.search("Zanzibar", NS, k=5, min_score=0.0)}
+    assert hits[question].reasons.get("keyword", 0) > 0  # its "next" column now holds the answer
+
+
+def test_query_naming_a_speaker_prefers_their_turns(memos: MemOS) -> None:
+    ann, bob = memos.add([MemCube("Ann: I went hiking in the Alps", NS, metadata={"speaker": "Ann"}),
+                          MemCube("Bob: I went hiking in the Alps", NS, metadata={"speaker": "Bob"})], NS)
+    hits = memos.search("Where did Ann go hiking?", NS, k=2, min_score=0.0)
+    assert [h.cube.id for h in hits] == [ann, bob]
+    assert hits[1].reasons["speaker"] < 0
+
+
+def test_recency_reason_when_configured() -> None:
+    from langchain_memos import RetrievalConfig
+
+    with MemOS.ephemeral(embeddings=HashingEmbeddings(), retrieval=RetrievalConfig(recency_weight=0.5)) as m:
+        m.add("tea notes old", NS, created_at=T0)
+        m.add("tea notes new", NS)
+        hits = m.search("tea notes", NS, k=2, min_score=0.0)
+        assert all("recency" in h.reasons for h in hits)
+        assert hits[0].cube.content == "tea notes new"
+        assert abs(sum(hits[0].reasons.values()) - hits[0].score) < 1e-9
+
+
+# ------------------------------------------------------------------ chroma server
+@pytest.mark.server
+def test_memos_on_a_real_chroma_server(chroma_server: tuple[str, int], tmp_path: Path) -> None:
+    import uuid
+
+    host, port = chroma_server
+    config = MemOSConfig(path=str(tmp_path / "records"), vector_backend="chroma-http", chroma_host=host,
+                         chroma_port=port, collection=f"memos-{uuid.uuid4().hex[:8]}")
+    with MemOS(config=config, embeddings=HashingEmbeddings()) as m:
+        ids = m.add(["Alice prefers green tea", "Alice owns a cat named Pixel", "The office is in Lyon"], NS)
+        assert m.search("green tea", NS, k=1)[0].cube.id == ids[0]
+        m.update(ids[1], content="Alice owns a dog named Pixel")
+        m.promote(ids[2], Tier.ARCHIVE)
+        assert m.vectors.count() == 2
+        assert m.search("dog named Pixel", NS, k=1)[0].cube.id == ids[1]
+        assert m.check().ok
+    with MemOS(config=config, embeddings=HashingEmbeddings()) as m:
+        assert m.search("green tea", NS, k=1)[0].cube.id == ids[0]
+        assert m.get(ids[2]).tier is Tier.ARCHIVE

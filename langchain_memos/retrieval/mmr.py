@@ -33,31 +33,33 @@ def mmr(
     ``lambda_ = 1`` keeps the relevance order and only removes near-duplicates.
     """
     pool = list(hits)
-    vecs: dict[str, np.ndarray] = {}
-    for h in pool:
+    if not pool:
+        return []
+    dims = {np.asarray(e).size for e in (embeddings.get(h.id) for h in pool) if e is not None}
+    dim = max(dims, default=0)
+    matrix = np.zeros((len(pool), dim))
+    has_vec = np.zeros(len(pool), dtype=bool)
+    for j, h in enumerate(pool):
         e = embeddings.get(h.id)
-        if e is not None:
-            e = np.asarray(e, dtype=np.float64).ravel()
-            n = float(np.linalg.norm(e))
-            if n > 0:
-                vecs[h.id] = e / n
+        if e is None:
+            continue
+        e = np.asarray(e, dtype=np.float64).ravel()
+        n = float(np.linalg.norm(e))
+        if n > 0 and e.size == dim:
+            matrix[j], has_vec[j] = e / n, True
+    scores = np.array([h.score for h in pool])
+    max_sim = np.zeros(len(pool))  # largest cosine to any selected hit (0 until one is selected)
+    alive = np.ones(len(pool), dtype=bool)
     selected: list[Hit] = []
-    while pool and len(selected) < k:
-        best_j, best_val, drop = -1, -np.inf, []
-        for j, h in enumerate(pool):
-            sim = 0.0
-            v = vecs.get(h.id)
-            if v is not None:
-                sims = [float(v @ vecs[s.id]) for s in selected if s.id in vecs]
-                sim = max(sims, default=0.0)
-            if sim >= duplicate_threshold:
-                drop.append(j)
-                continue
-            val = lambda_ * h.score - (1.0 - lambda_) * sim
-            if val > best_val:
-                best_j, best_val = j, val
-        if best_j < 0:
+    while alive.any() and len(selected) < k:
+        alive &= ~(has_vec & (max_sim >= duplicate_threshold))
+        if not alive.any():
             break
-        selected.append(pool[best_j])
-        pool = [h for j, h in enumerate(pool) if j != best_j and j not in drop]
+        value = np.where(alive, lambda_ * scores - (1.0 - lambda_) * max_sim, -np.inf)
+        best = int(np.argmax(value))
+        selected.append(pool[best])
+        alive[best] = False
+        if has_vec[best]:
+            sims = np.where(has_vec, matrix @ matrix[best], 0.0)
+            max_sim = np.maximum(max_sim, sims)
     return selected

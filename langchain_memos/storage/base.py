@@ -173,8 +173,8 @@ class RecordStore(Protocol):
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among matching cubes."""
 
-    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """Stored embeddings of these ids (absent ids are missing from the result)."""
+    def embeddings(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
+        """Stored embeddings of these ids, e.g. float32 arrays (absent ids are missing from the result)."""
 
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids whose embedding is not yet confirmed in the vector index."""

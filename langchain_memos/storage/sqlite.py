@@ -920,15 +920,15 @@ class SQLiteRecordStore:
         rows = self._read(lambda conn: conn.execute(sql, [field, *params, int(limit)]).fetchall())
         return [r[0] for r in rows]
 
-    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """Stored embeddings (as float32 values) of these ids; absent ids are left out."""
+    def embeddings(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
+        """Stored embeddings of these ids as read-only float32 numpy arrays; absent ids are left out."""
         import numpy as np
 
         if not ids:
             return {}
         rows = self._read(lambda conn: conn.execute(
             "SELECT id, vec FROM vectors WHERE id IN (SELECT value FROM json_each(?))", (_json_list(ids),)).fetchall())
-        return {cube_id: np.frombuffer(blob, dtype="<f4").astype(float).tolist() for cube_id, blob in rows}
+        return {cube_id: np.frombuffer(blob, dtype="<f4") for cube_id, blob in rows}
 
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids with an embedding not yet confirmed in the vector index (sorted)."""
