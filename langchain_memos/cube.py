@@ -219,6 +219,8 @@ class MemCube:
         valid_from / valid_to: When the fact holds (bi-temporal facts);
             ``valid_to`` is set when a later fact supersedes this one.
         expires_at: When the cube is forgotten (TTL); ``None`` keeps it.
+        ttl_minutes: The sliding TTL: reads that refresh it move ``expires_at`` to
+            ``now + ttl_minutes``. ``None``: a fixed (or no) expiry.
         tags: Free labels.
         modality: ``"text"``, ``"image"``, ``"tool"``...
         owner: The user id that owns it; ``None`` for shared memory.
@@ -249,6 +251,7 @@ class MemCube:
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     expires_at: datetime | None = None
+    ttl_minutes: float | None = None
     tags: tuple[str, ...] = ()
     modality: str = "text"
     owner: str | None = None

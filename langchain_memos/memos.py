@@ -70,7 +70,7 @@ class SearchHit:
     def why(self) -> str:
         """The reasons as a short human-readable string, strongest first."""
         parts = sorted(self.reasons.items(), key=lambda kv: -kv[1])
-        return ", ".join(f"{name} {value:.2f}" for name, value in parts if value > 0) or "filter match"
+        return ", ".join(f"{name} {value:.2f}" for name, value in parts if value >= 0.005) or "filter match"
 
 
 @dataclass
@@ -401,46 +401,49 @@ class MemOS:
         return plan_search(query, cube_query, k, self.retrieval, min_score=options.get("min_score"),
                            max_tokens=options.get("max_tokens"), mmr=options.get("mmr"))
 
-    def _retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None) -> list[SearchHit]:
-        """Gather candidates from every engine, rank them, and record the access."""
+    def _rank(self, plan: SearchPlan, query_vector: Sequence[float] | None) -> list[Hit]:
+        """Gather candidates from every engine and rank them (no access is recorded)."""
         now = utcnow()
         config = plan.config
         cq = plan.cube_query
         if not plan.query.strip():
-            recent = self.records.query(cq, limit=plan.k, order_by="created_at DESC", with_history=False)
-            return self._hits(rank_recent(recent, plan.k), now)
+            return rank_recent(self.records.query(cq, limit=plan.k, order_by="created_at DESC",
+                                                  with_history=False), plan.k)
         speakers = [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
         analysis = analyze_query(plan.query, speakers=speakers, now=now)
-        keyword = (self.records.keyword_search(analysis.keywords, cq, config.keyword_pool,
+        keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
                                                column_weights=config.keyword_column_weights)
                    if analysis.keywords else [])
-        vector = self._vector_candidates(cq, query_vector, config.vector_pool) if query_vector is not None else []
+        vector = (self._vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
+                  if query_vector is not None else [])
         ids = {h.id for h in keyword} | {h.id for h in vector}
         if not ids:
             return []
         cubes = self.records.query(replace(cq, ids=frozenset(ids)), with_history=False)
         next_ids = self.records.next_in_thread([c.id for c in cubes])
         vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
-        hits = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+        return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
                                next_ids=next_ids, query_vector=query_vector, now=now)
-        return self._hits(hits, now)
 
-    def _hits(self, hits: Sequence[Hit], now: Any) -> list[SearchHit]:
-        """Load the ranked cubes in full (with history) and count the access."""
+    def _retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None) -> list[SearchHit]:
+        """Rank, load the hits in full (with history) and count the access."""
+        hits = self._rank(plan, query_vector)
         cubes = self.records.get([h.id for h in hits])
         out = [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
                for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
         if out and self.config.track_access:
-            self.records.touch([h.cube.id for h in out], now)
+            self.records.touch([h.cube.id for h in out], utcnow())
         return out
 
     def _vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
-        hot = cq.tiers is not None and all(t in HOT_TIERS for t in cq.tiers)
-        if hot:
+        """Nearest cubes: the vector index when only namespace and hot tiers restrict the search,
+        otherwise exact cosine over the stored embeddings of the cubes that pass every filter
+        (so restrictive filters cannot starve the candidate pool)."""
+        only_scope = replace(cq, namespace_prefix=(), tiers=None, now=None) == CubeQuery()
+        if only_scope and cq.tiers is not None and all(t in HOT_TIERS for t in cq.tiers):
             return self.vectors.search(query_vector, pool, namespace_prefix=cq.namespace_prefix, tiers=cq.tiers)
-        # Archive (or unrestricted) search: exact cosine over the stored embeddings of matching cubes.
-        stored = self.records.embeddings([c.id for c in self.records.query(cq, with_history=False)])
-        return exact_vector_search(query_vector, stored, pool)
+        matching = self.records.query(cq, with_history=False)
+        return exact_vector_search(query_vector, self.records.embeddings([c.id for c in matching]), pool)
 
     def search(self, query: str, namespace: Sequence[str] = (), k: int = 10, **options: Any) -> list[SearchHit]:
         """Hybrid search: vector + BM25 + recency (+ graph once present), fused and de-duplicated.
@@ -608,6 +611,19 @@ class MemOS:
         vectors = await self._aembed_documents([p.embed_text for p in planned if p.embed_text])
         await asyncio.to_thread(self._commit, planned, vectors)
         return planned[0].cube
+
+    def expire(self, *, now: Any = None, reason: str = "ttl expired") -> list[str]:
+        """Forget every cube whose ``expires_at`` has passed; each deletion is audited with ``reason``."""
+        when = to_utc(now) or utcnow()
+        expired = self.records.expired_ids(when)
+        deleted = self.records.delete(expired, reason=reason, actor="memos:ttl") if expired else []
+        if deleted:
+            self.vectors.delete(deleted)
+        return deleted
+
+    async def aexpire(self, *, now: Any = None, reason: str = "ttl expired") -> list[str]:
+        """Async twin of :meth:`expire`."""
+        return await asyncio.to_thread(self.expire, now=now, reason=reason)
 
     # -------------------------------------------------------------- integrity
     def check(self, *, repair: bool = True) -> IntegrityReport:

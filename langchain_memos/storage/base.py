@@ -46,6 +46,13 @@ def ns_from_key(key: str) -> tuple[str, ...]:
     return tuple(key.split(NS_SEP)) if key else ()
 
 
+#: Cube fields a :class:`CubeQuery` can filter on with ``cube_conditions``.
+CUBE_FILTER_FIELDS: frozenset[str] = frozenset({
+    "memory_type", "tier", "status", "heat", "importance", "access_count", "owner", "key", "created_at",
+    "updated_at", "last_accessed_at", "valid_from", "valid_to", "expires_at",
+})
+
+
 @dataclass(frozen=True)
 class CubeQuery:
     """A structural query over cubes: every field narrows the result.
@@ -62,6 +69,8 @@ class CubeQuery:
         valid_at: Only facts valid at this instant (``valid_from <= t < valid_to``).
         conditions: Metadata conditions (see :mod:`langchain_memos.filters`),
             evaluated on ``MemCube.metadata``.
+        cube_conditions: Conditions on cube fields themselves; paths are one of
+            :data:`CUBE_FILTER_FIELDS` (e.g. ``Condition(("heat",), "$gt", 1.0)``).
         reader: Only cubes this user may read (``None`` = no check).
         include_expired: Include cubes whose ``expires_at`` has passed (cubes with
             status ``EXPIRED`` are selected through ``statuses``, not this flag).
@@ -78,6 +87,7 @@ class CubeQuery:
     created_before: datetime | None = None
     valid_at: datetime | None = None
     conditions: tuple[Condition, ...] = ()
+    cube_conditions: tuple[Condition, ...] = ()
     reader: str | None = None
     include_expired: bool = False
     now: datetime | None = None
@@ -172,6 +182,12 @@ class RecordStore(Protocol):
 
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among matching cubes."""
+
+    def refresh_expiry(self, ids: Sequence[str], at: datetime) -> None:
+        """Move ``expires_at`` to ``at + ttl_minutes`` for those ids that have a sliding TTL."""
+
+    def expired_ids(self, at: datetime, limit: int | None = None) -> list[str]:
+        """Ids whose ``expires_at`` is at or before ``at``."""
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
         """Stored embeddings of these ids, e.g. float32 arrays (absent ids are missing from the result)."""

@@ -38,7 +38,7 @@ import re
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
@@ -51,7 +51,7 @@ from ..errors import (
     StoreLockedError,
 )
 from ..filters import Condition
-from .base import KEYWORD_COLUMNS, NS_SEP, AuditRecord, CubeQuery, KeywordDoc, ScoredId, ns_from_key, ns_key
+from .base import CUBE_FILTER_FIELDS, KEYWORD_COLUMNS, NS_SEP, AuditRecord, CubeQuery, KeywordDoc, ScoredId, ns_from_key, ns_key
 
 T = TypeVar("T")
 
@@ -331,6 +331,33 @@ def _ordered_sql(leaf: str, op: str, value: Any) -> tuple[str, list[Any]]:
     raise InvalidInputError(f"filter value {value!r} must be a JSON scalar (str, number, bool or None)")
 
 
+_TIME_COLUMNS = frozenset({"created_at", "updated_at", "last_accessed_at", "valid_from", "valid_to", "expires_at"})
+_SQL_OPS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _cube_condition_sql(cond: Condition, alias: str) -> tuple[str, list[Any]]:
+    """Compile a condition on a cube column (whitelisted by ``CUBE_FILTER_FIELDS``)."""
+    if len(cond.path) != 1 or cond.path[0] not in CUBE_FILTER_FIELDS:
+        raise InvalidInputError(f"cannot filter on cube field {'.'.join(cond.path)!r}; "
+                                f"use one of {', '.join(sorted(CUBE_FILTER_FIELDS))}")
+    column = f"{alias}.{cond.path[0]}"
+
+    def value(v: Any) -> Any:
+        if cond.path[0] in _TIME_COLUMNS and v is not None:
+            return _epoch(to_utc(v))
+        return v.value if hasattr(v, "value") else v
+
+    if cond.op in ("$in", "$nin"):
+        values = [value(v) for v in cond.value]
+        sql = f"{column} IN (SELECT value FROM json_each(?))"
+        return (sql if cond.op == "$in" else f"({column} IS NULL OR NOT {sql})"), [_json_list(values)]
+    if cond.value is None:
+        return (f"{column} IS NULL" if cond.op == "$eq" else f"{column} IS NOT NULL"), []
+    if cond.op == "$ne":
+        return f"({column} IS NULL OR {column} != ?)", [value(cond.value)]
+    return f"{column} {_SQL_OPS[cond.op]} ?", [value(cond.value)]
+
+
 def compile_query(query: CubeQuery, alias: str = "c") -> tuple[str, list[Any]]:
     """Compile a :class:`CubeQuery` to a parameterised SQL ``WHERE`` clause over ``cubes AS alias``.
 
@@ -373,6 +400,9 @@ def compile_query(query: CubeQuery, alias: str = "c") -> tuple[str, list[Any]]:
             "WHERE r.value = ? OR r.value = '*'))", query.reader, query.reader)
     for cond in query.conditions:
         sql, p = _condition_sql(cond, f"{a}.metadata")
+        add(sql, *p)
+    for cond in query.cube_conditions:
+        sql, p = _cube_condition_sql(cond, a)
         add(sql, *p)
     return (" AND ".join(f"({c})" for c in clauses) if clauses else "1"), params
 
@@ -757,6 +787,33 @@ class SQLiteRecordStore:
                              (data["access_count"], data["heat"], epoch, _dumps(data, "cube"), cube_id))
 
         self._write(tx)
+
+    def refresh_expiry(self, ids: Sequence[str], at: datetime) -> None:
+        """Move ``expires_at`` to ``at + ttl_minutes`` for the ids that have a sliding TTL."""
+        if not ids:
+            return
+        when = to_utc(at)
+        if when is None:
+            raise InvalidInputError("refresh_expiry() needs a datetime `at`")
+
+        def tx(conn: sqlite3.Connection) -> None:
+            rows = conn.execute("SELECT id, data FROM cubes WHERE id IN (SELECT value FROM json_each(?)) "
+                                "AND json_extract(data, '$.ttl_minutes') IS NOT NULL", (_json_list(ids),)).fetchall()
+            for cube_id, raw in rows:
+                data = json.loads(raw)
+                expires = when + timedelta(minutes=float(data["ttl_minutes"]))
+                data["expires_at"] = expires.isoformat()
+                conn.execute("UPDATE cubes SET expires_at = ?, data = ? WHERE id = ?",
+                             (expires.timestamp(), _dumps(data, "cube"), cube_id))
+
+        self._write(tx)
+
+    def expired_ids(self, at: datetime, limit: int | None = None) -> list[str]:
+        """Ids whose ``expires_at`` is at or before ``at`` (oldest expiry first)."""
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT id FROM cubes WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
+            (_epoch(at), -1 if limit is None else int(limit))).fetchall())
+        return [r[0] for r in rows]
 
     def audit(self, records: Iterable[AuditRecord]) -> None:
         """Append records to the audit log (one transaction)."""
