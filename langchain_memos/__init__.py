@@ -9,7 +9,7 @@ Example:
     >>> from langchain_memos.embeddings import HashingEmbeddings
     >>> with MemOS.ephemeral(embeddings=HashingEmbeddings()) as memos:
     ...     _ = memos.add("Bob is allergic to peanuts", namespace=("users", "bob"))
-    ...     [h.cube.content for h in memos.search("allergy", namespace=("users", "bob"))]
+    ...     [h.cube.content for h in memos.search("peanuts", namespace=("users", "bob"))]
     ['Bob is allergic to peanuts']
 
 Names are imported lazily, so ``import langchain_memos`` loads no engine or model.

@@ -127,25 +127,26 @@ def _month_range(year: int, month: int) -> tuple[datetime, datetime]:
     return start, end
 
 
+def _day_range(year: int, month: int, day: int) -> tuple[datetime, datetime] | None:
+    """The one-day window of a calendar date, or ``None`` for an impossible date (31 February)."""
+    try:
+        start = datetime(year, month, day)
+    except ValueError:
+        return None
+    return start, start + timedelta(days=1)
+
+
 def _time_range(text: str, now: datetime | None) -> tuple[datetime, datetime] | None:
     low = text.lower()
     # "7 May 2023" / "May 7, 2023"
-    m = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", low) or None
-    if m:
-        day, month, year = int(m.group(1)), _MONTHS[m.group(2)], int(m.group(3))
-        try:
-            start = datetime(year, month, day)
-            return start, start + timedelta(days=1)
-        except ValueError:
-            pass
+    m = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", low)
+    day = _day_range(int(m.group(3)), _MONTHS[m.group(2)], int(m.group(1))) if m else None
+    if day:
+        return day
     m = re.search(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", low)
-    if m:
-        month, day, year = _MONTHS[m.group(1)], int(m.group(2)), int(m.group(3))
-        try:
-            start = datetime(year, month, day)
-            return start, start + timedelta(days=1)
-        except ValueError:
-            pass
+    day = _day_range(int(m.group(3)), _MONTHS[m.group(1)], int(m.group(2))) if m else None
+    if day:
+        return day
     # "May 2023" / "in May of 2023"
     m = re.search(rf"\b({_MONTH_RE})\.?,?\s+(?:of\s+)?(\d{{4}})\b", low)
     if m:
