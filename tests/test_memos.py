@@ -477,3 +477,11 @@ def test_memos_on_a_real_chroma_server(chroma_server: tuple[str, int], tmp_path:
     with MemOS(config=config, embeddings=HashingEmbeddings()) as m:
         assert m.search("green tea", NS, k=1)[0].cube.id == ids[0]
         assert m.get(ids[2]).tier is Tier.ARCHIVE
+
+
+def test_restrictive_filter_does_not_starve_the_candidate_pool(memos: MemOS) -> None:
+    memos.add([f"green tea note number {i}" for i in range(150)], NS, metadata={"kind": "noise"})
+    [wanted] = memos.add("green tea note that matters", NS, metadata={"kind": "keep"})
+    hits = memos.search("green tea note", NS, k=5, filters={"kind": "keep"})
+    assert [h.cube.id for h in hits] == [wanted]
+    assert hits[0].reasons.get("vector", 0) > 0  # found by the vector engine too, not only by keywords

@@ -177,6 +177,8 @@ def rank(
     ref = combined[in_vec] if in_vec.any() else combined[known]
     if ref.size:
         lo, hi = float(ref.min()), float(ref.max())
+        if ref.size == 1:  # a lone vector candidate: min-max is undefined, keep its raw cosine
+            lo = min(lo, 0.0)
         span = hi - lo if hi > lo else 1.0
         v_all = np.clip((np.nan_to_num(combined, nan=lo) - lo) / span, 0.0, 1.0)
         v_own = np.clip((np.nan_to_num(own, nan=lo) - lo) / span, 0.0, 1.0)
