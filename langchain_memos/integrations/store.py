@@ -19,10 +19,14 @@ What you get beyond LangGraph's stores:
   expired items are never returned, even before a sweep.
 
 Query search ranks the best candidates of each engine (``RetrievalConfig`` pools)
-and then lists every other matching item with score ``0.0`` in ``updated_at``
-order, so for one query and one store state the order is fixed and ``offset``
-pages without overlaps or gaps at any depth. Without a query, items come in
+with hybrid relevance (``SearchItem.score`` in [0, 1], larger is better; not a raw
+cosine as in ``InMemoryStore``), then lists every other matching item with score
+``None`` in ``updated_at`` order. For one query and one store state the order is
+fixed, so ``offset`` pages without overlaps or gaps at any depth. A store without
+an index still ranks queries by BM25. Without a query, items come in
 ``updated_at`` order (newest first) with score ``None``, as in ``SqliteStore``.
+Values of any size are stored whole; the searchable text is capped at
+``MemOSConfig.max_content_chars``.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ from ..ingest import PlannedCube
 from ..memos import MemOS
 from ..retrieval.pipeline import plan_search
 from ..storage.base import CUBE_FILTER_FIELDS, CubeQuery
-from ..validation import validate_content, validate_json_value, validate_namespace
+from ..validation import validate_json_value, validate_namespace
 
 #: Filter keys with this prefix address MemCube fields instead of ``Item.value``.
 CUBE_FILTER_PREFIX = "memos:"
@@ -158,7 +162,7 @@ def _store_conditions(filter: Mapping[str, Any] | None) -> tuple[list[Condition]
                                         f"{', '.join(sorted(CUBE_FILTER_FIELDS))}")
             walk((name,), spec, cube_conds)
         else:
-            walk((key,), spec, value_conds)
+            walk(tuple(key.split(".")), spec, value_conds)
     return value_conds, cube_conds, python_checks
 
 
@@ -373,8 +377,9 @@ class MemOSStore(BaseStore):
             value = validate_json_value(dict(op.value), what="value")
             ttl = self._ttl_minutes(op)
             texts = self._texts(op)
-            content = "\n".join(texts) if texts else json.dumps(value, ensure_ascii=False, sort_keys=True)
-            validate_content(content, max_chars=self.memos.config.max_content_chars)
+            # The searchable text is capped at max_content_chars; the value itself is stored whole.
+            content = ("\n".join(texts) if texts else json.dumps(value, ensure_ascii=False, sort_keys=True))
+            content = content[: self.memos.config.max_content_chars]
             old = existing.get((ns, key))
             cube = MemCube(content=content, namespace=ns, key=key, metadata=value, source=_SOURCE,
                            memory_type=MemoryType.PLAINTEXT, created_at=now, updated_at=now,
@@ -389,8 +394,9 @@ class MemOSStore(BaseStore):
                                access_count=old.access_count, last_accessed_at=old.last_accessed_at,
                                importance=old.importance, tags=old.tags, owner=old.owner,
                                permissions=old.permissions, provenance=list(old.provenance))
-            embed = self.embeddings is not None and op.index is not False and bool(texts)
-            keyword = op.index is not False
+            # Items with no text at the index fields (or index=False) are stored but not searchable.
+            embed = self.embeddings is not None and bool(texts)
+            keyword = bool(texts)
             planned.append(PlannedCube(cube=cube, index_text=content if keyword else None,
                                        embed_text=content if embed else None))
         return planned, deletes
@@ -433,7 +439,7 @@ class MemOSStore(BaseStore):
             rest = [c for c in records.query(cq, with_history=False, limit=None if checks else end + len(seen))
                     if c.id not in seen and (not checks or _passes_python_checks(c.metadata, checks))]
             ordered.extend(rest)
-        return [(c, scores.get(c.id, 0.0)) for c in ordered[op.offset:end]]
+        return [(c, scores.get(c.id)) for c in ordered[op.offset:end]]
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         namespaces = self.memos.records.namespaces(_plain_prefix(op.match_conditions))

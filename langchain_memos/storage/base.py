@@ -202,7 +202,7 @@ class RecordStore(Protocol):
         """Count one access for each id, set ``last_accessed_at``, add ``heat_delta``."""
 
     def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
-        """Distinct namespaces (sorted) that start with ``prefix``."""
+        """Distinct namespaces (sorted) that start with ``prefix`` and hold a cube that has not expired."""
 
     def audit(self, records: Iterable[AuditRecord]) -> None:
         """Append to the audit log."""

@@ -995,10 +995,12 @@ class SQLiteRecordStore:
         return [r[0] for r in rows]
 
     def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
-        """Distinct namespaces (sorted) that start with ``prefix``."""
+        """Distinct namespaces (sorted) that start with ``prefix`` and hold a cube that has not expired."""
         where, params = _prefix_sql("ns", tuple(prefix))
+        live = "(expires_at IS NULL OR expires_at > ?) AND status != ?"
         rows = self._read(lambda conn: conn.execute(
-            f"SELECT DISTINCT ns FROM cubes WHERE {where}", params).fetchall())
+            f"SELECT DISTINCT ns FROM cubes WHERE {where} AND {live}",
+            [*params, utcnow().timestamp(), Status.EXPIRED.value]).fetchall())
         return sorted(ns_from_key(r[0]) for r in rows)
 
     def audit_log(self, cube_id: str | None = None, limit: int = 100) -> list[AuditRecord]:
