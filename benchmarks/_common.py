@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from langchain_core.embeddings import Embeddings
+
 DEFAULT_LOCOMO = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
 CATEGORY_NAMES = {1: "multi_hop", 2: "temporal", 3: "open_domain", 4: "single_hop"}
 _EVIDENCE = re.compile(r"D(\d+):(\d+)")
@@ -136,3 +138,61 @@ def load_locomo(path: str | Path, categories: Sequence[int] = (1, 2, 3, 4)) -> l
                                           speakers=(conv["speaker_a"], conv["speaker_b"]),
                                           turns=tuple(turns), questions=tuple(questions)))
     return conversations
+
+
+class FakeEmbeddings(Embeddings):
+    """A deterministic, cheap LangChain-style embedder for storage benchmarks.
+
+    Every word maps to a fixed random unit vector (seeded by a hash of the word);
+    a text's embedding is the normalised sum of its words' vectors, so texts that
+    share words are close and nearest-neighbour search stays meaningful while
+    embedding costs next to nothing. Vectors come back as ``list[float]`` like a
+    real model's.
+
+    Example:
+        >>> emb = FakeEmbeddings(8)
+        >>> emb.embed_query("green tea") == emb.embed_documents(["green tea"])[0]
+        True
+    """
+
+    def __init__(self, dims: int = 384, seed: int = 0) -> None:
+        self.dims = int(dims)
+        self.seed = int(seed)
+        self._words: dict[str, Any] = {}
+
+    def _word(self, word: str) -> Any:
+        import hashlib
+
+        import numpy as np
+
+        vec = self._words.get(word)
+        if vec is None:
+            digest = hashlib.blake2b(f"{self.seed}:{word}".encode(), digest_size=8).digest()
+            vec = np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(self.dims)
+            self._words[word] = vec
+        return vec
+
+    def _embed(self, text: str) -> list[float]:
+        import numpy as np
+
+        words = re.findall(r"\w+", text.lower()) or [""]
+        total = np.sum([self._word(w) for w in words], axis=0)
+        norm = float(np.linalg.norm(total)) or 1.0
+        return (total / norm).astype(np.float32).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed a batch of texts."""
+        return [self._embed(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query."""
+        return self._embed(text)
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Async twin of :meth:`embed_documents`."""
+        return self.embed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async twin of :meth:`embed_query`."""
+        return self.embed_query(text)
+

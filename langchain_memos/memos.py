@@ -46,6 +46,7 @@ from .retrieval.indexing import date_text, thread_keyword_docs
 from .retrieval.pipeline import SearchPlan, exact_vector_search, plan_search, rank_candidates, rank_recent
 from .retrieval.query import analyze_query
 from .storage.base import AuditRecord, CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
+from .storage.base import TierMove
 from .validation import validate_content, validate_embeddings, validate_json_value, validate_namespace
 
 
@@ -273,11 +274,26 @@ class MemOS:
         Cubes with an ``embed_text`` get ``new_vectors`` (in order); the others keep the
         vector already stored for their id (unchanged content), or get none.
         """
+        import numpy as np
+
         to_embed = [p for p in planned if p.embed_text is not None]
-        validate_embeddings(new_vectors, expected=len(to_embed), dim=self._dim())
+        dim = self._dim()
+        # Check the whole batch as one array (the embedders' lists of floats are converted once, and
+        # both engines take the float32 rows); anything unusual gets the detailed per-value checks.
+        rows: Sequence[Sequence[float]] = new_vectors
+        try:
+            matrix = np.asarray(new_vectors, dtype=np.float64) if len(new_vectors) else None
+        except (TypeError, ValueError):
+            matrix = None
+        as32 = matrix.astype(np.float32) if matrix is not None and matrix.ndim == 2 else None
+        if (as32 is not None and len(as32) == len(to_embed) and as32.shape[1] > 0
+                and (dim is None or as32.shape[1] == dim) and np.isfinite(matrix).all() and np.isfinite(as32).all()):
+            rows = list(as32)
+        else:
+            validate_embeddings(new_vectors, expected=len(to_embed), dim=dim)
         vectors: dict[str, Sequence[float]] = dict(self.records.embeddings(
             [p.cube.id for p in planned if p.embed_text is None and p.index_text is not None]))
-        vectors.update({p.cube.id: v for p, v in zip(to_embed, new_vectors)})
+        vectors.update({p.cube.id: v for p, v in zip(to_embed, rows)})
         docs, updates = self._keyword_docs(planned)
         cubes = [p.cube for p in planned]
         replaced = self.records.write(cubes, [vectors.get(c.id) for c in cubes], docs, keyword_updates=updates)
@@ -436,14 +452,40 @@ class MemOS:
         return out
 
     def _vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
-        """Nearest cubes: the vector index when only namespace and hot tiers restrict the search,
-        otherwise exact cosine over the stored embeddings of the cubes that pass every filter
-        (so restrictive filters cannot starve the candidate pool)."""
-        only_scope = replace(cq, namespace_prefix=(), tiers=None, now=None) == CubeQuery()
-        if only_scope and cq.tiers is not None and all(t in HOT_TIERS for t in cq.tiers):
-            return self.vectors.search(query_vector, pool, namespace_prefix=cq.namespace_prefix, tiers=cq.tiers)
-        matching = self.records.query(cq, with_history=False)
-        return exact_vector_search(query_vector, self.records.embeddings([c.id for c in matching]), pool)
+        """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier).
+
+        * Few matches (at most ``exact_limit``, found with one ids-only query): exact
+          cosine over their stored float32 embeddings.
+        * Many matches: the vector index is asked without a ``where`` (a Chroma
+          metadata filter costs tens of milliseconds per 100k vectors, an unfiltered
+          ANN query a few), over-fetching, and each round's ids are checked against
+          ``cq`` in the record store (ids only). The next round's size follows the
+          share that passed, until ``pool`` pass or the index has nothing more; past
+          ``max_fetch`` the exact path answers. So restrictive filters never starve
+          the pool, and archive, expired or unindexed cubes are handled exactly.
+        """
+        exact_limit = max(2000, 4 * pool)  # ~10 ms of float32 reads from SQLite
+        max_fetch = 16 * exact_limit
+        matching = self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)
+        if len(matching) <= exact_limit:
+            return exact_vector_search(query_vector, self.records.embeddings(matching), pool)
+        fetch = 2 * pool
+        while True:
+            hits = self.vectors.search(query_vector, fetch)
+            if not hits:
+                break
+            fetched = frozenset(h.id for h in hits)
+            allowed = set(self.records.query_ids(
+                replace(cq, ids=fetched if cq.ids is None else fetched & cq.ids), order_by=None))
+            kept = [h for h in hits if h.id in allowed]
+            if len(kept) >= pool or len(hits) < fetch:
+                return kept[:pool]
+            if fetch >= max_fetch:
+                break
+            share = len(kept) / len(hits)
+            fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
+        ids = self.records.query_ids(cq, order_by=None)
+        return exact_vector_search(query_vector, self.records.embeddings(ids), pool)
 
     def search(self, query: str, namespace: Sequence[str] = (), k: int = 10, **options: Any) -> list[SearchHit]:
         """Hybrid search: vector + BM25 + recency (+ graph once present), fused and de-duplicated.
@@ -660,6 +702,111 @@ class MemOS:
     async def acheck(self, *, repair: bool = True) -> IntegrityReport:
         """Async twin of :meth:`check`."""
         return await asyncio.to_thread(self.check, repair=repair)
+
+    # ------------------------------------------------- lifecycle hooks (used by the scheduler)
+    def embed_query(self, text: str) -> list[float]:
+        """The query embedding :meth:`search` would compute for ``text`` (reuse it with :meth:`search_by_vector`)."""
+        return self.embeddings.embed_query(text)
+
+    def search_by_vector(self, query: str, query_vector: Sequence[float] | None, namespace: Sequence[str] = (),
+                         k: int = 10, *, touch: bool = True, **options: Any) -> list[SearchHit]:
+        """:meth:`search` with a query embedding computed before (one embedding for several searches).
+
+        ``query_vector`` must come from this instance's embedder (:meth:`embed_query`);
+        ``None`` ranks by keywords only. ``touch=False`` records no access (a prediction,
+        not a read). Other options are those of :meth:`search`.
+        """
+        plan = self._plan(query, namespace, k, options)
+        vector = query_vector if plan.query.strip() else None
+        if touch:
+            return self._retrieve(plan, vector)
+        hits = self._rank(plan, vector)
+        cubes = self.records.get([h.id for h in hits])
+        return [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
+                for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
+
+    def search_within(self, query: str, query_vector: Sequence[float] | None, ids: Iterable[str],
+                      namespace: Sequence[str] = (), k: int = 10, *, touch: bool = True,
+                      **options: Any) -> list[SearchHit]:
+        """Rank only the cubes ``ids`` (any tier, the archive included) as :meth:`search` ranks.
+
+        Used to re-rank a candidate set, e.g. hot hits together with the archived sources of
+        the summaries among them. ``query_vector`` as in :meth:`search_by_vector`; other
+        options (``tiers`` too) further restrict the set.
+        """
+        wanted = frozenset(ids)
+        if not wanted:
+            return []
+        options = {**options, "tiers": options.get("tiers", list(Tier))}
+        plan = self._plan(query, namespace, k, options)
+        plan = replace(plan, cube_query=replace(plan.cube_query, ids=wanted))
+        vector = query_vector if plan.query.strip() else None
+        if touch:
+            return self._retrieve(plan, vector)
+        hits = self._rank(plan, vector)
+        cubes = self.records.get([h.id for h in hits])
+        return [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
+                for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
+
+    def mark_used(self, ids: str | Sequence[str], *, visits: int = 3, at: Any = None) -> None:
+        """Record that cubes were used (e.g. in an answer): each counts ``visits`` accesses.
+
+        Heat (:mod:`langchain_memos.scheduler.heat`) grows with accesses, so used cubes
+        stay in the hot tiers. Unknown ids are ignored.
+        """
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        if visits < 1:
+            raise InvalidInputError(f"visits must be >= 1, got {visits}")
+        if ids:
+            self.records.touch([i for i in ids for _ in range(int(visits))], to_utc(at) or utcnow())
+
+    async def amark_used(self, ids: str | Sequence[str], *, visits: int = 3, at: Any = None) -> None:
+        """Async twin of :meth:`mark_used`."""
+        await asyncio.to_thread(self.mark_used, ids, visits=visits, at=at)
+
+    def move_tiers(self, moves: Sequence[TierMove] | Mapping[str, Tier | str], *, reason: str = "move",
+                   actor: str | None = None, at: Any = None) -> list[str]:
+        """Move many cubes between tiers at once (one transaction), without new versions.
+
+        Unlike :meth:`promote`, a move keeps ``version``, ``updated_at`` and history and
+        writes an audit record (``"tier_move"``) instead. Cubes moved to the archive
+        leave the vector index (they stay in :meth:`get` and archive search); cubes
+        moved into a hot tier are (re)indexed. A crash between the record commit and
+        the vector index update is repaired by :meth:`check`.
+
+        Args:
+            moves: :class:`~langchain_memos.storage.base.TierMove` objects (version checks,
+                working-set threads), or a mapping ``id -> tier``.
+            reason: Audit reason for moves given as a mapping.
+            actor: Who moved them (audit).
+            at: When (default now).
+
+        Returns:
+            The ids whose tier changed.
+        """
+        if isinstance(moves, Mapping):
+            moves = [TierMove(id=i, tier=Tier(t), reason=reason) for i, t in moves.items()]
+        moved = self.records.move_tiers(list(moves), to_utc(at) or utcnow(), actor=actor)
+        self.sync_vectors(moved)
+        return moved
+
+    async def amove_tiers(self, moves: Sequence[TierMove] | Mapping[str, Tier | str], *, reason: str = "move",
+                          actor: str | None = None, at: Any = None) -> list[str]:
+        """Async twin of :meth:`move_tiers`."""
+        return await asyncio.to_thread(self.move_tiers, moves, reason=reason, actor=actor, at=at)
+
+    def sync_vectors(self, ids: Sequence[str]) -> None:
+        """Make the vector index agree with the stored tier of these cubes (archived out, hot in)."""
+        if not ids:
+            return
+        cubes = self.records.query(CubeQuery(ids=frozenset(ids), statuses=frozenset(Status), include_expired=True),
+                                   with_history=False)
+        cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE]
+        if cold:
+            self.vectors.delete(cold)
+        hot = [c for c in cubes if c.tier is not Tier.ARCHIVE]
+        vectors = self.records.embeddings([c.id for c in hot])
+        self._index([c for c in hot if c.id in vectors], vectors)
 
 
 def _merge_contents(contents: Sequence[str]) -> str:

@@ -897,3 +897,202 @@ def test_query_without_history(record_store):
     put(record_store, [c])
     assert record_store.query(CubeQuery(ids=frozenset({c.id})), with_history=False)[0].history == []
     assert record_store.query(CubeQuery(ids=frozenset({c.id})))[0].history == c.history
+
+
+# ============================================================================= filter pushdown, ids-only reads
+def test_query_ids_matches_query(record_store):
+    cubes = [cube(f"n{i}", key=f"k{i}", metadata={"i": i, "even": i % 2 == 0},
+                  updated_at=T0 + timedelta(minutes=i)) for i in range(7)]
+    put(record_store, cubes)
+    q = CubeQuery(conditions=(Condition(("even",), "$eq", True),))
+    assert record_store.query_ids(q) == [c.id for c in record_store.query(q)]
+    assert record_store.query_ids(q, limit=2, offset=1) == [c.id for c in record_store.query(q, limit=2, offset=1)]
+    assert record_store.query_ids(q, order_by="key ASC") == [c.id for c in record_store.query(q, order_by="key ASC")]
+    assert set(record_store.query_ids(q, order_by=None)) == {c.id for c in cubes[::2]}
+    assert len(record_store.query_ids(CubeQuery(), limit=3, order_by=None)) == 3
+    assert record_store.query_ids(CubeQuery(ids=frozenset())) == []
+    with pytest.raises(InvalidInputError):
+        record_store.query_ids(q, order_by="id; DROP TABLE cubes")
+    with pytest.raises(InvalidInputError):
+        record_store.query_ids(q, limit=-1)
+
+
+def test_metadata_filters_follow_overwrites_clashes_and_deletes(record_store):
+    a = cube("a", key="a", metadata={"cat": "x", "n": 1})
+    b = cube("b", key="b", metadata={"cat": "y", "n": 2})
+    put(record_store, [a, b])
+
+    def ids(**flt):
+        return set(record_store.query_ids(CubeQuery(conditions=tuple(parse_filter(flt)))))
+
+    assert ids(cat="x") == {a.id} and ids(n={"$gte": 1}) == {a.id, b.id}
+    a2 = a.copy(metadata={"n": 5})  # "cat" removed, "n" changed
+    put(record_store, [a2])
+    assert ids(cat="x") == set() and ids(n=5) == {a.id} and ids(n=1) == set()
+    assert ids(cat={"$ne": "y"}) == {a.id}  # a field that is gone counts as missing
+    clash = cube("c", key="b", metadata={"cat": "z"})  # takes over (namespace, key) "b"
+    assert put(record_store, [clash]) == [b.id]
+    assert ids(cat="y") == set() and ids(cat="z") == {clash.id}
+    record_store.delete([clash.id], reason="test")
+    assert ids(cat="z") == set() and ids(cat={"$nin": ["q"]}) == {a.id}
+
+
+def test_metadata_filters_on_each_access_path(record_store):
+    docs = {"d1": {"cat": "tea", "n": 3}, "d2": {"cat": "coffee", "n": 7}, "d3": {"cat": "tea", "n": 9.5},
+            "d4": {"n": True}, "d5": {"cat": ["tea"]}}
+    cubes = {name: cube(f"green {name}", key=name, metadata=meta) for name, meta in docs.items()}
+    put(record_store, cubes.values())
+    names = {c.id: n for n, c in cubes.items()}
+    for flt in ({"cat": "tea"}, {"n": {"$gt": 3}}, {"cat": {"$ne": "tea"}}, {"n": {"$in": [1, 7]}},
+                {"cat": {"$nin": ["coffee"]}, "n": {"$lte": 9.5}}, {"n": True}):
+        conds = tuple(parse_filter(flt))
+        expected = {n for n, meta in docs.items() if matches(meta, list(conds))}
+        q = CubeQuery(conditions=conds)
+        assert {names[i] for i in record_store.query_ids(q)} == expected, flt
+        assert record_store.count(q) == len(expected), flt
+        with_ids = CubeQuery(conditions=conds, ids=frozenset(cubes[n].id for n in ("d1", "d2", "d4")))
+        assert {names[c.id] for c in record_store.query(with_ids)} == expected & {"d1", "d2", "d4"}, flt
+        assert {names[h.id] for h in kw_search(record_store, "green", q, 10)} == expected, flt
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(_DOCS, min_size=1, max_size=6), conds=st.lists(_conditions(), min_size=1, max_size=3))
+def test_filter_access_paths_equal_python_matches(docs, conds):
+    """Listing, id-restricted reads, counts and keyword search all filter like filters.matches."""
+    store = SQLiteRecordStore(None)
+    try:
+        cubes = [cube(f"word d{i}", key=f"d{i}", metadata=d) for i, d in enumerate(docs)]
+        put(store, cubes)
+        expected = {c.id for c, d in zip(cubes, docs) if matches(d, conds)}
+        q = CubeQuery(conditions=tuple(conds))
+        assert set(store.query_ids(q, order_by=None)) == expected
+        assert store.count(q) == len(expected)
+        some = frozenset(c.id for c in cubes[::2])
+        assert {c.id for c in store.query(CubeQuery(conditions=tuple(conds), ids=some))} == expected & some
+        assert {h.id for h in store.keyword_search(["word"], q, 10)} == expected
+    finally:
+        store.close()
+
+
+def test_distinct_metadata_values_of_every_type(record_store):
+    long_text = "x" * 300
+    put(record_store, [cube("a", metadata={"v": long_text}), cube("b", metadata={"v": 2}),
+                       cube("c", metadata={"v": None}), cube("d", metadata={"v": [1]}), cube("e", metadata={})])
+    assert record_store.distinct_metadata(CubeQuery(), "v") == [None, 2, long_text]
+    assert record_store.distinct_metadata(CubeQuery(), "absent") == []
+
+
+def test_schema_2_database_gets_metadata_fields_on_open(tmp_path):
+    path = tmp_path / "old.db"
+    store = SQLiteRecordStore(path)
+    c = cube("old", metadata={"cat": "tea", "n": 2, "deep": {"x": 1}})
+    put(store, [c])
+    store.close()
+    raw = sqlite3.connect(path)  # turn it into a schema-2 file: no metadata_fields rows, version 2
+    raw.execute("DELETE FROM metadata_fields")
+    raw.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
+    raw.commit()
+    raw.close()
+    store = SQLiteRecordStore(path)
+    try:
+        assert store.get_meta("schema_version") == SCHEMA_VERSION
+        assert store.query_ids(CubeQuery(conditions=tuple(parse_filter({"cat": "tea", "n": {"$lt": 3}})))) == [c.id]
+        assert store.query_ids(CubeQuery(conditions=tuple(parse_filter({"deep.x": 1})))) == [c.id]
+    finally:
+        store.close()
+
+
+def test_vector_upsert_takes_numpy_rows_and_names_bad_ones(vector_index):
+    import numpy as np
+
+    ids = ["a", "b", "c"]
+    vectors = np.asarray([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    vector_index.upsert(ids, vectors, [vcube(id=i) for i in ids])
+    vector_index.upsert(["d"], [vectors[0] * 2], [vcube(id="d")])  # a list of numpy rows
+    assert {h.id for h in vector_index.search([1.0, 0.0, 0.0], 2)} == {"a", "d"}
+    bad = np.asarray([[1, 0, 0], [np.nan, 0, 0]], dtype=np.float32)
+    with pytest.raises(InvalidInputError, match="embedding of y"):
+        vector_index.upsert(["x", "y"], bad, [vcube(id="x"), vcube(id="y")])
+    with pytest.raises(InvalidInputError, match="embedding of y"):
+        vector_index.upsert(["x", "y"], [[1.0, 0.0, 0.0], ["a", 0.0, 0.0]], [vcube(id="x"), vcube(id="y")])
+    assert vector_index.ids() == {"a", "b", "c", "d"}
+    assert len(vector_index.search([1.0, 0.0, 0.0], 50)) == 4  # k beyond the index size
+
+
+# ============================================================================= lifecycle support (scheduler)
+def test_move_tiers_working_sets_status_audit_and_versions(record_store):
+    from langchain_memos.storage.base import TierMove
+
+    a = cube("a", key="a", version=3)
+    b = cube("b", key="b")
+    c = cube("c", key="c", ns=("users", "bob"))
+    put(record_store, [a, b, c], [vec(1, 0), None, vec(0, 1)])
+    record_store.mark_indexed([a.id, c.id])
+    at = T0 + timedelta(hours=1)
+    moved = record_store.move_tiers([
+        TierMove(a.id, Tier.WORKING, thread="t1", reason="admit"),
+        TierMove(b.id, Tier.ARCHIVE, expected_version=2),          # stale version: skipped
+        TierMove("missing", Tier.ARCHIVE),
+        TierMove(c.id, Tier.WORKING, thread="t1"),
+    ], at, actor="sched")
+    assert moved == [a.id, c.id]
+    got = {x.id: x for x in record_store.get([a.id, b.id, c.id])}
+    assert (got[a.id].tier, got[a.id].status, got[a.id].version) == (Tier.WORKING, Status.ACTIVATED, 3)
+    assert got[a.id].updated_at == a.updated_at and got[a.id].history == a.history
+    assert got[b.id].tier is Tier.MID_TERM
+    assert record_store.unindexed_ids() == sorted([a.id, c.id])  # vectors must learn the new tier
+    assert [(t, i) for t, i, _ in record_store.working_set(("users", "alice"), "t1")] == [("t1", a.id)]
+    assert {i for _, i, _ in record_store.working_set((), "t1")} == {a.id, c.id}
+    assert record_store.working_set(("users",), "other") == []
+    log = record_store.audit_log(a.id)[0]
+    assert (log.action, log.actor, log.reason, log.detail["from"], log.detail["to"]) == (
+        "tier_move", "sched", "admit", "mid_term", "working")
+    # a second thread holds `a`: leaving t1's working set keeps it in the working tier
+    assert record_store.move_tiers([TierMove(a.id, Tier.WORKING, thread="t2")], at) == []
+    assert record_store.move_tiers([TierMove(a.id, Tier.MID_TERM, thread="t1")], at) == []
+    assert record_store.get([a.id])[0].tier is Tier.WORKING
+    assert record_store.move_tiers([TierMove(a.id, Tier.MID_TERM, thread="t2")], at) == [a.id]
+    back = record_store.get([a.id])[0]
+    assert (back.tier, back.status) == (Tier.MID_TERM, Status.GENERATED)
+    assert record_store.working_set((), "t2") == []
+    # archive, and the fused status survives moves
+    record_store.mark_indexed([a.id, c.id])
+    assert record_store.move_tiers([TierMove(a.id, Tier.ARCHIVE, status=Status.FUSED)], at) == [a.id]
+    assert record_store.unindexed_ids() == []  # the archive is not vector-indexed
+    assert record_store.move_tiers([TierMove(a.id, Tier.LONG_TERM)], at) == [a.id]
+    assert (record_store.get([a.id])[0].status, record_store.unindexed_ids()) == (Status.FUSED, [a.id])
+    # a cube without a thread leaves every working set
+    assert record_store.move_tiers([TierMove(c.id, Tier.ARCHIVE)], at) == [c.id]
+    assert record_store.working_set((), "t1") == []
+    assert record_store.move_tiers([], at) == []
+
+
+def test_set_heat_and_coaccess(record_store):
+    a, b, c, d = (cube(x, key=x) for x in "abcd")
+    put(record_store, [a, b, c, d])
+    record_store.set_heat({a.id: 2.5, b.id: 0.25, "missing": 9.0})
+    got = {x.id: x for x in record_store.get([a.id, b.id, c.id])}
+    assert (got[a.id].heat, got[b.id].heat, got[c.id].heat) == (2.5, 0.25, 0.0)
+    assert [x.id for x in record_store.query(CubeQuery(), order_by="heat DESC")][:2] == [a.id, b.id]
+    with pytest.raises(InvalidInputError):
+        record_store.set_heat({a.id: float("nan")})
+    record_store.record_coaccess([[a.id, b.id, c.id], [a.id, b.id, "missing"], [d.id]], T0)
+    assert record_store.coaccessed([a.id]) == [ScoredId(b.id, 2.0), ScoredId(c.id, 1.0)]
+    assert record_store.coaccessed([a.id, b.id], limit=5) == [ScoredId(c.id, 2.0)]
+    assert record_store.coaccessed(["missing"]) == [] and record_store.coaccessed([]) == []
+    record_store.delete([b.id], reason="test")  # rows of a deleted cube go with it
+    assert record_store.coaccessed([a.id]) == [ScoredId(c.id, 1.0)]
+
+
+def test_write_lock_holds_off_other_threads(record_store):
+    a = cube("a")
+    put(record_store, [a])
+    seen: list[str] = []
+    with record_store.write_lock():
+        worker = threading.Thread(target=lambda: seen.append(record_store.get([a.id])[0].content))
+        worker.start()
+        worker.join(0.3)
+        assert seen == []  # the other thread waits for the lock
+        assert record_store.get([a.id])[0].content == "a"  # re-entrant for the holder
+    worker.join(5)
+    assert seen == ["a"]

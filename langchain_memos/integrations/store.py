@@ -430,16 +430,25 @@ class MemOSStore(BaseStore):
         hits = self.memos._rank(plan, query_vector)
         ranked_ids = [h.id for h in hits]
         scores = {h.id: h.score for h in hits}
-        ranked = {c.id: c for c in records.get(ranked_ids) if c is not None}
-        ordered = [ranked[i] for i in ranked_ids if i in ranked]
+        # Without Python-only checks only the page is loaded: ranked ids first, then the
+        # listing's ids (no JSON is parsed for the rest).
+
+        def load(ids: Sequence[str]) -> list[MemCube]:
+            return [c for c in records.get(list(ids)) if c is not None]
+
         if checks:
-            ordered = [c for c in ordered if _passes_python_checks(c.metadata, checks)]
-        if len(ordered) < end:
+            ordered = [c for c in load(ranked_ids) if _passes_python_checks(c.metadata, checks)]
+            if len(ordered) < end:
+                seen = set(ranked_ids)
+                ordered.extend(c for c in records.query(cq, with_history=False)
+                               if c.id not in seen and _passes_python_checks(c.metadata, checks))
+            return [(c, scores.get(c.id)) for c in ordered[op.offset:end]]
+        page = ranked_ids[op.offset:end]
+        if len(ranked_ids) < end:
             seen = set(ranked_ids)
-            rest = [c for c in records.query(cq, with_history=False, limit=None if checks else end + len(seen))
-                    if c.id not in seen and (not checks or _passes_python_checks(c.metadata, checks))]
-            ordered.extend(rest)
-        return [(c, scores.get(c.id)) for c in ordered[op.offset:end]]
+            listed = [i for i in records.query_ids(cq, limit=end + len(seen)) if i not in seen]
+            page = (ranked_ids + listed)[op.offset:end]
+        return [(c, scores.get(c.id)) for c in load(page)]
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         namespaces = self.memos.records.namespaces(_plain_prefix(op.match_conditions))

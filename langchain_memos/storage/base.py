@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, ContextManager, Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 from ..cube import MemCube, MemoryType, Status, Tier
 from ..filters import Condition
@@ -114,6 +114,39 @@ class AuditRecord:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TierMove:
+    """One tier change for :meth:`RecordStore.move_tiers` (the scheduler's bulk move).
+
+    Attributes:
+        id: The cube.
+        tier: The tier it moves to.
+        status: Its new status; ``None`` derives it (``ARCHIVE`` -> ``archived``,
+            ``WORKING``/``ACTIVATION`` -> ``activated``, back from those -> ``generated``;
+            a ``fused`` or ``expired`` status is kept).
+        expected_version: Move only if the stored cube still has this version
+            (``None``: any version), so a move planned from a stale read never
+            overrides a concurrent update.
+        expected_tier: Move only if the cube is still in this tier (``None``: any), so a
+            move planned from a stale read never undoes a concurrent move.
+        thread: The working set the move joins (``tier`` = ``WORKING``) or leaves
+            (any other tier). Working sets are per ``(cube namespace, thread)``; a cube
+            leaving one thread's working set stays in ``WORKING`` while another thread
+            still holds it. ``None`` with a non-working ``tier`` leaves every working set.
+        reason: Why, for the audit log.
+        detail: Extra JSON-safe facts for the audit record (heat, capacity...).
+    """
+
+    id: str
+    tier: Tier
+    status: Status | None = None
+    expected_version: int | None = None
+    expected_tier: Tier | None = None
+    thread: str | None = None
+    reason: str = "move"
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
 @runtime_checkable
 class RecordStore(Protocol):
     """Source of truth for cubes. All writes of one call are atomic."""
@@ -158,6 +191,14 @@ class RecordStore(Protocol):
         """Cubes matching ``query``; ``order_by`` is one of a fixed set of orderings.
 
         ``with_history=False`` skips loading version history (faster; ``history`` is empty).
+        """
+
+    def query_ids(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
+                  order_by: str | None = "updated_at DESC") -> list[str]:
+        """Ids of the cubes matching ``query``, without loading the cubes.
+
+        ``order_by`` is one of the orderings :meth:`query` accepts, or ``None`` for
+        any order (cheapest: with a ``limit`` the engine may stop early).
         """
 
     def count(self, query: CubeQuery) -> int:
@@ -215,6 +256,38 @@ class RecordStore(Protocol):
 
     def set_meta(self, name: str, value: str) -> None:
         """Set a store-level setting."""
+
+    # -------------------------------------------------- lifecycle (scheduler) support
+    def move_tiers(self, moves: Sequence[TierMove], at: datetime, *, actor: str | None = None) -> list[str]:
+        """Apply tier moves (and working-set joins/leaves) in one transaction; return ids whose tier changed.
+
+        Only ``tier`` and ``status`` change (not ``version``, ``updated_at`` or history);
+        each tier change is audited (action ``"tier_move"``, detail ``from``/``to``).
+        Missing cubes and cubes whose version or tier differs from ``expected_version`` /
+        ``expected_tier`` are skipped. A cube with an embedding that moves into a hot tier is marked
+        un-indexed (its vector's tier label must be refreshed, see :meth:`mark_indexed`).
+        """
+
+    def working_set(self, namespace_prefix: Sequence[str],
+                    thread: str | None = None) -> list[tuple[str, str, datetime]]:
+        """``(thread, cube id, joined at)`` of working-set members under a namespace prefix, oldest join first.
+
+        ``thread`` restricts to one thread's working set. Only cubes whose tier is
+        still ``WORKING`` are listed.
+        """
+
+    def set_heat(self, heats: Mapping[str, float]) -> None:
+        """Store computed heat scores (unknown ids are ignored); nothing else changes."""
+
+    def record_coaccess(self, groups: Sequence[Sequence[str]], at: datetime) -> None:
+        """Count each pair of ids retrieved together in a group (both directions; unknown ids ignored)."""
+
+    def coaccessed(self, ids: Sequence[str], limit: int = 20) -> list[ScoredId]:
+        """Cubes most often retrieved together with ``ids`` (not in ``ids``), score = summed pair count."""
+
+    def write_lock(self) -> ContextManager[Any]:
+        """A re-entrant lock that keeps other threads of this process from reading or writing the store
+        while held (a read-check-write section, e.g. a version check before a commit)."""
 
 
 @runtime_checkable

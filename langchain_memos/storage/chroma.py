@@ -96,6 +96,30 @@ def build_where(namespace_prefix: tuple[str, ...] = (), tiers: frozenset[Tier] |
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def _as_matrix(embeddings: Sequence[Sequence[float]], ids: Sequence[str]) -> Any:
+    """The embeddings as one float32 ``(n, dim)`` numpy array, checked in one pass (no per-float Python).
+
+    Anything else (non-numeric, NaN/inf, empty or ragged rows) is checked row by row
+    with :func:`_as_floats`, which names the offending id; ragged rows come back as
+    lists so that Chroma reports the dimension clash as before.
+    """
+    import numpy as np
+
+    try:
+        arr = np.asarray(embeddings, dtype=np.float32)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is not None and arr.ndim == 2 and arr.shape[1] > 0 and np.isfinite(arr).all():
+        return arr
+    rows = [_as_floats(e, f"embedding of {i}") for i, e in zip(ids, embeddings)]
+    if len({len(r) for r in rows}) > 1:
+        return rows
+    arr = np.asarray(rows, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise InvalidInputError("an embedding has values beyond the float32 range; check the embedding model's output")
+    return arr
+
+
 def _as_floats(vec: Sequence[float], where: str) -> list[float]:
     try:
         values = [float(x) for x in vec]
@@ -242,7 +266,7 @@ class ChromaVectorIndex:
                                     f"{len(embeddings)} embeddings, {len(cubes)} cubes")
         if not ids:
             return
-        vectors = [_as_floats(e, f"embedding of {i}") for i, e in zip(ids, embeddings)]
+        vectors = _as_matrix(embeddings, ids)
         metas = [vector_metadata(c) for c in cubes]
         ids = list(ids)
         with self._errors("upsert vectors"):
@@ -276,10 +300,12 @@ class ChromaVectorIndex:
         if ids is not None:
             return self._search_ids(query, k, where, list(dict.fromkeys(ids)))
         with self._errors("search"):
-            total = self._collection.count()
-            if total == 0:
+            # Chroma answers n_results beyond the collection size (and an empty one) with what it has;
+            # count() costs milliseconds on a large collection, so it only clamps huge k
+            n_results = int(k) if k <= _PAGE else min(int(k), self._collection.count())
+            if n_results == 0:
                 return []
-            res = self._collection.query(query_embeddings=[query], n_results=min(int(k), total), where=where,
+            res = self._collection.query(query_embeddings=[query], n_results=n_results, where=where,
                                          include=["distances"])
         found = res["ids"][0] if res["ids"] else []
         dists = res["distances"][0] if res.get("distances") else []

@@ -13,9 +13,13 @@ log. One file may be opened by several threads and several processes at once:
   :class:`~langchain_memos.errors.StoreLockedError` is raised.
 
 Every value reaches SQL as a bound parameter; user strings are never formatted
-into statements. Metadata filters compile to ``json_each`` lookups with exactly
-the semantics of :func:`langchain_memos.filters.matches` (one known gap: a
-string containing a NUL character cannot be compared by a filter).
+into statements. Metadata filters have exactly the semantics of
+:func:`langchain_memos.filters.matches` (one known gap: a string containing a NUL
+character cannot be compared by a filter). Conditions on a top-level field run
+on ``metadata_fields``, an indexed copy of each cube's top-level scalar metadata
+``(rid, key, type, atom)`` written from ``json_each`` in the same transaction as
+the cube (so a filter like ``{"category": "books"}`` is an index lookup, not a
+JSON scan of every row); nested paths compile to ``json_each`` lookups.
 
 Example:
     >>> from langchain_memos.cube import MemCube
@@ -52,11 +56,12 @@ from ..errors import (
 )
 from ..filters import Condition
 from .base import CUBE_FILTER_FIELDS, KEYWORD_COLUMNS, NS_SEP, AuditRecord, CubeQuery, KeywordDoc, ScoredId, ns_from_key, ns_key
+from .base import TierMove
 
 T = TypeVar("T")
 
 #: Version of the table layout, kept in ``meta.schema_version``.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 #: ``order_by`` values :meth:`SQLiteRecordStore.query` accepts, and their SQL (ties broken by id).
 ORDERINGS: dict[str, str] = {
@@ -129,8 +134,18 @@ _SCHEMA = (
         detail TEXT NOT NULL DEFAULT '{}'
     )""",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS cubes_ns ON cubes(ns)",
-    "CREATE INDEX IF NOT EXISTS cubes_ns_key ON cubes(ns, key)",
+    # Top-level scalar metadata of each cube, exactly as json_each(cubes.metadata) yields it (schema 3).
+    """CREATE TABLE IF NOT EXISTS metadata_fields (
+        rid INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        type TEXT NOT NULL,
+        atom,
+        PRIMARY KEY (rid, key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS metadata_fields_value ON metadata_fields(key, type, atom)",
+    # (ns) and (ns, key) lookups use the UNIQUE (ns, key) index; schema 2 had two copies of it
+    "DROP INDEX IF EXISTS cubes_ns",
+    "DROP INDEX IF EXISTS cubes_ns_key",
     "CREATE INDEX IF NOT EXISTS cubes_tier ON cubes(tier)",
     "CREATE INDEX IF NOT EXISTS cubes_updated ON cubes(updated_at)",
     "CREATE INDEX IF NOT EXISTS cubes_created ON cubes(created_at)",
@@ -139,6 +154,12 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS cubes_thread ON cubes(ns, thread, position) WHERE thread IS NOT NULL",
 )
 
+_FIELDS_INSERT = "INSERT INTO metadata_fields(rid, key, type, atom) VALUES (?, ?, ?, ?)"
+#: Fill ``metadata_fields`` for every stored cube (the schema 2 -> 3 migration).
+_FIELDS_BACKFILL = ("INSERT INTO metadata_fields(rid, key, type, atom) SELECT c.rid, j.key, j.type, j.atom "
+                    "FROM cubes AS c, json_each(c.metadata) AS j WHERE json_type(c.metadata) = 'object' "
+                    "AND j.type NOT IN ('object', 'array')")
+
 _FTS_INSERT = f"INSERT INTO fts(rowid, {', '.join(KEYWORD_COLUMNS)}) VALUES (?, {', '.join('?' * len(KEYWORD_COLUMNS))})"
 
 _CUBE_COLUMNS = (
@@ -146,6 +167,8 @@ _CUBE_COLUMNS = (
     "last_accessed_at", "valid_from", "valid_to", "expires_at", "access_count", "heat", "importance",
     "owner", "readers", "metadata", "data", "indexed", "has_vector", "thread", "position",
 )
+_CUBE_INSERT = f"INSERT INTO cubes({', '.join(_CUBE_COLUMNS)}) VALUES ({', '.join('?' * len(_CUBE_COLUMNS))})"
+_CUBE_UPDATE = f"UPDATE cubes SET {', '.join(f'{c} = ?' for c in _CUBE_COLUMNS[1:])} WHERE rid = ?"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -205,6 +228,57 @@ def _validate_embedding(vec: Sequence[float], where: str) -> bytes:
     return as32.tobytes()
 
 
+def _metadata_fields(metadata: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """``(key, type, atom)`` of each top-level scalar of ``metadata``, as ``json_each`` reports them.
+
+    Example:
+        >>> _metadata_fields({"a": True, "b": 2**70, "c": [1], "d": None, "e": "x", "f": 1.5})
+        [('a', 'true', 1), ('b', 'integer', 1.1805916207174113e+21), ('d', 'null', None), ('e', 'text', 'x'), \
+('f', 'real', 1.5)]
+    """
+    out: list[tuple[str, str, Any]] = []
+    for key, value in metadata.items():
+        if value is None:
+            out.append((key, "null", None))
+        elif value is True or value is False:
+            out.append((key, "true" if value else "false", int(value)))
+        elif isinstance(value, int):
+            # like SQLite's JSON parser: integers beyond 64 bits keep type "integer" with a real atom
+            out.append((key, "integer", value if -(2**63) <= value < 2**63 else float(value)))
+        elif isinstance(value, float):
+            out.append((key, "real", value))
+        elif isinstance(value, str):
+            out.append((key, "text", value))
+    return out
+
+
+def _embedding_blobs(embeddings: Sequence[Sequence[float] | None]) -> list[bytes | None] | None:
+    """A batch of embeddings as float32 bytes each (``None`` stays ``None``), checked as one array.
+
+    Returns ``None`` when the batch is not a rectangular, finite array of numbers;
+    the caller then checks each embedding with :func:`_validate_embedding`, which
+    names the offending cube.
+    """
+    import numpy as np
+
+    present = [i for i, e in enumerate(embeddings) if e is not None]
+    out: list[bytes | None] = [None] * len(embeddings)
+    if not present:
+        return out
+    try:
+        arr = np.asarray([embeddings[i] for i in present], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        return None
+    as32 = arr.astype("<f4")
+    if not (np.isfinite(arr).all() and np.isfinite(as32).all()):
+        return None
+    for i, row in zip(present, as32):
+        out[i] = row.tobytes()
+    return out
+
+
 def fts_match(terms: Sequence[str]) -> str | None:
     """Turn plain words into a safe FTS5 query: each word quoted, joined by OR.
 
@@ -247,15 +321,42 @@ def _keyword_row(doc: KeywordDoc | None, where: str) -> tuple[str, ...] | None:
 
 
 # --------------------------------------------------------------------------- filters
-def _condition_sql(cond: Condition, source: str) -> tuple[str, list[Any]]:
+def _leaf_predicate(cond: Condition, leaf: str) -> tuple[str, list[Any]]:
+    """The SQL test of one condition on a ``json_each`` row (or a ``metadata_fields`` row) aliased ``leaf``."""
+    op = cond.op
+    if op in ("$eq", "$ne"):
+        return _eq_sql(leaf, cond.value)
+    if op in ("$in", "$nin"):
+        return _in_sql(leaf, cond.value)
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        return _ordered_sql(leaf, op, cond.value)
+    raise InvalidInputError(f"unknown filter operator {op!r}; use one of $eq $ne $gt $gte $lt $lte $in $nin")
+
+
+def _condition_sql(cond: Condition, source: str, rid: str | None = None,
+                   correlated: bool = False) -> tuple[str, list[Any]]:
     """Compile one metadata condition to SQL over the JSON column ``source``.
 
-    The path is walked with nested ``json_each`` so every key, whatever it
-    contains, is a bound parameter; a missing path makes ``EXISTS`` false, which
-    gives :func:`~langchain_memos.filters.matches` semantics for every operator.
+    A top-level path with ``rid`` (the SQL expression of the cube's rid) becomes
+    ``rid [NOT] IN (SELECT rid FROM metadata_fields WHERE key = ? AND ...)``, an
+    index lookup; with ``correlated`` (the query lists a few ids) it is
+    ``[NOT] EXISTS`` on ``(rid, key)`` instead, one primary-key probe per row
+    rather than a list of every matching rid. Other conditions walk the path with
+    nested ``json_each``. Either way every key, whatever it contains, is a bound
+    parameter, and a missing path matches no row, which gives
+    :func:`~langchain_memos.filters.matches` semantics for every operator
+    (``$ne``/``$nin`` are the negation).
     """
     if not cond.path:
         raise InvalidInputError("a filter condition needs a non-empty path")
+    if rid is not None and len(cond.path) == 1:
+        pred, pparams = _leaf_predicate(cond, "f")
+        negate = "NOT " if cond.op in ("$ne", "$nin") else ""
+        if correlated:
+            return (f"{negate}EXISTS (SELECT 1 FROM metadata_fields AS f WHERE f.rid = {rid} AND f.key = ? "
+                    f"AND ({pred}))", [cond.path[0], *pparams])
+        return (f"{rid} {negate}IN (SELECT f.rid FROM metadata_fields AS f WHERE f.key = ? AND ({pred}))",
+                [cond.path[0], *pparams])
     joins: list[str] = []
     wheres: list[str] = []
     params: list[Any] = []
@@ -271,17 +372,9 @@ def _condition_sql(cond: Condition, source: str) -> tuple[str, list[Any]]:
         wheres.append(f"{alias}.key = ?")
         params.append(part)
     leaf = f"j{len(cond.path) - 1}"
-    op = cond.op
-    if op in ("$eq", "$ne"):
-        pred, pparams = _eq_sql(leaf, cond.value)
-    elif op in ("$in", "$nin"):
-        pred, pparams = _in_sql(leaf, cond.value)
-    elif op in ("$gt", "$gte", "$lt", "$lte"):
-        pred, pparams = _ordered_sql(leaf, op, cond.value)
-    else:
-        raise InvalidInputError(f"unknown filter operator {op!r}; use one of $eq $ne $gt $gte $lt $lte $in $nin")
+    pred, pparams = _leaf_predicate(cond, leaf)
     exists = f"EXISTS (SELECT 1 FROM {', '.join(joins)} WHERE {' AND '.join(wheres)} AND ({pred}))"
-    if op in ("$ne", "$nin"):
+    if cond.op in ("$ne", "$nin"):
         return f"NOT {exists}", params + pparams
     return exists, params + pparams
 
@@ -358,13 +451,21 @@ def _cube_condition_sql(cond: Condition, alias: str) -> tuple[str, list[Any]]:
     return f"{column} {_SQL_OPS[cond.op]} ?", [value(cond.value)]
 
 
-def compile_query(query: CubeQuery, alias: str = "c") -> tuple[str, list[Any]]:
+def compile_query(query: CubeQuery, alias: str = "c", rid: str | None = None) -> tuple[str, list[Any]]:
     """Compile a :class:`CubeQuery` to a parameterised SQL ``WHERE`` clause over ``cubes AS alias``.
+
+    Args:
+        query: The structural query.
+        alias: The alias of the ``cubes`` table in the statement.
+        rid: The SQL expression metadata conditions test the rid on (default
+            ``alias.rid``); e.g. ``"+fts.rowid"`` lets a keyword search drop
+            non-matching rows before it joins ``cubes``.
 
     Returns:
         ``(sql, params)``; ``sql`` is ``"1"`` when nothing narrows the result.
     """
     a = alias
+    rid = rid or f"{a}.rid"
     clauses: list[str] = []
     params: list[Any] = []
 
@@ -399,7 +500,7 @@ def compile_query(query: CubeQuery, alias: str = "c") -> tuple[str, list[Any]]:
         add(f"({a}.owner IS NULL OR {a}.owner = ? OR EXISTS (SELECT 1 FROM json_each({a}.readers) AS r "
             "WHERE r.value = ? OR r.value = '*'))", query.reader, query.reader)
     for cond in query.conditions:
-        sql, p = _condition_sql(cond, f"{a}.metadata")
+        sql, p = _condition_sql(cond, f"{a}.metadata", rid, correlated=query.ids is not None)
         add(sql, *p)
     for cond in query.cube_conditions:
         sql, p = _cube_condition_sql(cond, a)
@@ -542,6 +643,11 @@ class SQLiteRecordStore:
             for statement in _SCHEMA:
                 conn.execute(statement)
             conn.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            version = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0]
+            if int(version) < 3:  # schema 2 -> 3: fill metadata_fields for the cubes already stored
+                conn.execute("DELETE FROM metadata_fields")
+                conn.execute(_FIELDS_BACKFILL)
+                conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (SCHEMA_VERSION,))
 
         self._retry(pragmas, begin=None)
         self._write(schema)
@@ -589,7 +695,8 @@ class SQLiteRecordStore:
         if not (len(cubes) == len(embeddings) == len(keyword_docs)):
             raise InvalidInputError(f"write() needs one embedding and one keyword doc per cube; got {len(cubes)} "
                                     f"cubes, {len(embeddings)} embeddings, {len(keyword_docs)} keyword docs")
-        rows = [self._cube_row(cube, emb, doc, i)
+        blobs = _embedding_blobs(embeddings)
+        rows = [self._cube_row(cube, emb if blobs is None else blobs[i], doc, i, checked=blobs is not None)
                 for i, (cube, emb, doc) in enumerate(zip(cubes, embeddings, keyword_docs))]
         updates = [(cube_id, _keyword_row(doc, f"keyword update of {cube_id}"))
                    for cube_id, doc in (keyword_updates or {}).items()]
@@ -617,9 +724,12 @@ class SQLiteRecordStore:
 
         return self._write(tx)
 
-    def _cube_row(self, cube: MemCube, embedding: Sequence[float] | None, doc: KeywordDoc | None,
-                  i: int) -> dict[str, Any]:
-        """Validate one cube and build the values of its rows (no database access)."""
+    def _cube_row(self, cube: MemCube, embedding: Any, doc: KeywordDoc | None, i: int, *,
+                  checked: bool = False) -> dict[str, Any]:
+        """Validate one cube and build the values of its rows (no database access).
+
+        ``checked``: ``embedding`` is already float32 bytes from :func:`_embedding_blobs`.
+        """
         if not isinstance(cube, MemCube):
             raise InvalidInputError(f"write() takes MemCube objects, got {type(cube).__name__} at position {i}")
         for label in cube.namespace:
@@ -627,7 +737,8 @@ class SQLiteRecordStore:
                 raise InvalidNamespaceError(f"namespace label {label!r} of cube {cube.id} must be a string without "
                                             "the \\x1f separator; remove that character from the label")
         text = _keyword_row(doc, f"keyword doc of cube {cube.id}")
-        vec = None if embedding is None else _validate_embedding(embedding, f"embedding of cube {cube.id}")
+        vec = embedding if checked or embedding is None else _validate_embedding(embedding,
+                                                                                 f"embedding of cube {cube.id}")
         data = cube.to_dict(include_history=False)
         values = {
             "id": cube.id, "ns": ns_key(cube.namespace), "key": cube.key, "content": cube.content,
@@ -646,7 +757,7 @@ class SQLiteRecordStore:
         history = [(pos, h.version, _dumps(h.to_dict(), f"history of cube {cube.id}"))
                    for pos, h in enumerate(cube.history)]
         self._check_text(values, text, cube.id)
-        return {"cube": values, "history": history, "vec": vec,
+        return {"cube": values, "history": history, "vec": vec, "fields": _metadata_fields(cube.metadata),
                 "dim": None if vec is None else len(vec) // 4, "text": text}
 
     @staticmethod
@@ -672,36 +783,45 @@ class SQLiteRecordStore:
             )
 
     def _write_row(self, conn: sqlite3.Connection, row: dict[str, Any]) -> list[str]:
-        """Write one cube's rows inside the caller's transaction; return ids it displaced."""
+        """Write one cube's rows inside the caller's transaction; return ids it displaced.
+
+        One lookup finds both the cube's own row (same id) and a row holding its
+        ``(namespace, key)`` under another id; a new cube skips every delete.
+        """
         values = row["cube"]
         replaced: list[str] = []
-        clash = conn.execute("SELECT rid, id FROM cubes WHERE ns = ? AND key = ? AND id != ?",
-                             (values["ns"], values["key"], values["id"])).fetchone()
-        if clash is not None:
-            self._delete_rows(conn, clash[0], clash[1])
-            replaced.append(clash[1])
-        existing = conn.execute("SELECT rid FROM cubes WHERE id = ?", (values["id"],)).fetchone()
-        cols = list(_CUBE_COLUMNS)
+        existing = None
+        for rid_, id_ in conn.execute("SELECT rid, id FROM cubes WHERE id = ? OR (ns = ? AND key = ?)",
+                                      (values["id"], values["ns"], values["key"])).fetchall():
+            if id_ == values["id"]:
+                existing = rid_
+            else:
+                self._delete_rows(conn, rid_, id_)
+                replaced.append(id_)
+        cols = _CUBE_COLUMNS
         if existing is None:
-            cur = conn.execute(f"INSERT INTO cubes({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                               [values[c] for c in cols])
+            cur = conn.execute(_CUBE_INSERT, [values[c] for c in cols])
             rid = cur.lastrowid
         else:
-            rid = existing[0]
-            conn.execute(f"UPDATE cubes SET {', '.join(f'{c} = ?' for c in cols[1:])} WHERE rid = ?",
-                         [values[c] for c in cols[1:]] + [rid])
+            rid = existing
+            conn.execute(_CUBE_UPDATE, [values[c] for c in cols[1:]] + [rid])
             conn.execute("DELETE FROM fts WHERE rowid = ?", (rid,))
             conn.execute("DELETE FROM history WHERE cube_id = ?", (values["id"],))
-        conn.executemany("INSERT INTO history(cube_id, pos, version, entry) VALUES (?, ?, ?, ?)",
-                         [(values["id"], *h) for h in row["history"]])
+            conn.execute("DELETE FROM metadata_fields WHERE rid = ?", (rid,))
+        if row["history"]:
+            conn.executemany("INSERT INTO history(cube_id, pos, version, entry) VALUES (?, ?, ?, ?)",
+                             [(values["id"], *h) for h in row["history"]])
         if row["vec"] is None:
-            conn.execute("DELETE FROM vectors WHERE id = ?", (values["id"],))
+            if existing is not None:
+                conn.execute("DELETE FROM vectors WHERE id = ?", (values["id"],))
         else:
             conn.execute("INSERT INTO vectors(id, dim, vec) VALUES (?, ?, ?) "
                          "ON CONFLICT(id) DO UPDATE SET dim = excluded.dim, vec = excluded.vec",
                          (values["id"], row["dim"], row["vec"]))
         if row["text"] is not None:
             conn.execute(_FTS_INSERT, (rid, *row["text"]))
+        if row["fields"]:
+            conn.executemany(_FIELDS_INSERT, [(rid, *f) for f in row["fields"]])
         return replaced
 
     @staticmethod
@@ -717,6 +837,7 @@ class SQLiteRecordStore:
     @staticmethod
     def _delete_rows(conn: sqlite3.Connection, rid: int, cube_id: str) -> None:
         conn.execute("DELETE FROM fts WHERE rowid = ?", (rid,))
+        conn.execute("DELETE FROM metadata_fields WHERE rid = ?", (rid,))
         conn.execute("DELETE FROM history WHERE cube_id = ?", (cube_id,))
         conn.execute("DELETE FROM vectors WHERE id = ?", (cube_id,))
         conn.execute("DELETE FROM cubes WHERE rid = ?", (rid,))
@@ -911,6 +1032,30 @@ class SQLiteRecordStore:
 
         return self._read(tx)
 
+    def query_ids(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
+                  order_by: str | None = "updated_at DESC") -> list[str]:
+        """Ids of the cubes matching ``query``, without loading them (no JSON is parsed).
+
+        Args:
+            query: The structural query.
+            limit: Most ids to return (``None`` = all).
+            offset: Ids to skip first.
+            order_by: One of :data:`ORDERINGS`, or ``None`` for storage order (cheapest:
+                with a ``limit`` the scan stops as soon as enough ids are found).
+
+        Raises:
+            InvalidInputError: Unknown ``order_by`` or a negative limit/offset.
+        """
+        if order_by is not None and order_by not in ORDERINGS:
+            raise InvalidInputError(f"order_by {order_by!r} is not supported; use None or one of {', '.join(ORDERINGS)}")
+        if (limit is not None and limit < 0) or offset < 0:
+            raise InvalidInputError(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
+        where, params = compile_query(query)
+        order = f" ORDER BY {ORDERINGS[order_by]}" if order_by is not None else ""
+        sql = f"SELECT c.id FROM cubes AS c WHERE {where}{order} LIMIT ? OFFSET ?"
+        params = [*params, -1 if limit is None else int(limit), int(offset)]
+        return [r[0] for r in self._read(lambda conn: conn.execute(sql, params).fetchall())]
+
     def count(self, query: CubeQuery) -> int:
         """How many cubes match ``query``."""
         where, params = compile_query(query)
@@ -933,7 +1078,9 @@ class SQLiteRecordStore:
         weights = tuple(float(w) for w in (column_weights or (1.0,) * len(KEYWORD_COLUMNS)))
         if len(weights) != len(KEYWORD_COLUMNS) or not all(math.isfinite(w) for w in weights):
             raise InvalidInputError(f"column_weights needs {len(KEYWORD_COLUMNS)} finite numbers for {KEYWORD_COLUMNS}")
-        where, params = compile_query(query)
+        # metadata conditions test fts.rowid (= c.rid; "+" keeps FTS5 from taking it as a rowid
+        # constraint), so rows failing a filter are dropped before the cubes join and bm25
+        where, params = compile_query(query, rid="+fts.rowid")
         bm25 = f"bm25(fts, {', '.join('?' * len(weights))})"
         sql = (f"SELECT c.id, -{bm25} AS score FROM fts JOIN cubes AS c ON c.rid = fts.rowid "
                f"WHERE fts MATCH ? AND {where} ORDER BY score DESC, c.id ASC LIMIT ?")
@@ -972,10 +1119,18 @@ class SQLiteRecordStore:
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``."""
         where, params = compile_query(query)
-        sql = (f"SELECT DISTINCT j.value FROM cubes AS c, json_each(c.metadata) AS j WHERE j.key = ? "
-               f"AND j.type NOT IN ('object', 'array') AND {where} ORDER BY j.value LIMIT ?")
-        rows = self._read(lambda conn: conn.execute(sql, [field, *params, int(limit)]).fetchall())
-        return [r[0] for r in rows]
+        # metadata_fields holds the top-level scalars (what json_each yields, objects and arrays left
+        # out), indexed by key: cubes without the field are never visited
+        sql = (f"SELECT DISTINCT f.atom FROM metadata_fields AS f JOIN cubes AS c ON c.rid = f.rid "
+               f"WHERE f.key = ? AND {where} ORDER BY f.atom LIMIT ?")
+
+        def tx(conn: sqlite3.Connection) -> list[Any]:
+            # one index probe answers the common case (no cube has the field) without compiling the filters
+            if conn.execute("SELECT 1 FROM metadata_fields WHERE key = ? LIMIT 1", (field,)).fetchone() is None:
+                return []
+            return conn.execute(sql, [field, *params, int(limit)]).fetchall()
+
+        return [r[0] for r in self._read(tx)]
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
         """Stored embeddings of these ids as read-only float32 numpy arrays; absent ids are left out."""
@@ -1020,6 +1175,175 @@ class SQLiteRecordStore:
         """A store-level setting, or ``None``."""
         row = self._read(lambda conn: conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone())
         return None if row is None else row[0]
+
+    # ------------------------------------------------------------ lifecycle (scheduler) support
+    def _ensure_lifecycle_tables(self) -> None:
+        """Create the working-set and co-access tables on first use (idempotent, cheap after the first call)."""
+        if getattr(self, "_lifecycle_tables", False):
+            return
+
+        def tx(conn: sqlite3.Connection) -> None:
+            for statement in _LIFECYCLE_SCHEMA:
+                conn.execute(statement)
+
+        self._write(tx)
+        self._lifecycle_tables = True
+
+    def move_tiers(self, moves: Sequence[TierMove], at: datetime, *, actor: str | None = None) -> list[str]:
+        """Apply tier moves and working-set joins/leaves in one transaction; return ids whose tier changed.
+
+        See :meth:`langchain_memos.storage.base.RecordStore.move_tiers`. Only the ``tier``
+        and ``status`` columns (and the same fields of the stored cube) change; each
+        change writes an audit record (action ``"tier_move"``) in the same transaction.
+        """
+        if not moves:
+            return []
+        when = to_utc(at)
+        if when is None:
+            raise InvalidInputError("move_tiers() needs a datetime `at`")
+        self._ensure_lifecycle_tables()
+        epoch = when.timestamp()
+        hot = {t.value for t in Tier if t is not Tier.ARCHIVE}
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            moved: list[str] = []
+            for m in moves:
+                target = Tier(m.tier)
+                row = conn.execute("SELECT rid, ns, tier, status, has_vector, json_extract(data, '$.version'), heat "
+                                   "FROM cubes WHERE id = ?", (m.id,)).fetchone()
+                if row is None:
+                    continue
+                rid, ns, tier, status, has_vector, version, heat = row
+                if m.expected_version is not None and int(version or 0) != int(m.expected_version):
+                    continue
+                if m.expected_tier is not None and tier != Tier(m.expected_tier).value:
+                    continue
+                if target is Tier.WORKING:
+                    if m.thread is not None:
+                        conn.execute("INSERT INTO working_set(ns, thread, cube_id, joined_at) VALUES (?, ?, ?, ?) "
+                                     "ON CONFLICT(ns, thread, cube_id) DO UPDATE SET joined_at = excluded.joined_at",
+                                     (ns, m.thread, m.id, epoch))
+                elif m.thread is not None:
+                    conn.execute("DELETE FROM working_set WHERE ns = ? AND thread = ? AND cube_id = ?",
+                                 (ns, m.thread, m.id))
+                    if tier == Tier.WORKING.value and conn.execute(
+                            "SELECT 1 FROM working_set WHERE cube_id = ? LIMIT 1", (m.id,)).fetchone():
+                        continue  # another thread still holds it in its working set
+                else:
+                    conn.execute("DELETE FROM working_set WHERE cube_id = ?", (m.id,))
+                new_status = _moved_status(Status(status), target, m.status)
+                if target.value == tier and new_status.value == status:
+                    continue
+                reindex = bool(has_vector) and target.value in hot and target.value != tier
+                conn.execute("UPDATE cubes SET tier = ?, status = ?, indexed = CASE WHEN ? THEN 0 ELSE indexed END, "
+                             "data = json_set(data, '$.tier', ?, '$.status', ?) WHERE rid = ?",
+                             (target.value, new_status.value, 1 if reindex else 0, target.value, new_status.value,
+                              rid))
+                detail = {"from": tier, "to": target.value, "status": new_status.value, "heat": heat,
+                          **({"thread": m.thread} if m.thread is not None else {}), **(m.detail or {})}
+                conn.execute("INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) "
+                             "VALUES ('tier_move', ?, ?, ?, ?, ?, ?)",
+                             (m.id, ns, epoch, actor, m.reason, _dumps(detail, "audit detail")))
+                moved.append(m.id)
+            return moved
+
+        return self._write(tx)
+
+    def working_set(self, namespace_prefix: Sequence[str],
+                    thread: str | None = None) -> list[tuple[str, str, datetime]]:
+        """``(thread, cube id, joined at)`` of working-set members under a namespace prefix, oldest join first.
+
+        ``thread`` restricts to one thread. Only cubes still in the ``WORKING`` tier are listed.
+        """
+        self._ensure_lifecycle_tables()
+        where, params = _prefix_sql("w.ns", tuple(namespace_prefix))
+        if thread is not None:
+            where, params = f"{where} AND w.thread = ?", [*params, thread]
+        sql = (f"SELECT w.thread, w.cube_id, w.joined_at FROM working_set AS w JOIN cubes AS c ON c.id = w.cube_id "
+               f"WHERE c.tier = ? AND {where} ORDER BY w.joined_at, w.thread, w.cube_id")
+        rows = self._read(lambda conn: conn.execute(sql, [Tier.WORKING.value, *params]).fetchall())
+        return [(t, cube_id, _from_epoch(at)) for t, cube_id, at in rows]
+
+    def set_heat(self, heats: Mapping[str, float]) -> None:
+        """Store computed heat scores (column and stored cube); unknown ids are ignored."""
+        rows = []
+        for cube_id, value in heats.items():
+            value = float(value)
+            if not math.isfinite(value):
+                raise InvalidInputError(f"heat of cube {cube_id} must be finite, got {value}")
+            rows.append((value, value, cube_id))
+        if rows:
+            self._write(lambda conn: conn.executemany(
+                "UPDATE cubes SET heat = ?, data = json_set(data, '$.heat', ?) WHERE id = ?", rows))
+
+    def record_coaccess(self, groups: Sequence[Sequence[str]], at: datetime) -> None:
+        """Count each pair of ids retrieved together in a group, in both directions (unknown ids ignored)."""
+        when = to_utc(at)
+        if when is None:
+            raise InvalidInputError("record_coaccess() needs a datetime `at`")
+        pairs = []
+        for group in groups:
+            ids = list(dict.fromkeys(group))
+            pairs.extend((a, b, when.timestamp(), a, b) for a in ids for b in ids if a != b)
+        if not pairs:
+            return
+        self._ensure_lifecycle_tables()
+        self._write(lambda conn: conn.executemany(
+            "INSERT INTO coaccess(a, b, n, last_at) SELECT ?, ?, 1, ? WHERE EXISTS (SELECT 1 FROM cubes WHERE id = ?) "
+            "AND EXISTS (SELECT 1 FROM cubes WHERE id = ?) "
+            "ON CONFLICT(a, b) DO UPDATE SET n = n + 1, last_at = excluded.last_at", pairs))
+
+    def coaccessed(self, ids: Sequence[str], limit: int = 20) -> list[ScoredId]:
+        """Cubes most often retrieved together with ``ids`` (excluding ``ids``), best first."""
+        if not ids or limit <= 0:
+            return []
+        self._ensure_lifecycle_tables()
+        listed = _json_list(ids)
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT b, SUM(n) AS s FROM coaccess WHERE a IN (SELECT value FROM json_each(?)) "
+            "AND b NOT IN (SELECT value FROM json_each(?)) GROUP BY b ORDER BY s DESC, b LIMIT ?",
+            (listed, listed, int(limit))).fetchall())
+        return [ScoredId(b, float(s)) for b, s in rows]
+
+    def write_lock(self) -> "threading.RLock":
+        """The store's re-entrant lock: while held, other threads of this process wait for the store."""
+        return self._lock
+
+
+#: Tables of the scheduler's working sets and co-access counts (created on first use).
+_LIFECYCLE_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS working_set (
+        ns TEXT NOT NULL,
+        thread TEXT NOT NULL,
+        cube_id TEXT NOT NULL REFERENCES cubes(id) ON DELETE CASCADE,
+        joined_at REAL NOT NULL,
+        PRIMARY KEY (ns, thread, cube_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS working_set_cube ON working_set(cube_id)",
+    """CREATE TABLE IF NOT EXISTS coaccess (
+        a TEXT NOT NULL REFERENCES cubes(id) ON DELETE CASCADE,
+        b TEXT NOT NULL REFERENCES cubes(id) ON DELETE CASCADE,
+        n REAL NOT NULL,
+        last_at REAL NOT NULL,
+        PRIMARY KEY (a, b)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS coaccess_b ON coaccess(b)",
+)
+
+
+def _moved_status(current: Status, target: Tier, wanted: Status | None) -> Status:
+    """The status a cube gets when it moves to ``target`` (see ``TierMove.status``)."""
+    if wanted is not None:
+        return Status(wanted)
+    if current in (Status.FUSED, Status.EXPIRED):
+        return current
+    if target is Tier.ARCHIVE:
+        return Status.ARCHIVED
+    if target in (Tier.WORKING, Tier.ACTIVATION):
+        return Status.ACTIVATED
+    if current in (Status.ARCHIVED, Status.ACTIVATED):
+        return Status.GENERATED
+    return current
 
 
 __all__ = ["ORDERINGS", "SQLiteRecordStore", "compile_query", "fts_match"]

@@ -1,0 +1,261 @@
+"""LangGraph store benchmark: MemOSStore against InMemoryStore and SqliteStore, side by side.
+
+Run from the repo root::
+
+    python -m benchmarks.store --n 100000 --embed fake --json OUT.json
+    python -m benchmarks.store --n 10000 --embed minilm --json OUT.json
+
+Every store gets the same workload and the same embedder (``fake``: a cheap
+deterministic bag-of-hashed-words embedder, so the store itself is measured;
+``minilm``: the offline MiniLM), with ``index={"dims", "embed", "fields": ["text"]}``:
+
+* **put**: ``n`` items ``{"text", "category", "score", "user"}`` over several
+  namespaces ``("bench", "userNN")``, written with ``store.batch([PutOp, ...])``
+  in batches of ``--batch``; ``put_per_s`` is items per second, embedding included;
+* **search**: ``--queries`` searches under ``("bench",)`` with a query text and a
+  filter on ``category`` (one of 10 values, ~10% of the items), ``limit=10``;
+  a few warm-up queries are run first and not counted;
+* **get**: ``--gets`` single-item ``store.get`` calls on random stored keys.
+
+Each store runs in its own child process (fresh interpreter, ``spawn``), so its
+``peak_rss_mb`` (``ru_maxrss`` read in that child) is its own. The top level of
+the JSON adds ``search_p95_speedup_vs_inmemory`` (InMemoryStore p95 / MemOSStore
+p95) and ``put_ratio_vs_inmemory`` (MemOSStore put rate / InMemoryStore's).
+Each store also records the 1-minute load average before and after its run:
+the stores run one after another, so other work on the machine skews the
+ratios (compare runs only at a low load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ._common import FakeEmbeddings, environment, peak_rss_mb, percentile, write_json
+
+#: Stores compared, in table order.
+STORES: tuple[str, ...] = ("memos", "inmemory", "sqlite")
+LABELS = {"memos": "MemOSStore", "inmemory": "InMemoryStore", "sqlite": "SqliteStore"}
+
+CATEGORIES = tuple(f"cat{i}" for i in range(10))
+USERS = 20
+WARMUP = 5
+PREFIX = ("bench",)
+
+_SUBJECTS = ("I", "my sister", "my manager", "our team", "the kids", "my partner", "a friend", "my neighbour",
+             "the doctor", "my coach", "the landlord", "grandma")
+_VERBS = ("prefers", "booked", "cancelled", "loves", "forgot", "recommended", "paid for", "moved", "asked about",
+          "scheduled", "returned", "borrowed", "planned", "tried", "hated", "ordered")
+_OBJECTS = ("green tea", "a dentist appointment", "the flight to Lisbon", "oat milk lattes", "a pottery class",
+            "the quarterly report", "a new bike", "the gym membership", "sushi for dinner", "a guitar lesson",
+            "the car insurance", "a hiking trip", "the library books", "a birthday cake", "spanish lessons",
+            "the rent payment", "a vet visit", "concert tickets", "a yoga retreat", "the garden fence")
+_WHEN = ("on monday", "on tuesday", "on wednesday", "on thursday", "on friday", "this weekend", "last night",
+         "next month", "in the morning", "after work", "before the holidays", "every sunday")
+_WHERE = ("downtown", "near the office", "at the old market", "online", "in Berlin", "at the lake house",
+          "by the station", "at home", "in the city centre", "at the community hall")
+
+
+def _sentence(rng: random.Random) -> str:
+    return (f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} "
+            f"{rng.choice(_WHEN)} {rng.choice(_WHERE)}")
+
+
+def make_items(n: int, seed: int) -> list[tuple[tuple[str, ...], str, dict[str, Any]]]:
+    """``n`` deterministic ``(namespace, key, value)`` items over ``USERS`` namespaces."""
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        user = f"user{rng.randrange(USERS):02d}"
+        # unique texts: InMemoryStore cannot index two equal texts in one batch
+        value = {"text": f"{_sentence(rng)} (note {i})", "category": rng.choice(CATEGORIES), "score": rng.randrange(100),
+                 "user": user}
+        items.append(((*PREFIX, user), f"item-{i:07d}", value))
+    return items
+
+
+def make_queries(count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
+    """``count`` deterministic ``(query, filter)`` pairs; each filter keeps ~10% of the items."""
+    rng = random.Random(seed + 1)
+    return [(_sentence(rng), {"category": rng.choice(CATEGORIES)}) for _ in range(count)]
+
+
+def make_embeddings(kind: str, dims: int) -> Any:
+    """The embedder every store uses (``fake`` or ``minilm``)."""
+    if kind == "fake":
+        return FakeEmbeddings(dims)
+    if kind == "minilm":
+        from langchain_memos.embeddings import MINILM_DIMS, LocalMiniLMEmbeddings
+
+        if dims != MINILM_DIMS:
+            raise SystemExit(f"--embed minilm needs --dims {MINILM_DIMS}")
+        return LocalMiniLMEmbeddings()
+    raise SystemExit(f"unknown --embed {kind!r}; use fake or minilm")
+
+
+@contextmanager
+def open_store(name: str, directory: Path, index: dict[str, Any]) -> Iterator[Any]:
+    """Open one store under test in ``directory`` (closed on exit)."""
+    if name == "memos":
+        from langchain_memos.integrations import MemOSStore
+
+        with MemOSStore.from_path(str(directory / "memos"), index=index) as store:
+            yield store
+    elif name == "inmemory":
+        from langgraph.store.memory import InMemoryStore
+
+        yield InMemoryStore(index=index)
+    elif name == "sqlite":
+        # this machine's stdlib sqlite3 cannot load extensions (sqlite-vec); pysqlite3 can
+        import pysqlite3.dbapi2 as sqlite3  # type: ignore[import-not-found]
+        from langgraph.store.sqlite import SqliteStore
+
+        conn = sqlite3.connect(str(directory / "store.sqlite"), check_same_thread=False, isolation_level=None)
+        try:
+            store = SqliteStore(conn, index=index)
+            store.setup()
+            yield store
+        finally:
+            conn.close()
+    else:
+        raise SystemExit(f"unknown store {name!r}; use {', '.join(STORES)}")
+
+
+def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Run the whole workload on one store (meant for a fresh child process) and return its figures."""
+    from langgraph.store.base import PutOp
+    from tqdm import tqdm
+
+    n, seed, batch, progress = options["n"], options["seed"], options["batch"], options["progress"]
+    items = make_items(n, seed)
+    queries = make_queries(options["queries"] + WARMUP, seed)
+    rng = random.Random(seed + 2)
+    gets = [rng.choice(items)[:2] for _ in range(options["gets"])] if items else []
+    embeddings = make_embeddings(options["embed"], options["dims"])
+    index = {"dims": options["dims"], "embed": embeddings, "fields": ["text"]}
+    label = LABELS[name]
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, open_store(name, Path(tmp), index) as store:
+        put_s = 0.0
+        with tqdm(total=n, desc=f"put {label}", unit="item", disable=not progress, file=sys.stderr) as bar:
+            for start in range(0, n, batch):
+                ops = [PutOp(ns, key, value) for ns, key, value in items[start:start + batch]]
+                t0 = time.perf_counter()
+                store.batch(ops)
+                put_s += time.perf_counter() - t0
+                bar.update(len(ops))
+        search_ms: list[float] = []
+        hits = 0
+        wrong = 0
+        for i, (query, flt) in enumerate(tqdm(queries, desc=f"search {label}", unit="q", disable=not progress,
+                                              file=sys.stderr)):
+            t0 = time.perf_counter()
+            found = store.search(PREFIX, query=query, filter=flt, limit=10)
+            elapsed = (time.perf_counter() - t0) * 1000.0
+            if i >= WARMUP:
+                search_ms.append(elapsed)
+                hits += len(found)
+                wrong += sum(1 for it in found if it.value.get("category") != flt["category"])
+        get_ms: list[float] = []
+        missing = 0
+        for ns, key in tqdm(gets, desc=f"get {label}", unit="get", disable=not progress, file=sys.stderr):
+            t0 = time.perf_counter()
+            item = store.get(ns, key)
+            get_ms.append((time.perf_counter() - t0) * 1000.0)
+            missing += item is None
+    return {
+        "store": label,
+        "n": n,
+        "put_per_s": n / put_s if put_s > 0 else 0.0,
+        "put_s": put_s,
+        "search_ms_p50": percentile(search_ms, 50),
+        "search_ms_p95": percentile(search_ms, 95),
+        "search_hits_mean": hits / len(search_ms) if search_ms else 0.0,
+        "search_wrong_category": wrong,
+        "get_ms_p50": percentile(get_ms, 50),
+        "get_missing": missing,
+        "peak_rss_mb": peak_rss_mb(),
+        # 1-minute load average before and after: a busy machine (other processes) skews the figures
+        "load_avg_before": load_before,
+        "load_avg_after": os.getloadavg()[0],
+    }
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else 0.0
+
+
+def summarise(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The acceptance ratios (MemOSStore against InMemoryStore), when both ran."""
+    memos, inmem = results.get("memos"), results.get("inmemory")
+    if not memos or not inmem:
+        return {}
+    return {"search_p95_speedup_vs_inmemory": _ratio(inmem["search_ms_p95"], memos["search_ms_p95"]),
+            "put_ratio_vs_inmemory": _ratio(memos["put_per_s"], inmem["put_per_s"])}
+
+
+def print_table(results: dict[str, dict[str, Any]], ratios: dict[str, float]) -> None:
+    """Print the results as a small table."""
+    header = (f"{'store':<14} {'put/s':>10} {'search p50 ms':>14} {'search p95 ms':>14} {'get p50 ms':>11} "
+              f"{'peak RSS MB':>12}")
+    print(header)
+    print("-" * len(header))
+    for r in results.values():
+        print(f"{r['store']:<14} {r['put_per_s']:>10.0f} {r['search_ms_p50']:>14.2f} {r['search_ms_p95']:>14.2f} "
+              f"{r['get_ms_p50']:>11.3f} {r['peak_rss_mb']:>12.0f}")
+    for key, value in ratios.items():
+        print(f"{key}: {value:.2f}")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; print a table, write JSON if asked, return the payload."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.store", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="items to put (default: %(default)s)")
+    parser.add_argument("--embed", choices=["fake", "minilm"], default="fake", help="embedder (default: fake)")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--stores", default=",".join(STORES), help="comma-separated stores (default: all)")
+    parser.add_argument("--queries", type=int, default=200, help="timed searches (default: %(default)s)")
+    parser.add_argument("--gets", type=int, default=200, help="timed gets (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=500, help="PutOps per store.batch call (default: %(default)s)")
+    parser.add_argument("--dims", type=int, default=384, help="embedding dimensions (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=7, help="workload seed (default: %(default)s)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every store in this process (for profiling; peak RSS is then shared)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    names = [s.strip() for s in args.stores.split(",") if s.strip()]
+    unknown = sorted(set(names) - set(STORES))
+    if unknown or args.n < 1 or args.batch < 1 or args.queries < 1 or args.gets < 1:
+        parser.error(f"bad arguments: stores must be among {', '.join(STORES)} (got {unknown or 'ok'}); "
+                     "n, batch, queries and gets must be >= 1")
+    options = {"n": args.n, "embed": args.embed, "dims": args.dims, "seed": args.seed, "batch": args.batch,
+               "queries": args.queries, "gets": args.gets, "progress": not args.no_progress}
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if args.in_process:
+            results[name] = run_store(name, options)
+        else:
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results[name] = pool.submit(run_store, name, options).result()
+    ratios = summarise(results)
+    payload = {"benchmark": "store", "environment": environment(), "embed": args.embed,
+               "workload": {**{k: v for k, v in options.items() if k != "progress"},
+                            "namespaces": USERS, "categories": len(CATEGORIES), "limit": 10, "warmup": WARMUP,
+                            "isolated_processes": not args.in_process},
+               "stores": results, **ratios}
+    print_table(results, ratios)
+    write_json(args.json, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()

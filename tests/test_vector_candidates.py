@@ -1,0 +1,56 @@
+"""MemOS._vector_candidates: exact for few matches, verified over-fetching ANN for many, never starved."""
+
+from __future__ import annotations
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from langchain_memos import MemOS
+from langchain_memos.filters import parse_filter
+from langchain_memos.retrieval.pipeline import exact_vector_search
+from langchain_memos.storage.base import CubeQuery
+
+NS = ("users", "ann")
+DIMS = 8
+
+
+class AxisEmbeddings(Embeddings):
+    """``"near i"`` lies close to axis 0 (where the query ``"q"`` points), ``"far i"`` close to axis 1."""
+
+    def _embed(self, text: str) -> list[float]:
+        rng = np.random.default_rng(abs(hash(text)) % 2**32)
+        vec = rng.normal(scale=0.05, size=DIMS)
+        vec[0 if text.startswith(("near", "q")) else 1] += 1.0
+        return (vec / np.linalg.norm(vec)).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._embed(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)
+
+
+def test_many_far_matches_behind_many_near_non_matches_fill_the_pool() -> None:
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
+        far_ids = memos.add([f"far {i}" for i in range(2100)], NS, metadata={"kind": "far"})  # > exact limit
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        query = memos.embeddings.embed_query("q")
+        got = memos._vector_candidates(cq, query, 100)
+        assert len(got) == 100 and {h.id for h in got} <= set(far_ids)
+        exact = exact_vector_search(query, memos.records.embeddings(far_ids), 100)
+        assert len({h.id for h in got} & {h.id for h in exact}) >= 95  # ANN recall on the matching cubes
+        hits = memos.search("q", NS, k=5, filters={"kind": "far"})  # (MMR drops the near-duplicates)
+        assert hits and all(h.cube.metadata["kind"] == "far" for h in hits)
+        assert all(h.reasons.get("vector", 0) > 0 for h in hits)
+
+
+def test_few_matches_are_scored_exactly() -> None:
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"near {i}" for i in range(300)], NS, metadata={"kind": "near"})
+        far_ids = memos.add([f"far {i}" for i in range(30)], NS, metadata={"kind": "far"})
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        query = memos.embeddings.embed_query("q")
+        got = memos._vector_candidates(cq, query, 10)
+        assert got == exact_vector_search(query, memos.records.embeddings(far_ids), 10)
+        assert memos._vector_candidates(CubeQuery(namespace_prefix=("nobody",)), query, 10) == []
