@@ -5,8 +5,9 @@ Names are imported lazily so importing this package loads no engine.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "MemOSStore": "langchain_memos.integrations.store",
@@ -15,12 +16,8 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'langchain_memos.integrations' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
 
 
 if TYPE_CHECKING:  # pragma: no cover
