@@ -196,3 +196,24 @@ class FakeEmbeddings(Embeddings):
         """Async twin of :meth:`embed_query`."""
         return self.embed_query(text)
 
+
+
+def add_locomo_arguments(parser: Any, *, embed_help: str) -> None:
+    """The options every LoCoMo benchmark takes: --data, --json, --conversations, --embed, --no-progress."""
+    parser.add_argument("--data", default=str(DEFAULT_LOCOMO), help="LoCoMo JSON file (default: %(default)s)")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations (0 = all)")
+    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm", help=embed_help)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def locomo_inputs(args: Any) -> tuple[list[Conversation], Any]:
+    """The conversations and the (warmed-up) embedder a LoCoMo benchmark's parsed options ask for."""
+    from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
+
+    conversations = load_locomo(args.data)
+    if args.conversations:
+        conversations = conversations[: args.conversations]
+    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(dims=384)
+    embeddings.embed_query("warm-up")  # load the model before any timing
+    return conversations, embeddings

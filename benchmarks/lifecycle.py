@@ -49,12 +49,12 @@ from tqdm import tqdm
 
 from ._common import (
     CATEGORY_NAMES,
-    DEFAULT_LOCOMO,
+    add_locomo_arguments,
+    locomo_inputs,
     Conversation,
     Question,
     Turn,
     environment,
-    load_locomo,
     median,
     percentile,
     write_json,
@@ -295,25 +295,13 @@ def summarise(result: ModeResult) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; returns the JSON payload."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lifecycle", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DEFAULT_LOCOMO), help="LoCoMo JSON file (default: %(default)s)")
-    parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations (0 = all)")
-    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
-                        help="embedding model (hash: a cheap stand-in for smoke tests)")
+    add_locomo_arguments(parser, embed_help="embedding model (hash: a cheap stand-in for smoke tests)")
     parser.add_argument("--working-capacity", type=int, default=48, help="working-set capacity per thread")
     parser.add_argument("--mid-term-capacity", type=int, default=64, help="mid-term capacity per conversation")
     parser.add_argument("--forget-floor", type=float, default=None,
                         help="forget archived small talk below this heat (default: never forget by heat)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
-
-    conversations = load_locomo(args.data)
-    if args.conversations:
-        conversations = conversations[: args.conversations]
-    from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
-
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(dims=384)
-    embeddings.embed_query("warm-up")
+    conversations, embeddings = locomo_inputs(args)
     config = lifecycle_config(args)
     off, on, totals = ModeResult(), ModeResult(), OnTotals()
     with tempfile.TemporaryDirectory(prefix="memos-lifecycle-") as tmp:

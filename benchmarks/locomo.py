@@ -27,11 +27,10 @@ from tqdm import tqdm
 
 from ._common import (
     CATEGORY_NAMES,
-    DEFAULT_LOCOMO,
+    add_locomo_arguments,
+    locomo_inputs,
     Conversation,
-    Turn,
     environment,
-    load_locomo,
     median,
     percentile,
     write_json,
@@ -236,22 +235,10 @@ def build_systems(names: Sequence[str], embeddings: Any, workdir: Path) -> list[
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; returns the JSON payload."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.locomo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DEFAULT_LOCOMO), help="LoCoMo JSON file (default: %(default)s)")
-    parser.add_argument("--json", help="write the results here")
+    add_locomo_arguments(parser, embed_help="embedding model for every system (hash: a cheap stand-in for smoke tests)")
     parser.add_argument("--systems", default="memos,inmemory_minilm,bm25", help="comma-separated systems to run")
-    parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations (0 = all)")
-    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
-                        help="embedding model for every system (hash: a cheap stand-in for smoke tests)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
-
-    conversations = load_locomo(args.data)
-    if args.conversations:
-        conversations = conversations[: args.conversations]
-    from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
-
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(dims=384)
-    embeddings.embed_query("warm-up")  # load the model before any timing
+    conversations, embeddings = locomo_inputs(args)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="memos-locomo-") as tmp:
         for system in build_systems(args.systems.split(","), embeddings, Path(tmp)):

@@ -441,13 +441,14 @@ class MemOS:
         return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
                                next_ids=next_ids, query_vector=query_vector, now=now)
 
-    def _retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None) -> list[SearchHit]:
-        """Rank, load the hits in full (with history) and count the access."""
+    def _retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None, *,
+                  touch: bool = True) -> list[SearchHit]:
+        """Rank, load the hits in full (with history) and, with ``touch``, count the access."""
         hits = self._rank(plan, query_vector)
         cubes = self.records.get([h.id for h in hits])
         out = [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
                for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
-        if out and self.config.track_access:
+        if touch and out and self.config.track_access:
             self.records.touch([h.cube.id for h in out], utcnow())
         return out
 
@@ -718,12 +719,7 @@ class MemOS:
         """
         plan = self._plan(query, namespace, k, options)
         vector = query_vector if plan.query.strip() else None
-        if touch:
-            return self._retrieve(plan, vector)
-        hits = self._rank(plan, vector)
-        cubes = self.records.get([h.id for h in hits])
-        return [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
-                for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
+        return self._retrieve(plan, vector, touch=touch)
 
     def search_within(self, query: str, query_vector: Sequence[float] | None, ids: Iterable[str],
                       namespace: Sequence[str] = (), k: int = 10, *, touch: bool = True,
@@ -741,12 +737,7 @@ class MemOS:
         plan = self._plan(query, namespace, k, options)
         plan = replace(plan, cube_query=replace(plan.cube_query, ids=wanted))
         vector = query_vector if plan.query.strip() else None
-        if touch:
-            return self._retrieve(plan, vector)
-        hits = self._rank(plan, vector)
-        cubes = self.records.get([h.id for h in hits])
-        return [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
-                for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
+        return self._retrieve(plan, vector, touch=touch)
 
     def mark_used(self, ids: str | Sequence[str], *, visits: int = 3, at: Any = None) -> None:
         """Record that cubes were used (e.g. in an answer): each counts ``visits`` accesses.
