@@ -1,0 +1,134 @@
+"""Memory tools for agents: search, save, forget, and "how did I use tools for this before".
+
+Each tool finds the MemOS and user through its ``ToolRuntime`` (the agent's store and
+context, as the nodes do), so one set of tools serves every user of an agent, each in
+their own namespace. Every tool has a sync and an async path.
+
+Example:
+    >>> from langchain_memos.integrations.tools import memory_tools
+    >>> [t.name for t in memory_tools()]
+    ['search_memory', 'save_memory', 'forget_memory', 'recall_tool_usage']
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+from langchain.tools import ToolRuntime
+from langchain_core.tools import BaseTool, StructuredTool
+
+from ..cube import MemoryType
+from ..render import render_memory_block
+from ._scope import MemoryScope, resolve_scope
+from .settings import MemorySettings
+from .tool_memory import recall_tool_usage, render_tool_suggestions
+
+_SAVE_TYPES = {"fact": MemoryType.FACT, "preference": MemoryType.PREFERENCE, "episode": MemoryType.EPISODE,
+               "persona": MemoryType.PERSONA}
+
+
+def _scope(runtime: Any, settings: MemorySettings) -> MemoryScope:
+    return resolve_scope(runtime, getattr(runtime, "config", None) or {}, settings)
+
+
+def search_memory_text(scope: MemoryScope, query: str, k: int) -> str:
+    """The answer of ``search_memory``: the matching memories as a delimited block (with ids)."""
+    hits = scope.memos.search(query, scope.namespace, k=max(1, min(int(k), 20)), user=scope.user_id,
+                              types=[t for t in MemoryType if t is not MemoryType.TOOL_TRACE])
+    return render_memory_block([h.cube for h in hits]) if hits else "No memories match."
+
+
+def save_memory_text(scope: MemoryScope, content: str, kind: str) -> str:
+    """The answer of ``save_memory``: the new memory's id."""
+    memory_type = _SAVE_TYPES.get(kind.strip().lower(), MemoryType.FACT)
+    ids = scope.memos.add(content, scope.namespace, memory_type=memory_type, owner=scope.user_id, source="agent",
+                          importance=0.7, metadata={"thread_id": scope.thread_id} if scope.thread_id else None)
+    return f"Saved memory {ids[0]}."
+
+
+def forget_memory_text(scope: MemoryScope, memory_id: str) -> str:
+    """The answer of ``forget_memory``; only the user's own namespace can be touched."""
+    cube = scope.memos.get(memory_id, user=scope.user_id, touch=False)
+    if cube is None or cube.namespace[: len(scope.namespace)] != scope.namespace:
+        return f"No memory {memory_id} to forget."
+    scope.memos.delete(memory_id, reason="forgotten by agent tool", user=scope.user_id)
+    return f"Forgot memory {memory_id}."
+
+
+def tool_usage_text(scope: MemoryScope, task: str, tool: str | None, settings: MemorySettings) -> str:
+    """The answer of ``recall_tool_usage``: similar past calls with their tools' stats."""
+    usage = recall_tool_usage(scope.memos, task, scope.namespace, k=max(1, settings.trace_k), user=scope.user_id,
+                              stats_window=settings.stats_window, tool=tool or None)
+    return render_tool_suggestions(usage) or "No similar tool calls recorded yet."
+
+
+def _make(name: str, description: str, step: Callable[..., str], settings: MemorySettings,
+          signature: Callable[..., Any]) -> BaseTool:
+    """One tool from a pure step: the sync path runs it, the async path runs it in a thread."""
+
+    def run(runtime: ToolRuntime, **kwargs: Any) -> str:
+        return step(_scope(runtime, settings), **kwargs)
+
+    async def arun(runtime: ToolRuntime, **kwargs: Any) -> str:
+        return await asyncio.to_thread(run, runtime, **kwargs)
+
+    func, coroutine = signature(run, arun)
+    return StructuredTool.from_function(func=func, coroutine=coroutine, name=name, description=description)
+
+
+def memory_tools(settings: MemorySettings | None = None) -> list[BaseTool]:
+    """``search_memory``, ``save_memory``, ``forget_memory`` and ``recall_tool_usage`` for ``settings``."""
+    settings = settings or MemorySettings()
+
+    def search_sig(run: Callable[..., str], arun: Callable[..., Any]) -> tuple[Callable, Callable]:
+        def search_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
+            return run(runtime, query=query, k=k)
+
+        async def asearch_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
+            return await arun(runtime, query=query, k=k)
+
+        return search_memory, asearch_memory
+
+    def save_sig(run: Callable[..., str], arun: Callable[..., Any]) -> tuple[Callable, Callable]:
+        def save_memory(content: str, runtime: ToolRuntime, kind: str = "fact") -> str:
+            return run(runtime, content=content, kind=kind)
+
+        async def asave_memory(content: str, runtime: ToolRuntime, kind: str = "fact") -> str:
+            return await arun(runtime, content=content, kind=kind)
+
+        return save_memory, asave_memory
+
+    def forget_sig(run: Callable[..., str], arun: Callable[..., Any]) -> tuple[Callable, Callable]:
+        def forget_memory(memory_id: str, runtime: ToolRuntime) -> str:
+            return run(runtime, memory_id=memory_id)
+
+        async def aforget_memory(memory_id: str, runtime: ToolRuntime) -> str:
+            return await arun(runtime, memory_id=memory_id)
+
+        return forget_memory, aforget_memory
+
+    def usage_sig(run: Callable[..., str], arun: Callable[..., Any]) -> tuple[Callable, Callable]:
+        def recall_usage(task: str, runtime: ToolRuntime, tool: str = "") -> str:
+            return run(runtime, task=task, tool=tool)
+
+        async def arecall_usage(task: str, runtime: ToolRuntime, tool: str = "") -> str:
+            return await arun(runtime, task=task, tool=tool)
+
+        return recall_usage, arecall_usage
+
+    return [
+        _make("search_memory", "Search the user's long-term memory. Args: query (what to look for), k (how many).",
+              lambda scope, query, k: search_memory_text(scope, query, k), settings, search_sig),
+        _make("save_memory", "Save a fact or preference about the user to long-term memory. "
+              "Args: content (one self-contained sentence), kind (fact, preference, episode or persona).",
+              lambda scope, content, kind: save_memory_text(scope, content, kind), settings, save_sig),
+        _make("forget_memory", "Forget one memory by its id (the id attribute shown by search_memory).",
+              lambda scope, memory_id: forget_memory_text(scope, memory_id), settings, forget_sig),
+        _make("recall_tool_usage", "How were similar tasks done before: which tool, which arguments, did it work, "
+              "and each tool's success rate and latency. Args: task, optional tool name.",
+              lambda scope, task, tool: tool_usage_text(scope, task, tool, settings), settings, usage_sig),
+    ]
+
+
+__all__ = ["forget_memory_text", "memory_tools", "save_memory_text", "search_memory_text", "tool_usage_text"]
