@@ -306,6 +306,32 @@ def create_plan_execute_agent(model: Any, tools: Sequence[Any] = (), *, memory: 
     return builder.compile(store=store, checkpointer=checkpointer, name="plan_execute_memory")
 
 
+def model_from_config(config: Any) -> Any:
+    """The chat model a ``langgraph.json`` graph factory uses.
+
+    ``config["configurable"]["model"]`` (a chat model, or a ``provider:model`` string for
+    ``init_chat_model``), else the ``MEMOS_MODEL`` environment variable, else the local
+    SmolLM2-135M (:meth:`~langchain_memos.activation.ChatMemOSLocal.from_smollm2`).
+    """
+    import os
+
+    choice = (get_field(config, "configurable") or {}).get("model") or os.environ.get("MEMOS_MODEL")
+    if choice is None:
+        from ..activation import ChatMemOSLocal
+
+        return ChatMemOSLocal.from_smollm2(max_new_tokens=128)
+    if isinstance(choice, str):
+        from langchain.chat_models import init_chat_model
+
+        return init_chat_model(choice)
+    return choice
+
+
+def tools_from_config(config: Any) -> list[Any]:
+    """``config["configurable"]["tools"]`` (a list of tools), else none."""
+    return list((get_field(config, "configurable") or {}).get("tools") or [])
+
+
 def create_consolidation_graph(*, memory: MemOS | MemOSStore | None = None, settings: MemorySettings | None = None,
                                store: Any = None, checkpointer: Any = None) -> Any:
     """One lifecycle pass (dedup, conflicts, tiers, summaries, archive, forget) over the run's user namespace."""
@@ -324,5 +350,7 @@ __all__ = [
     "create_memos_agent",
     "create_memos_react_agent",
     "create_plan_execute_agent",
+    "model_from_config",
     "parse_plan",
+    "tools_from_config",
 ]
