@@ -140,6 +140,15 @@ async def atimed_tool_call(request: Any, handler: Callable[[Any], Awaitable[Any]
 
 
 # ----------------------------------------------------------------------- nodes
+_NODE_DOCS = {
+    "retrieve_memories": "Memories and tool suggestions for the last human message -> memos_context, memos_cubes.",
+    "capture_tool_traces": "Tool calls answered since the last human message -> tool_trace cubes (memos_traces).",
+    "write_memories": "The thread's new human/AI turns -> episode cubes of the user (memos_remembered).",
+    "consolidate": "A lifecycle pass over the user's namespace, or a job for the context's MemScheduler.",
+    "inject_kv_prefix": "Warm a local model's KV cache with memos_context (memos_kv_prefix).",
+}
+
+
 class MemoryNodes:
     """The memory nodes for one :class:`MemorySettings` (and, for ``inject_kv_prefix``, one model).
 
@@ -164,7 +173,9 @@ class MemoryNodes:
             "inject_kv_prefix": (self._inject, self._ainject),
         }
         for name, (func, afunc) in pairs.items():
-            setattr(self, name, RunnableCallable(func, afunc, name=name, trace=False))
+            node = RunnableCallable(func, afunc, name=name, trace=False)
+            node.__doc__ = _NODE_DOCS[name]
+            setattr(self, name, node)
 
     def scope(self, runtime: Any, config: RunnableConfig | None) -> MemoryScope:
         """The run's :class:`MemoryScope`."""
