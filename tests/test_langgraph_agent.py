@@ -68,7 +68,26 @@ def check_two_threads(model: ScriptedToolModel, memos: MemOS, thread2_state: dic
     assert {c.metadata["thread_id"] for c in memos.list(("users", "bob"), types=[MemoryType.TOOL_TRACE])} == {"b2"}
 
 
-def test_two_threads_one_user_sync(memos: MemOS) -> None:
+def forbid(monkeypatch: pytest.MonkeyPatch, names: list[str]) -> None:
+    """Make these MemOSMiddleware hooks fail, so a test proves the other (sync or async) path ran."""
+    from langchain_memos.integrations.middleware import MemOSMiddleware
+
+    def wrap_boom(self: Any, request: Any, handler: Any) -> Any:
+        raise AssertionError("wrong sync/async hook path")
+
+    def node_boom(self: Any, state: Any, runtime: Any) -> Any:  # same signature: runtime stays injected
+        raise AssertionError("wrong sync/async hook path")
+
+    for name in names:
+        monkeypatch.setattr(MemOSMiddleware, name, node_boom if "after_agent" in name else wrap_boom)
+
+
+ASYNC_HOOKS = ["awrap_model_call", "awrap_tool_call", "aafter_agent"]
+SYNC_HOOKS = ["wrap_model_call", "wrap_tool_call", "after_agent"]
+
+
+def test_two_threads_one_user_sync(memos: MemOS, monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid(monkeypatch, ASYNC_HOOKS)
     model = ScriptedToolModel(script)
     agent = create_memos_agent(model, [get_weather], memory=memos, checkpointer=InMemorySaver())
     run(agent, "My favourite city is Lisbon.", "alice", "t1")
@@ -81,7 +100,8 @@ def test_two_threads_one_user_sync(memos: MemOS) -> None:
     assert bob_out["messages"][-1].text
 
 
-async def test_two_threads_one_user_async(memos: MemOS) -> None:
+async def test_two_threads_one_user_async(memos: MemOS, monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid(monkeypatch, SYNC_HOOKS)
     model = ScriptedToolModel(script)
     agent = create_memos_agent(model, [get_weather], memory=memos, checkpointer=InMemorySaver())
     await arun(agent, "My favourite city is Lisbon.", "alice", "t1")
