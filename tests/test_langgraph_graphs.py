@@ -31,7 +31,8 @@ def get_weather(city: str) -> str:
 def react_script(messages: list[BaseMessage]) -> AIMessage:
     question = last_human(messages).lower()
     if "weather" in question and messages[-1].type != "tool":
-        return AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Lisbon"}, "id": f"w{len(messages)}"}])
+        call = {"name": "get_weather", "args": {"city": "Lisbon"}, "id": f"w{len(messages)}"}
+        return AIMessage("", tool_calls=[call])
     return AIMessage("Done.")
 
 
@@ -68,7 +69,8 @@ def plan_script(messages: list[BaseMessage]) -> AIMessage:
     if prompt.startswith("Make a short plan"):
         return AIMessage("1. Check the weather in Lisbon\n2. Suggest what to wear")
     if "step 1" in prompt and messages[-2].type != "tool":
-        return AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Lisbon"}, "id": f"p{len(messages)}"}])
+        call = {"name": "get_weather", "args": {"city": "Lisbon"}, "id": f"p{len(messages)}"}
+        return AIMessage("", tool_calls=[call])
     if "step 1" in prompt:
         return AIMessage("It is sunny in Lisbon.")
     return AIMessage("Wear a t-shirt.")
