@@ -52,7 +52,8 @@ def _memory_parts(memory: MemOS | MemOSStore | None, settings: MemorySettings | 
         memory = memory.memos
     if isinstance(memory, MemOS):
         settings = replace(settings, memos=memory)
-        store = store if store is not None else MemOSStore(memory)
+        # the store embeds with the MemOS's own embedder, so store items are found by meaning too
+        store = store if store is not None else MemOSStore(memory, index={"embed": memory.embeddings})
     return settings, store
 
 

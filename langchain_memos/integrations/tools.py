@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from typing import Any
 
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, StructuredTool
@@ -63,72 +63,51 @@ def tool_usage_text(scope: MemoryScope, task: str, tool: str | None, settings: M
     return render_tool_suggestions(usage) or "No similar tool calls recorded yet."
 
 
-def _make(name: str, description: str, step: Callable[..., str], settings: MemorySettings,
-          signature: Callable[..., Any]) -> BaseTool:
-    """One tool from a pure step: the sync path runs it, the async path runs it in a thread."""
-
-    def run(runtime: ToolRuntime, **kwargs: Any) -> str:
-        return step(_scope(runtime, settings), **kwargs)
-
-    async def arun(runtime: ToolRuntime, **kwargs: Any) -> str:
-        return await asyncio.to_thread(run, runtime, **kwargs)
-
-    func, coroutine = signature(run, arun)
-    return StructuredTool.from_function(func=func, coroutine=coroutine, name=name, description=description)
-
-
 def memory_tools(settings: MemorySettings | None = None) -> list[BaseTool]:
-    """``search_memory``, ``save_memory``, ``forget_memory`` and ``recall_tool_usage`` for ``settings``."""
+    """``search_memory``, ``save_memory``, ``forget_memory`` and ``recall_tool_usage`` for ``settings``.
+
+    Each tool's sync function runs its pure step; its coroutine runs the same function in a thread.
+    """
     settings = settings or MemorySettings()
 
-    def search_sig(run: Callable[..., str], arun: Callable[..., Any]) -> tuple[Callable, Callable]:
-        def search_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
-            return run(runtime, query=query, k=k)
+    def search_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
+        return search_memory_text(_scope(runtime, settings), query, k)
 
-        async def asearch_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
-            return await arun(runtime, query=query, k=k)
+    async def asearch_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
+        return await asyncio.to_thread(search_memory, query, runtime, k)
 
-        return search_memory, asearch_memory
+    def save_memory(content: str, runtime: ToolRuntime, kind: str = "fact") -> str:
+        return save_memory_text(_scope(runtime, settings), content, kind)
 
-    def save_sig(run: Callable[..., str], arun: Callable[..., Any]) -> tuple[Callable, Callable]:
-        def save_memory(content: str, runtime: ToolRuntime, kind: str = "fact") -> str:
-            return run(runtime, content=content, kind=kind)
+    async def asave_memory(content: str, runtime: ToolRuntime, kind: str = "fact") -> str:
+        return await asyncio.to_thread(save_memory, content, runtime, kind)
 
-        async def asave_memory(content: str, runtime: ToolRuntime, kind: str = "fact") -> str:
-            return await arun(runtime, content=content, kind=kind)
+    def forget_memory(memory_id: str, runtime: ToolRuntime) -> str:
+        return forget_memory_text(_scope(runtime, settings), memory_id)
 
-        return save_memory, asave_memory
+    async def aforget_memory(memory_id: str, runtime: ToolRuntime) -> str:
+        return await asyncio.to_thread(forget_memory, memory_id, runtime)
 
-    def forget_sig(run: Callable[..., str], arun: Callable[..., Any]) -> tuple[Callable, Callable]:
-        def forget_memory(memory_id: str, runtime: ToolRuntime) -> str:
-            return run(runtime, memory_id=memory_id)
+    def recall_usage(task: str, runtime: ToolRuntime, tool: str = "") -> str:
+        return tool_usage_text(_scope(runtime, settings), task, tool, settings)
 
-        async def aforget_memory(memory_id: str, runtime: ToolRuntime) -> str:
-            return await arun(runtime, memory_id=memory_id)
+    async def arecall_usage(task: str, runtime: ToolRuntime, tool: str = "") -> str:
+        return await asyncio.to_thread(recall_usage, task, runtime, tool)
 
-        return forget_memory, aforget_memory
-
-    def usage_sig(run: Callable[..., str], arun: Callable[..., Any]) -> tuple[Callable, Callable]:
-        def recall_usage(task: str, runtime: ToolRuntime, tool: str = "") -> str:
-            return run(runtime, task=task, tool=tool)
-
-        async def arecall_usage(task: str, runtime: ToolRuntime, tool: str = "") -> str:
-            return await arun(runtime, task=task, tool=tool)
-
-        return recall_usage, arecall_usage
-
-    return [
-        _make("search_memory", "Search the user's long-term memory. Args: query (what to look for), k (how many).",
-              lambda scope, query, k: search_memory_text(scope, query, k), settings, search_sig),
-        _make("save_memory", "Save a fact or preference about the user to long-term memory. "
-              "Args: content (one self-contained sentence), kind (fact, preference, episode or persona).",
-              lambda scope, content, kind: save_memory_text(scope, content, kind), settings, save_sig),
-        _make("forget_memory", "Forget one memory by its id (the id attribute shown by search_memory).",
-              lambda scope, memory_id: forget_memory_text(scope, memory_id), settings, forget_sig),
-        _make("recall_tool_usage", "How were similar tasks done before: which tool, which arguments, did it work, "
-              "and each tool's success rate and latency. Args: task, optional tool name.",
-              lambda scope, task, tool: tool_usage_text(scope, task, tool, settings), settings, usage_sig),
+    specs = [
+        (search_memory, asearch_memory, "search_memory",
+         "Search the user's long-term memory. Args: query (what to look for), k (how many)."),
+        (save_memory, asave_memory, "save_memory",
+         "Save a fact or preference about the user to long-term memory. Args: content (one self-contained "
+         "sentence), kind (fact, preference, episode or persona)."),
+        (forget_memory, aforget_memory, "forget_memory",
+         "Forget one memory by its id (the id attribute shown by search_memory)."),
+        (recall_usage, arecall_usage, "recall_tool_usage",
+         "How were similar tasks done before: which tool, which arguments, did it work, and each tool's "
+         "success rate and latency. Args: task, optional tool name."),
     ]
+    return [StructuredTool.from_function(func=func, coroutine=coroutine, name=name, description=description)
+            for func, coroutine, name, description in specs]
 
 
 __all__ = ["forget_memory_text", "memory_tools", "save_memory_text", "search_memory_text", "tool_usage_text"]
