@@ -147,3 +147,32 @@ def test_context_user_id_and_failed_tool_trace(memos: MemOS) -> None:
         agent.invoke({"messages": [HumanMessage("try flaky")]}, context={"user_id": "carol"})
     [trace] = memos.list(("users", "carol"), types=[MemoryType.TOOL_TRACE])
     assert trace.metadata["outcome"] == "error" and "backend down" in trace.metadata["error"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_after_agent_schedules_consolidation(memos: MemOS, mode: str) -> None:
+    from langchain_memos.scheduler import MemScheduler
+
+    agent = create_memos_agent(ScriptedToolModel(lambda m: AIMessage("ok")), [], memory=memos,
+                               settings=MemorySettings(consolidate_every=2), checkpointer=InMemorySaver())
+    with MemScheduler(memos) as scheduler:
+        for text in ("I like tea", "I like tea a lot"):
+            state = {"messages": [HumanMessage(text)]}
+            config = {"configurable": {"thread_id": "t"}}
+            context = {"user_id": "ann", "scheduler": scheduler}
+            if mode == "sync":
+                agent.invoke(state, config, context=context)
+            else:
+                await agent.ainvoke(state, config, context=context)
+            assert scheduler.wait(timeout=30)
+            jobs = scheduler.status().jobs
+            assert jobs.get("consolidate", 0) == (0 if text == "I like tea" else 1)  # on the 2nd human turn
+
+
+def test_after_agent_consolidates_inline_without_a_scheduler(memos: MemOS) -> None:
+    memos.add(["Ann likes tea", "Ann likes tea"], ("users", "ann"), owner="ann")
+    agent = create_memos_agent(ScriptedToolModel(lambda m: AIMessage("ok")), [], memory=memos,
+                               settings=MemorySettings(consolidate_every=1))
+    agent.invoke({"messages": [HumanMessage("hello")]}, {"configurable": {"user_id": "ann"}})
+    hot = [c for c in memos.list(("users", "ann")) if c.content == "Ann likes tea" and c.tier.value != "archive"]
+    assert len(hot) == 1  # the duplicate was merged and archived
