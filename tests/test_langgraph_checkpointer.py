@@ -166,3 +166,13 @@ def test_memory_errors_never_fail_a_checkpoint(memos: MemOS) -> None:
     graph.invoke({"messages": [HumanMessage("hello")]}, config)
     assert saver.stats.errors >= 1 and saver.stats.last_error
     assert len(graph.get_state(config).values["messages"]) == 2
+
+
+def test_with_allowlist_keeps_the_wrapper(memos: MemOS) -> None:
+    inner, derived = InMemorySaver(), InMemorySaver()
+    saver = MemOSCheckpointer(inner, memos)
+    assert saver.with_allowlist([]) is saver  # the wrapped saver kept its serde: nothing to clone
+    inner.with_allowlist = lambda extra: derived  # a saver that derives a new serde
+    clone = saver.with_allowlist([("my_module", "MyType")])
+    assert isinstance(clone, MemOSCheckpointer) and clone is not saver and clone.memos is memos
+    assert clone.inner is derived and clone.serde is derived.serde and saver.inner is inner
