@@ -65,3 +65,30 @@ def test_default_minilm_embedder_loads_offline() -> None:
     dims, similar, unrelated = json.loads(out.stdout.strip().splitlines()[-1])
     assert dims == LocalMiniLMEmbeddings.dims == 384
     assert similar > 0.8 > unrelated
+
+
+EXPECTED_INTEGRATION_NAMES = [
+    "InvalidPlanError", "MemOSCheckpointer", "MemOSMiddleware", "MemOSStore", "MemoryNodes", "MemoryNotConfiguredError",
+    "MemoryScope", "MemorySettings", "MemoryState", "MissingUserIdError", "StoreNamespaceError", "ToolStats",
+    "ToolTrace", "ToolUsage", "aremember_turns", "arecall_tool_usage", "arecord_traces", "atimed_tool_call",
+    "capture_tool_traces", "consolidate", "create_consolidation_graph", "create_memos_agent",
+    "create_memos_react_agent", "create_plan_execute_agent", "inject_kv_prefix", "make_store", "memory_tools",
+    "recall_tool_usage", "record_traces", "remember_turns", "render_tool_suggestions", "retrieve_memories",
+    "timed_tool_call", "tool_stats", "write_memories",
+]
+
+
+def test_integration_names_are_pinned_and_documented() -> None:
+    from langchain_memos import integrations
+
+    assert sorted(integrations.__all__) == sorted(EXPECTED_INTEGRATION_NAMES)
+    for name in integrations.__all__:
+        assert getattr(integrations, name).__doc__, f"integrations.{name} needs a docstring"
+
+
+def test_importing_integrations_is_cheap() -> None:
+    code = ("import sys, langchain_memos.integrations as i; i.MemOSMiddleware; i.MemOSCheckpointer; "
+            "i.create_memos_agent; import json; print(json.dumps(sorted(m for m in ('torch', 'transformers', "
+            "'sentence_transformers', 'chromadb') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(out.stdout) == []
