@@ -22,6 +22,14 @@ temp directory), one namespace per conversation, one thread per conversation:
   embedding the preload computed; ``search_ms_p50_on_uncached_embedding`` times the same
   search with the embedding computed again (``preload_ms`` is reported on its own).
 
+The scheduler-on run is repeated for each candidate ``PreloadConfig.pool_weight``
+(``--pool-weights``, default ``0.25,0.5,0.75``). No conversation is scored with a weight
+tuned on itself: each gets the weight that scored best on the other conversations
+(leave-one-conversation-out), and ``recall_at_10_on`` and every other scheduler-on figure
+come from those runs; ``pool_weight_selection`` lists the choices and each weight's own
+recall. Turn cubes get ids derived from their dia_id, so ranking ties (broken by id) and
+so the figures are the same in every run.
+
 Scoring (same for both modes): evidence recall@10 is the share of a question's evidence
 dia_ids among the message provenance refs of the top-10 hits. A turn hit gives its own
 dia_id. A **summary** hit gives nothing in the headline figure (``recall_at_10_on``): an
@@ -40,7 +48,8 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Sequence
@@ -82,6 +91,11 @@ def namespace(conv: Conversation) -> tuple[str, ...]:
     return ("locomo", re.sub(r"\W", "_", conv.sample_id))
 
 
+def turn_id(ns: Sequence[str], dia_id: str) -> str:
+    """A deterministic cube id for a turn, so ranking ties (broken by id) are the same in every run."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, "locomo:" + "/".join(ns) + "/" + dia_id).hex
+
+
 def turn_cubes(turns: Sequence[Turn], ns: tuple[str, ...]) -> list[Any]:
     """The turns as cubes, as ``benchmarks.locomo`` stores them (plus a no-LLM importance estimate)."""
     from langchain_memos import MemCube, MemoryType, Provenance
@@ -89,7 +103,7 @@ def turn_cubes(turns: Sequence[Turn], ns: tuple[str, ...]) -> list[Any]:
 
     return [
         MemCube(
-            content=t.rendered(), namespace=ns, key=t.dia_id, memory_type=MemoryType.EPISODE,
+            id=turn_id(ns, t.dia_id), content=t.rendered(), namespace=ns, key=t.dia_id, memory_type=MemoryType.EPISODE,
             created_at=t.created_at, importance=estimate_importance(t.rendered()),
             metadata={"speaker": t.speaker, "session": t.session, "turn": t.index, "dia_id": t.dia_id,
                       **({"caption": t.caption} if t.caption else {})},
@@ -272,13 +286,54 @@ def run_on(conv: Conversation, embeddings: Any, directory: Path, result: ModeRes
         totals.hot_over_time[conv.sample_id] = series
 
 
-def lifecycle_config(args: argparse.Namespace) -> Any:
+def lifecycle_config(args: argparse.Namespace, pool_weight: float) -> Any:
     """The policy the benchmark runs (documented in the JSON)."""
-    from langchain_memos.lifecycle import LifecycleConfig, TierConfig
+    from langchain_memos.lifecycle import LifecycleConfig, PreloadConfig, TierConfig
 
     return LifecycleConfig(tiers=TierConfig(working_capacity=args.working_capacity,
                                             mid_term_capacity=args.mid_term_capacity,
-                                            forget_heat_floor=args.forget_floor))
+                                            forget_heat_floor=args.forget_floor),
+                           preload=PreloadConfig(pool_weight=pool_weight))
+
+
+def merge_into(target: Any, source: Any) -> None:
+    """Add one conversation's figures (a :class:`ModeResult` or :class:`OnTotals`) to a running total."""
+    for f in fields(target):
+        mine, theirs = getattr(target, f.name), getattr(source, f.name)
+        if isinstance(mine, bool):
+            setattr(target, f.name, mine and theirs)
+        elif isinstance(mine, (int, float)):
+            setattr(target, f.name, mine + theirs)
+        elif isinstance(mine, list):
+            mine.extend(theirs)
+        elif isinstance(mine, dict):
+            for key, value in theirs.items():
+                if isinstance(value, list):
+                    mine.setdefault(key, []).extend(value)
+                elif isinstance(value, int) and not isinstance(value, bool):
+                    mine[key] = mine.get(key, 0) + value
+                else:
+                    mine[key] = value
+
+
+def choose_pool_weights(recalls: dict[tuple[float, int], list[float]], weights: Sequence[float],
+                        conversations: int) -> dict[int, float]:
+    """Leave-one-conversation-out: each conversation gets the pool weight that scored best on the *other*
+    conversations' questions (ties: the earlier weight in ``weights``), so no figure is tuned on itself.
+
+    Example:
+        >>> choose_pool_weights({(0.2, 0): [1.0], (0.5, 0): [0.0], (0.2, 1): [0.0], (0.5, 1): [1.0]}, [0.2, 0.5], 2)
+        {0: 0.5, 1: 0.2}
+    """
+    if len(weights) == 1 or conversations == 1:
+        return {c: weights[0] for c in range(conversations)}
+    chosen = {}
+    for held_out in range(conversations):
+        def score(w: float) -> float:
+            rs = [r for c in range(conversations) if c != held_out for r in recalls[(w, c)]]
+            return sum(rs) / len(rs) if rs else 0.0
+        chosen[held_out] = max(weights, key=lambda w: (score(w), -list(weights).index(w)))
+    return chosen
 
 
 def summarise(result: ModeResult) -> dict[str, Any]:
@@ -300,15 +355,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--mid-term-capacity", type=int, default=64, help="mid-term capacity per conversation")
     parser.add_argument("--forget-floor", type=float, default=None,
                         help="forget archived small talk below this heat (default: never forget by heat)")
+    parser.add_argument("--pool-weights", default="0.25,0.5,0.75",
+                        help="candidate PreloadConfig.pool_weight values, comma-separated; the scheduler-on run "
+                             "is repeated for each and every conversation is scored with the weight chosen on "
+                             "the other conversations (default: %(default)s; one value: no selection)")
     args = parser.parse_args(argv)
+    weights = [float(w) for w in args.pool_weights.split(",") if w.strip()]
+    if not weights:
+        parser.error("--pool-weights needs at least one value")
     conversations, embeddings = locomo_inputs(args)
-    config = lifecycle_config(args)
-    off, on, totals = ModeResult(), ModeResult(), OnTotals()
+    off = ModeResult()
+    runs: dict[tuple[float, int], tuple[ModeResult, OnTotals]] = {}
     with tempfile.TemporaryDirectory(prefix="memos-lifecycle-") as tmp:
         for i, conv in enumerate(tqdm(conversations, desc="conversations", disable=args.no_progress,
                                       file=sys.stderr)):
             run_off(conv, embeddings, Path(tmp) / f"off-{i}", off)
-            run_on(conv, embeddings, Path(tmp) / f"on-{i}", on, totals, config)
+            for j, w in enumerate(weights):
+                runs[(w, i)] = (ModeResult(), OnTotals())
+                run_on(conv, embeddings, Path(tmp) / f"on-{i}-{j}", *runs[(w, i)], lifecycle_config(args, w))
+    chosen = choose_pool_weights({key: r.recalls for key, (r, _) in runs.items()}, weights, len(conversations))
+    on, totals = ModeResult(), OnTotals()
+    for i, w in chosen.items():
+        merge_into(on, runs[(w, i)][0])
+        merge_into(totals, runs[(w, i)][1])
     stats = totals.stats
     payload = {
         "benchmark": "lifecycle_replay",
@@ -356,6 +425,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "lifecycle_stats": stats,
         "policy": {"working_capacity": args.working_capacity, "mid_term_capacity": args.mid_term_capacity,
                    "forget_heat_floor": args.forget_floor},
+        "pool_weight_selection": {
+            "method": "leave-one-conversation-out" if len(weights) > 1 and len(conversations) > 1 else "fixed",
+            "candidates": weights,
+            "chosen": {conversations[i].sample_id: w for i, w in chosen.items()},
+            "recall_at_10_on_by_weight": {
+                str(w): _mean([r for i in range(len(conversations)) for r in runs[(w, i)][0].recalls])
+                for w in weights},
+        },
         "environment": environment(),
     }
     print(f"recall@10 on {payload['recall_at_10_on']:.3f} (with summary refs "

@@ -6,6 +6,10 @@ Commands:
     memos search QUERY --ns users      hybrid search, with the reason each hit matched
     memos show ID                      a cube with its history
     memos doctor                       check that records and vectors agree, and repair drift
+    memos stats                        cubes per tier/type/status, heat histogram, size on disk
+    memos export FILE / import FILE    lossless JSON Lines round trip (history, embeddings, graph)
+    memos consolidate --ns users       one lifecycle pass (dedup, supersede, summaries, tiers, forget)
+    memos bench NAME -- ARGS           run a benchmark of a source checkout (python -m benchmarks.NAME)
 
 Every command takes ``--path DIR`` (default ``./memos_data`` or ``$MEMOS_PATH``),
 ``--embed minilm|hash`` and ``--json`` for machine-readable output.
@@ -14,6 +18,7 @@ Every command takes ``--path DIR`` (default ``./memos_data`` or ``$MEMOS_PATH``)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -153,6 +158,88 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Cubes per tier, type and status, a heat histogram, and the size on disk."""
+    from .stats import memory_stats
+
+    with _open(args) as memos:
+        payload = memory_stats(memos, _namespace(args.ns))
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"{payload['cubes']} cubes in {payload['namespaces']} namespaces, {payload['bytes_on_disk'] / 1e6:.2f} MB "
+          "on disk")
+    for title in ("by_tier", "by_type", "by_status"):
+        print(f"{title.replace('_', ' ')}: " + ", ".join(f"{k}={v}" for k, v in payload[title].items()))
+    widest = max(payload["heat_histogram"].values(), default=0) or 1
+    print("heat:")
+    for label, n in payload["heat_histogram"].items():
+        print(f"  {label:>9}  {'#' * round(30 * n / widest):<30} {n}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write every cube (history, embeddings, graph) as JSON Lines."""
+    from tqdm import tqdm
+
+    from .transfer import export_lines
+
+    with _open(args) as memos, (open(args.file, "w", encoding="utf-8") if args.file != "-" else
+                                contextlib.nullcontext(sys.stdout)) as out:
+        lines = export_lines(memos, _namespace(args.ns))
+        header = next(lines)
+        out.write(json.dumps(header, sort_keys=True) + "\n")
+        cubes = 0
+        for line in tqdm(lines, total=header["cubes"], desc="export", unit="cube", file=sys.stderr,
+                         disable=None if args.file != "-" else True):
+            out.write(json.dumps(line, ensure_ascii=False, allow_nan=False, sort_keys=True) + "\n")
+            cubes += line["kind"] == "cube"
+    if args.file != "-":
+        print(json.dumps({"exported": cubes, "file": args.file}) if args.json else f"exported {cubes} cubes to {args.file}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Restore an export (ids, versions, history and graph exactly as exported)."""
+    from tqdm import tqdm
+
+    from .transfer import import_jsonl
+
+    with _open(args) as memos, (open(args.file, encoding="utf-8") if args.file != "-" else
+                                contextlib.nullcontext(sys.stdin)) as src:
+        n = import_jsonl(memos, tqdm(src, desc="import", unit="line", file=sys.stderr, disable=None))
+    print(json.dumps({"imported": n}) if args.json else f"imported {n} cubes")
+    return 0
+
+
+def cmd_consolidate(args: argparse.Namespace) -> int:
+    """Run one lifecycle pass: expire, dedup, supersede, summarise, rebalance tiers, forget."""
+    from .lifecycle import MemLifecycle
+
+    with _open(args) as memos:
+        report = MemLifecycle(memos).consolidate(_namespace(args.ns))
+    payload = report.to_dict()
+    print(json.dumps(payload) if args.json else "\n".join(f"{k}: {v}" for k, v in payload.items()))
+    return 0
+
+
+BENCHMARKS = ("locomo", "store", "lifecycle", "kv_prefix", "lora", "reliability")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run one of the repository's benchmarks (``python -m benchmarks.NAME ARGS``)."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("benchmarks") is None or importlib.util.find_spec(f"benchmarks.{args.name}") is None:
+        raise MemOSError(f"benchmark {args.name!r} is not importable; run `memos bench` from a source checkout of "
+                         "langchain-memos (the benchmarks live in its benchmarks/ folder)")
+    extra = list(args.args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    return subprocess.call([sys.executable, "-m", f"benchmarks.{args.name}", *extra])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``memos``."""
     common = argparse.ArgumentParser(add_help=False)
@@ -185,6 +272,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", parents=[common], help="integrity check and repair")
     p.add_argument("--no-repair", action="store_true", help="only report")
     p.set_defaults(func=cmd_doctor)
+    p = sub.add_parser("stats", parents=[common], help="cubes per tier/type, heat histogram, size on disk")
+    p.add_argument("--ns", default="", help="namespace prefix")
+    p.set_defaults(func=cmd_stats)
+    p = sub.add_parser("export", parents=[common], help="write every cube as JSON Lines (lossless)")
+    p.add_argument("file", help="output file, or - for stdout")
+    p.add_argument("--ns", default="", help="namespace prefix")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("import", parents=[common], help="restore a `memos export` file")
+    p.add_argument("file", help="input file, or - for stdin")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("consolidate", parents=[common], help="one lifecycle pass (dedup, summaries, tiers, forget)")
+    p.add_argument("--ns", default="", help="namespace prefix")
+    p.set_defaults(func=cmd_consolidate)
+    p = sub.add_parser("bench", help="run a benchmark: memos bench NAME [-- ARGS]")
+    p.add_argument("name", choices=BENCHMARKS)
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (see its --help)")
+    p.set_defaults(func=cmd_bench, embed="hash", json=False, path=None)
     return parser
 
 

@@ -159,6 +159,7 @@ class MemOS:
         self.records = records
         self.vectors = vectors
         self.records.setup()
+        self._sections: list[Any] = []
         self._closed = False
 
     # ------------------------------------------------------------ construction
@@ -193,6 +194,11 @@ class MemOS:
         self.close()
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def embedding_dim(self) -> int | None:
+        """The dimension of the stored embeddings (``None`` until the first vector is written)."""
+        return self._dim()
+
     def _dim(self) -> int | None:
         value = self.records.get_meta("embedding_dim")
         return int(value) if value is not None else None
@@ -351,6 +357,40 @@ class MemOS:
         for start in range(0, len(texts), size):
             out.extend(await self.embeddings.aembed_documents(texts[start:start + size]))
         return out
+
+    def restore(self, cubes: Sequence[MemCube], embeddings: Sequence[Sequence[float] | None]) -> list[str]:
+        """Write cubes exactly as given (ids, versions, history, tiers, times) with their stored embeddings.
+
+        The import half of :mod:`langchain_memos.transfer`: nothing is re-embedded; a cube
+        without an embedding is stored without a vector (and is not keyword-indexed), as it
+        was exported. Existing ids are replaced.
+
+        Raises:
+            InvalidInputError: Lengths differ, or a cube or embedding is invalid; nothing is written.
+        """
+        if len(cubes) != len(embeddings):
+            raise InvalidInputError(f"restore() needs one embedding (or None) per cube; got {len(cubes)} cubes and "
+                                    f"{len(embeddings)} embeddings")
+        planned = []
+        for cube, vector in zip(cubes, embeddings):
+            text = index_text_for(cube) if vector is not None else None
+            planned.append(PlannedCube(cube=cube, index_text=text, embed_text=text))
+        ids = self._commit(planned, [v for v in embeddings if v is not None])
+        archived = [c.id for c in cubes if c.tier is Tier.ARCHIVE]
+        if archived:
+            self.records.mark_indexed(archived)  # archived cubes stay out of the vector index
+        return ids
+
+    def register_section(self, section: Any) -> None:
+        """Add a section to exports: an object with ``name``, ``export_rows(namespace)`` and ``import_rows(rows)``
+        (the entity graph registers itself this way)."""
+        if any(s.name == section.name for s in self._sections):
+            raise InvalidInputError(f"an export section named {section.name!r} is already registered")
+        self._sections.append(section)
+
+    def export_sections(self) -> list[Any]:
+        """The registered export sections, in registration order."""
+        return list(self._sections)
 
     # ---------------------------------------------------------------- read path
     def get(self, cube_id: str, *, user: str | None = None, touch: bool = True) -> MemCube | None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks._common import load_locomo
-from benchmarks.lifecycle import main, schedule
+from benchmarks.lifecycle import ModeResult, choose_pool_weights, main, merge_into, schedule, turn_id
 
 TOPICS = ["pottery", "marathon", "greyhound", "violin", "sourdough", "kayak", "tulips", "chess"]
 
@@ -61,3 +61,40 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     assert [s["session"] for s in series] == [1, 2, 3, 4]
     assert payload["search_ms_p50_on"] > 0 and payload["search_ms_p50_off"] > 0
     assert "recall@10 on" in capsys.readouterr().out
+
+
+def test_pool_weight_is_chosen_on_the_other_conversations() -> None:
+    recalls = {(0.2, 0): [1.0, 1.0], (0.5, 0): [0.0, 0.5], (0.2, 1): [0.0], (0.5, 1): [1.0],
+               (0.2, 2): [0.5], (0.5, 2): [0.5]}
+    # held out 0: convs 1+2 prefer 0.5; held out 1 or 2: the others prefer 0.2
+    assert choose_pool_weights(recalls, [0.2, 0.5], 3) == {0: 0.5, 1: 0.2, 2: 0.2}
+    tie = {(0.2, 0): [1.0], (0.5, 0): [1.0], (0.2, 1): [0.0], (0.5, 1): [0.0]}
+    assert choose_pool_weights(tie, [0.5, 0.2], 2) == {0: 0.5, 1: 0.5}  # ties: the earlier candidate
+    assert choose_pool_weights(recalls, [0.5], 3) == {0: 0.5, 1: 0.5, 2: 0.5}
+
+
+def test_merging_conversations_adds_counts_and_concatenates_lists() -> None:
+    a, b = ModeResult(recalls=[1.0], preload_hits=2, by_category={1: [1.0]}), \
+        ModeResult(recalls=[0.0], preload_hits=3, by_category={1: [0.0], 2: [0.5]})
+    total = ModeResult()
+    merge_into(total, a)
+    merge_into(total, b)
+    assert total.recalls == [1.0, 0.0] and total.preload_hits == 5
+    assert total.by_category == {1: [1.0, 0.0], 2: [0.5]}
+
+
+def test_turn_ids_are_deterministic_and_distinct() -> None:
+    assert turn_id(("locomo", "c1"), "D1:1") == turn_id(("locomo", "c1"), "D1:1")
+    assert len({turn_id(("locomo", "c1"), "D1:1"), turn_id(("locomo", "c1"), "D1:2"),
+                turn_id(("locomo", "c2"), "D1:1")}) == 3
+
+
+def test_two_candidate_weights_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(_sample()))
+    payload = main(["--data", str(path), "--embed", "hash", "--no-progress", "--working-capacity", "4",
+                    "--mid-term-capacity", "4", "--pool-weights", "0.25,0.75"])
+    selection = payload["pool_weight_selection"]
+    assert selection["method"] == "fixed"  # one conversation: nothing to hold out
+    assert selection["chosen"] == {"tiny-lifecycle": 0.25}
+    assert set(selection["recall_at_10_on_by_weight"]) == {"0.25", "0.75"}

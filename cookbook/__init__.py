@@ -1,0 +1,1 @@
+"""Runnable recipes: each module has a ``main(argv)`` and runs offline by default (see cookbook/README.md)."""

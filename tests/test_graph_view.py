@@ -1,0 +1,72 @@
+"""The entity-graph page draws its nodes: rendered in headless Chromium, screenshotted, pixels counted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from langchain_memos.graph_view import KIND_COLOURS, layout, render_graph_html
+
+NODE_AREA = 3.14 * 14 * 14  # a node is a circle of radius 14 (viewBox units, drawn at about 1:1)
+
+
+def _chromium() -> str | None:
+    candidates = [os.environ.get("CHROME_PATH"), "chromium", "chromium-browser", "google-chrome", "chrome"]
+    for name in candidates:
+        found = name and shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _graph() -> tuple[list[dict], list[dict]]:
+    kinds = ["person", "place", "thing"]
+    nodes = [{"id": f"n{i}", "label": f"Entity {i}", "kind": kinds[i % 3]} for i in range(9)]
+    nodes.append({"id": "evil", "label": "</text><script>alert(1)</script>", "kind": "person"})
+    edges = [{"source": f"n{i}", "target": f"n{(i * 4 + 1) % 9}", "label": "knows", "current": i != 2}
+             for i in range(9)]
+    edges.append({"source": "evil", "target": "n0", "label": "'); DROP TABLE x; --"})
+    return nodes, edges
+
+
+def test_page_escapes_names_and_lists_every_node_and_edge() -> None:
+    nodes, edges = _graph()
+    page = render_graph_html(nodes, edges)
+    assert page.count('class="node"') == 10 and page.count('class="edge"') == 10
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'stroke-dasharray="6 4"' in page  # the superseded relation is dashed
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from the network
+
+
+def test_layout_is_deterministic_and_inside_the_canvas() -> None:
+    a = layout(20, [(i, i + 1) for i in range(19)])
+    assert a == layout(20, [(i, i + 1) for i in range(19)])
+    assert all(0 <= x <= 1000 and 0 <= y <= 700 for x, y in a)
+    assert len(set(a)) == 20
+
+
+def test_headless_chromium_draws_the_nodes(tmp_path: Path) -> None:
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no Chromium on this machine: install it (`apt-get install chromium`) or set CHROME_PATH")
+    image_mod = pytest.importorskip("PIL.Image", reason="the screenshot check needs Pillow (in the dev extra)")
+    nodes, edges = _graph()
+    page = tmp_path / "graph.html"
+    page.write_text(render_graph_html(nodes, edges), encoding="utf-8")
+    shot = tmp_path / "graph.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1000,800", f"--screenshot={shot}", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    import numpy as np
+
+    pixels = np.asarray(image_mod.open(shot).convert("RGB"))
+    for kind in ("person", "place", "thing"):
+        colour = tuple(int(KIND_COLOURS[kind][i:i + 2], 16) for i in (1, 3, 5))
+        drawn = int((pixels == np.array(colour, dtype=pixels.dtype)).all(axis=-1).sum())
+        expected = sum(1 for n in nodes if n["kind"] == kind)
+        # each node of this kind is a filled circle; allow for scaling and anti-aliased rims
+        assert drawn >= 0.4 * NODE_AREA * expected, (kind, drawn, expected)
