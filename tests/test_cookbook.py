@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cookbook import personal_assistant, swap_store
+from cookbook import customer_support, personal_assistant, swap_store
 
 
 def test_swap_store_recipe(tmp_path: Path, capsys) -> None:
@@ -31,3 +31,23 @@ def test_personal_assistant_recipe(capsys) -> None:
     assert "Ana is visiting" in period and "decaf after 4pm" in period
     assert "half marathon" not in period and "vegetarian" not in period
     assert "recall finds" in capsys.readouterr().out
+
+
+def test_customer_support_recipe() -> None:
+    result = customer_support.main(["--embed", "hash"])
+    first_101 = result["tickets"]["ticket-101"]["model_inputs"][0]
+    assert "<tool_memory" not in first_101  # nothing to suggest yet
+    # ticket 102's first model call: the past ticket and which tool fixed it (with stats)
+    seen = result["tickets"]["ticket-102"]["model_inputs"][0]
+    assert "My files stopped syncing on my laptop." in seen
+    assert '<tool_trace tool="clear_sync_cache" outcome="success" calls="1" success_rate="1.00"' in seen
+    assert '<tool_trace tool="restart_sync" outcome="error" calls="1" success_rate="0.00"' in seen
+    assert "upload queue is still stuck" in seen  # the failed call's error
+    # every call was recorded as a trace of its thread
+    traces = sorted((t["thread_id"], t["tool"], t["outcome"]) for t in result["traces"])
+    assert traces == [("ticket-101", "clear_sync_cache", "success"), ("ticket-101", "restart_sync", "error"),
+                      ("ticket-102", "clear_sync_cache", "success")]
+    assert all(t["args"] == {"device": "laptop"} for t in result["traces"])
+    stats = result["stats"]
+    assert (stats["clear_sync_cache"]["calls"], stats["clear_sync_cache"]["success_rate"]) == (2, 1.0)
+    assert (stats["restart_sync"]["calls"], stats["restart_sync"]["failures"]) == (1, 1)
