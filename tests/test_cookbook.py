@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cookbook import customer_support, personal_assistant, swap_store
+from cookbook import customer_support, personal_assistant, research_agent, swap_store
 
 
 def test_swap_store_recipe(tmp_path: Path, capsys) -> None:
@@ -51,3 +51,21 @@ def test_customer_support_recipe() -> None:
     stats = result["stats"]
     assert (stats["clear_sync_cache"]["calls"], stats["clear_sync_cache"]["success_rate"]) == (2, 1.0)
     assert (stats["restart_sync"]["calls"], stats["restart_sync"]["failures"]) == (1, 1)
+
+
+def test_research_agent_recipe() -> None:
+    result = research_agent.main(["--embed", "hash"])
+    chunks, counts = result["chunks"], result["ingested"]
+    assert set(counts) == {"bees.txt", "sourdough.txt", "trams.txt"} and all(n >= 2 for n in counts.values())
+    # provenance = source file + chunk index; ingesting twice replaced, not duplicated
+    assert sorted(c["ref"] for c in chunks) == sorted(f"{name}#{i}" for name, n in counts.items() for i in range(n))
+    assert all(c["ref"] == f"{c['source']}#{c['chunk']}" for c in chunks)
+    expected = {research_agent.QUESTIONS[0]: ("bees.txt#1", "encodes distance"),
+                research_agent.QUESTIONS[1]: ("sourdough.txt#0", "leavens the bread"),
+                research_agent.QUESTIONS[2]: ("trams.txt#0", "electrified in 1901")}
+    for question, (ref, words) in expected.items():
+        [found] = result["answers"][question]["tool_results"]
+        assert found.startswith(f"[{ref}]") and words in found  # the best passage, with its source ...
+        assert any(found in text for text in result["answers"][question]["model_inputs"][-1])  # ... reached the model
+        passage = found.split("\n")[1]
+        assert passage in " ".join(research_agent.NOTES[ref.split("#")[0]].split())  # and is the file's own text
