@@ -49,8 +49,8 @@ The duration of the waggle run encodes distance: roughly one second of waggling 
 of flight. Karl von Frisch described the dance in the 1940s and shared the 1973 Nobel Prize for it.
 
 Foragers returning from poor sources dance less, so the colony's effort shifts to the richest flowers.""",
-    "sourdough.txt": """A sourdough starter is a culture of wild yeasts and lactic acid bacteria living in flour and water.
-The yeasts make carbon dioxide, which leavens the bread without any baker's yeast.
+    "sourdough.txt": """A sourdough starter is a culture of wild yeasts and lactic acid bacteria living in flour
+and water. The yeasts make carbon dioxide, which leavens the bread without any baker's yeast.
 
 The bacteria make lactic and acetic acid, which give the sour taste and help the loaf keep for days.
 A warmer starter favours lactic acid and a milder flavour; a cooler one gives a sharper, more acetic bread.
@@ -92,8 +92,9 @@ def ingest(memos: MemOS, directory: Path, *, chunk_size: int = 300, chunk_overla
         name = Path(document.metadata["source"]).name
         for index, chunk in enumerate(splitter.split_documents([document])):
             ref = f"{name}#{index}"
+            start = chunk.metadata["start_index"]
             cubes.append(MemCube(chunk.page_content, LIBRARY, key=ref, source="document",
-                                 metadata={"source": name, "chunk": index, "start_index": chunk.metadata["start_index"]},
+                                 metadata={"source": name, "chunk": index, "start_index": start},
                                  provenance=[Provenance(kind="document", ref=ref,
                                                         detail={"path": document.metadata["source"], "chunk": index})]))
         counts[name] = sum(1 for c in cubes if c.metadata["source"] == name)
