@@ -65,12 +65,17 @@ def session_date(days_before_monday: int, now: datetime) -> datetime:
 
 
 def import_past_sessions(memos: MemOS, now: datetime) -> list[str]:
-    """Store the earlier chats as episodes dated by their session (what a chat-history import does)."""
+    """Store the earlier chats as episodes dated by their session (what a chat-history import does).
+
+    Each turn is keyed by thread and position, so importing again replaces instead of duplicating.
+    """
     ids = []
     for number, (days, (said, answered)) in enumerate(PAST_SESSIONS):
         when, thread = session_date(days, now), f"past-{number}"
-        ids += memos.add([HumanMessage(said), AIMessage(answered)], NAMESPACE, created_at=when, owner=USER,
-                         thread_id=thread, metadata={"thread_id": thread, "session_date": when.date().isoformat()})
+        for position, message in enumerate([HumanMessage(said), AIMessage(answered)]):
+            ids += memos.add(message, NAMESPACE, key=f"{thread}:{position}", owner=USER, thread_id=thread,
+                             created_at=when + timedelta(minutes=position),
+                             metadata={"thread_id": thread, "session_date": when.date().isoformat()})
     return ids
 
 
