@@ -24,8 +24,7 @@ from langchain_core.tools import ToolException, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from cookbook._models import PromptRecorder, call, chat_model, system_text
-from langchain_memos import MemOS, MemoryType
-from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
+from langchain_memos import HashingEmbeddings, LocalMiniLMEmbeddings, MemOS, MemoryType
 from langchain_memos.integrations import create_memos_agent
 from langchain_memos.integrations.tool_memory import all_tool_stats
 

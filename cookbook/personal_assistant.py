@@ -32,12 +32,10 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from cookbook._models import PromptRecorder, call, chat_model, last_human, memories_in, system_text, tool_results
-from langchain_memos import MemOS, MemoryType
+from langchain_memos import (HashingEmbeddings, LocalMiniLMEmbeddings, MemOS, MemoryType, RetrievalConfig,
+                             render_memory_block)
 from langchain_memos.cube import utcnow
-from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
 from langchain_memos.integrations import create_memos_agent
-from langchain_memos.render import render_memory_block
-from langchain_memos.retrieval.fusion import RetrievalConfig
 from langchain_memos.retrieval.query import analyze_query
 
 USER = "maya"

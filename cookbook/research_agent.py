@@ -32,9 +32,7 @@ from langchain_core.tools import BaseTool, tool
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from cookbook._models import PromptRecorder, call, chat_model, last_human, tool_results
-from langchain_memos import MemCube, MemOS
-from langchain_memos.cube import Provenance
-from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
+from langchain_memos import HashingEmbeddings, LocalMiniLMEmbeddings, MemCube, MemOS, Provenance
 from langchain_memos.integrations import create_memos_agent
 
 LIBRARY = ("library", "field-notes")
