@@ -69,3 +69,15 @@ def test_research_agent_recipe() -> None:
         assert any(found in text for text in result["answers"][question]["model_inputs"][-1])  # ... reached the model
         passage = found.split("\n")[1]
         assert passage in " ".join(research_agent.NOTES[ref.split("#")[0]].split())  # and is the file's own text
+
+
+def test_recipes_use_the_model_named_in_the_environment(monkeypatch) -> None:
+    import langchain.chat_models
+
+    from cookbook import _models
+
+    monkeypatch.setattr(langchain.chat_models, "init_chat_model", lambda name: ("init_chat_model", name))
+    monkeypatch.setenv(_models.MODEL_ENV, "openai:gpt-4o-mini")
+    assert _models.chat_model(personal_assistant.assistant_script) == ("init_chat_model", "openai:gpt-4o-mini")
+    monkeypatch.delenv(_models.MODEL_ENV)
+    assert isinstance(_models.chat_model(personal_assistant.assistant_script), _models.ScriptedChatModel)
