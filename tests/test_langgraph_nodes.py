@@ -89,8 +89,9 @@ async def test_capture_tool_traces(store: MemOSStore, mode: str) -> None:
                 "result": "booked for 8pm", "latency_ms": 42.0, "task": "Book a table in Lisbon",
                 "thread_id": "t1"}
     assert {key: trace.metadata[key] for key in expected} == expected
-    again = await _run(one_node_graph(capture_tool_traces, store), {"messages": TURN}, mode, context=Ctx("ann"))
-    assert again["memos_traces"] == []
+    again = await _run(one_node_graph(capture_tool_traces, store), {"messages": TURN}, mode,
+                       config={"configurable": {"thread_id": "t1"}}, context=Ctx("ann"))
+    assert again["memos_traces"] == []  # the same call of the same thread is recorded once
     # the next turn sees it as a suggestion
     out = await _run(one_node_graph(retrieve_memories, store), {"messages": [HumanMessage("Book a table in Porto")]},
                      mode, context=Ctx("ann"))

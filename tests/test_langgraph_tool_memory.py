@@ -51,7 +51,7 @@ def test_trace_round_trip_and_clipping() -> None:
     back = trace_from_cube(cube)
     assert (back.tool, back.args, back.outcome, back.task, back.thread_id) == ("fetch", {"url": "x"}, "error",
                                                                                "get x", "t")
-    assert len(back.error) <= 500 and cube.key == "tool-trace:id1" and cube.owner == "ann"
+    assert len(back.error) <= 500 and cube.key == "tool-trace:t:id1" and cube.owner == "ann"
 
 
 def test_suggestions_are_escaped_and_byte_stable() -> None:
@@ -129,3 +129,11 @@ def test_forget_cannot_touch_another_users_memory(memos: MemOS) -> None:
     out = agent.invoke({"messages": [HumanMessage("forget it")]}, {"configurable": {"user_id": "ann"}})
     assert [m.text for m in out["messages"] if m.type == "tool"] == [f"No memory {bob_id} to forget."]
     assert memos.get(bob_id) is not None
+
+
+def test_same_call_id_in_two_threads_records_both() -> None:
+    from langchain_memos.integrations.tool_memory import ToolTrace, trace_to_cube
+
+    a = trace_to_cube(ToolTrace(tool="t", args={}, outcome="success", tool_call_id="call-1", thread_id="th1"), ("u",))
+    b = trace_to_cube(ToolTrace(tool="t", args={}, outcome="success", tool_call_id="call-1", thread_id="th2"), ("u",))
+    assert a.key != b.key and a.key.endswith("call-1") and b.key.endswith("call-1")

@@ -85,7 +85,11 @@ class ToolTrace:
 
 
 def trace_to_cube(trace: ToolTrace, namespace: Sequence[str], *, owner: str | None = None) -> MemCube:
-    """The ``tool_trace`` cube of a call (key ``tool-trace:<tool_call_id>`` when the id is known)."""
+    """The ``tool_trace`` cube of a call (key ``tool-trace:[<thread_id>:]<tool_call_id>`` when the id is known).
+
+    The thread is part of the key: a model that reuses call ids across threads (fakes that count,
+    some local models) still gets every call recorded; within a thread a call is recorded once.
+    """
     metadata = {"tool": trace.tool, "args": json.loads(_json(trace.args)), "outcome": trace.outcome,
                 "result": _clip(trace.result), "error": _clip(trace.error),
                 "latency_ms": None if trace.latency_ms is None else round(float(trace.latency_ms), 3),
@@ -98,7 +102,7 @@ def trace_to_cube(trace: ToolTrace, namespace: Sequence[str], *, owner: str | No
                    importance=0.4 if trace.outcome == "success" else 0.6,
                    provenance=[Provenance(kind="tool_call", ref=trace.tool_call_id, thread_id=trace.thread_id)])
     if trace.tool_call_id:
-        cube.key = TRACE_KEY_PREFIX + trace.tool_call_id
+        cube.key = TRACE_KEY_PREFIX + (f"{trace.thread_id}:" if trace.thread_id else "") + trace.tool_call_id
     return cube
 
 
