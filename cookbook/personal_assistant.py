@@ -88,7 +88,7 @@ def recall_period_tool(memos: MemOS) -> BaseTool:
             return f"No date range in {period!r}; try 'last week', 'yesterday' or '3 days ago'."
         user = runtime.config["configurable"]["user_id"]
         hits = memos.search("", ("users", user), k=20, time_range=window, user=user,
-                            filters={"role": "human"}, types=[MemoryType.EPISODE])
+                            filters={"role": "user"}, types=[MemoryType.EPISODE])
         return render_memory_block([h.cube for h in hits], stable_order=True) if hits else "Nothing in that period."
 
     return recall_period

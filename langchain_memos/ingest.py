@@ -62,17 +62,25 @@ def index_text_for(cube: MemCube) -> str:
     return cube.content
 
 
+#: LangChain message types as chat roles, so dicts and ``BaseMessage`` turns are stored alike.
+ROLE_OF_TYPE = {"human": "user", "ai": "assistant"}
+
+
 def _message_parts(item: Any) -> tuple[str, str, str | None, str | None] | None:
-    """(role, text, name, message id) of a chat message, or ``None`` if ``item`` is not one."""
+    """(role, text, name, message id) of a chat message, or ``None`` if ``item`` is not one.
+
+    Roles are chat roles (``user``, ``assistant``, ``system``, ``tool``) whether the message
+    is a ``{"role": ...}`` dict or a LangChain message (``human`` -> ``user``, ``ai`` -> ``assistant``).
+    """
     if isinstance(item, Mapping) and "content" in item and ("role" in item or "type" in item):
         role = str(item.get("role") or item.get("type"))
-        return role, _text_of(item["content"]), item.get("name"), item.get("id")
+        return ROLE_OF_TYPE.get(role, role), _text_of(item["content"]), item.get("name"), item.get("id")
     try:
         from langchain_core.messages import BaseMessage
     except ImportError:  # pragma: no cover
         return None
     if isinstance(item, BaseMessage):
-        return item.type, _text_of(item.content), getattr(item, "name", None), item.id
+        return ROLE_OF_TYPE.get(item.type, item.type), _text_of(item.content), getattr(item, "name", None), item.id
     return None
 
 

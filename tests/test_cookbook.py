@@ -25,7 +25,7 @@ def test_personal_assistant_recipe(capsys) -> None:
     seen = threads["today-2"]["model_inputs"][0]
     last_week = result["session_dates"]["past-1"]
     assert "I'm vegetarian and I prefer window tables" in seen
-    assert f'date="{last_week}">human: My sister Ana is visiting from Porto this Friday.' in seen
+    assert f'date="{last_week}">user: My sister Ana is visiting from Porto this Friday.' in seen
     # thread 3: "last week" became a date range: last week's turns only, not older or newer ones
     [period] = threads["today-3"]["tool_results"]
     assert "Ana is visiting" in period and "decaf after 4pm" in period

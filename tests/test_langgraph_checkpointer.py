@@ -132,8 +132,8 @@ def test_new_messages_enter_the_working_tier_once(memos: MemOS, tmp_path: Path, 
     graph.invoke({"messages": [HumanMessage("I work as a nurse")]}, config)
     cubes = memos.list(("users", "ann"))
     assert sorted(c.content for c in cubes) == sorted([
-        "human: I moved to Porto", "ai: echo: I moved to Porto", "human: I work as a nurse",
-        "ai: echo: I work as a nurse"])
+        "user: I moved to Porto", "assistant: echo: I moved to Porto", "user: I work as a nurse",
+        "assistant: echo: I work as a nurse"])
     assert {c.tier for c in cubes} == {Tier.WORKING} and {c.owner for c in cubes} == {"ann"}
     assert {c.thread_id for c in cubes} == {"t1"}
     assert saver.stats.turns == 4 and saver.stats.errors == 0
@@ -147,7 +147,7 @@ async def test_async_feed_and_context_user(memos: MemOS) -> None:
     await graph.ainvoke({"messages": [HumanMessage("My dog is called Rex")]},
                         {"configurable": {"thread_id": "t2"}}, context={"user_id": "bo"})
     assert [c.content for c in memos.list(("users", "bo"), tiers=[Tier.WORKING])][::-1][0] == \
-        "human: My dog is called Rex"
+        "user: My dog is called Rex"
 
 
 def test_runs_without_user_are_stored_but_not_fed(memos: MemOS) -> None:

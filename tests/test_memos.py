@@ -85,8 +85,8 @@ def test_add_messages_records_speaker_and_provenance(memos: MemOS) -> None:
     ids = memos.add([HumanMessage("I moved to Denver", id="m1"), AIMessage("Noted!", id="m2"),
                      {"role": "user", "content": "I like tea", "name": "alice"}], NS, thread_id="t1")
     cubes = memos.get_many(ids)
-    assert cubes[0].content == "human: I moved to Denver"
-    assert cubes[0].metadata["speaker"] == "human" and cubes[2].metadata["speaker"] == "alice"
+    assert cubes[0].content == "user: I moved to Denver"
+    assert cubes[0].metadata["speaker"] == "user" and cubes[2].metadata["speaker"] == "alice"
     assert cubes[0].provenance == [Provenance(kind="message", ref="m1", thread_id="t1")]
     assert cubes[0].memory_type is MemoryType.EPISODE
     assert cubes[0].created_at < cubes[1].created_at < cubes[2].created_at  # conversation order kept
