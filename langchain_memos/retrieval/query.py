@@ -104,7 +104,13 @@ def _names(text: str, known: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _entities(text: str, known: Iterable[str]) -> tuple[str, ...]:
+def entity_phrases(text: str) -> tuple[str, ...]:
+    """Capitalised phrases of ``text`` that may name something (question words and months dropped).
+
+    Example:
+        >>> entity_phrases("When did Caroline's New York trip start?")
+        ('Caroline', 'New York')
+    """
     found: list[str] = []
     for m in _CAP_WORD.finditer(text):
         # A possessive ends a phrase: "Caroline's New York" -> "Caroline", "New York".
@@ -115,6 +121,11 @@ def _entities(text: str, known: Iterable[str]) -> tuple[str, ...]:
             phrase = re.sub(r"'s$", "", " ".join(words)).strip("'")
             if phrase and phrase.lower() not in _NON_ENTITY and phrase not in found:
                 found.append(phrase)
+    return tuple(found)
+
+
+def _entities(text: str, known: Iterable[str]) -> tuple[str, ...]:
+    found = list(entity_phrases(text))
     for name in _names(text, known):
         if name not in found:
             found.append(name)
