@@ -146,7 +146,8 @@ def _resolve(name: str, m: re.Match[str], ref: date | None) -> str | None:
 def find_dates(text: str, said_at: datetime | date | None = None) -> list[FoundDate]:
     """Every date expression of ``text`` resolved against ``said_at`` (relative ones need it).
 
-    Overlapping expressions keep the earliest, longest match ("7 May 2023" rather than "May 2023").
+    Overlapping expressions keep the most specific match ("7 May 2023" rather than "May 2023");
+    an impossible date ("31 February 2023") gives nothing.
     """
     ref = said_at.date() if isinstance(said_at, datetime) else said_at
     taken: list[tuple[int, int]] = []
@@ -156,8 +157,8 @@ def find_dates(text: str, said_at: datetime | date | None = None) -> list[FoundD
             if any(m.start() < end and start < m.end() for start, end in taken):
                 continue
             iso = _resolve(name, m, ref)
+            taken.append((m.start(), m.end()))  # an impossible "31 February 2023" hides "February 2023" too
             if iso is not None:
-                taken.append((m.start(), m.end()))
                 found.append(FoundDate(text=m.group(0), iso=iso, start=m.start()))
     return sorted(found, key=lambda d: d.start)
 

@@ -90,6 +90,9 @@ _NOT_NAMES = frozenset("""hey hi hello thanks thank wow yeah yes no oh ok okay s
     well so just also sorry totally absolutely definitely really haha lol omg aw aww hmm anyway btw glad love
     agreed exactly true right maybe please bye see take keep hope same""".split()) | STOPWORDS | frozenset(
     d.lower() for d in (*calendar.day_name, *calendar.month_name) if d)
+_PERSON_CUE = re.compile(r"\b(?:[Hh]ey|[Hh]i|[Hh]ello|[Tt]hanks|[Tt]hank you|[Cc]ongrats|[Cc]ongratulations|[Dd]ear|"
+                         r"[Bb]ye|[Ss]orry|with|friend|sister|brother|mom|dad|wife|husband|son|daughter|cousin|"
+                         r"aunt|uncle|grandma|grandpa|met|told|asked)\s*,?\s+(?P<name>[^\W\d_][\w'-]*)")
 _PLACE_PREPS = frozenset({"in", "at", "from", "to", "near", "around"})
 
 
@@ -215,17 +218,31 @@ class RuleExtractor:
         return [self.extract(i) for i in inputs]
 
     def _names(self, sentence: str, known: frozenset[str]) -> list[str]:
+        """Named entities of a sentence (a sentence-initial capital counts when known or addressed: "Mel, ...")."""
         names: list[str] = []
+        stripped = sentence.lstrip()
         for phrase in entity_phrases(sentence):
             words = phrase.split()
-            if words and sentence.lstrip().startswith(words[0]) and phrase.lower() not in known:
-                # a sentence-initial capital says nothing unless the name is known or longer
-                if len(words) == 1 or words[0].lower() in _NOT_NAMES:
-                    words = words[1:] if words[0].lower() in _NOT_NAMES or len(words) == 1 else words
+            if words and stripped.startswith(words[0]) and phrase.lower() not in known:
+                vocative = len(words) == 1 and stripped[len(words[0]):].lstrip().startswith(",")
+                if words[0].lower() in _NOT_NAMES or (len(words) == 1 and not vocative):
+                    words = words[1:]
             name = " ".join(words)
             if name and name.lower() not in _NOT_NAMES and not name.isdigit() and name not in names:
                 names.append(name)
         return names
+
+    @staticmethod
+    def _kind(name: str, sentence: str, known: frozenset[str]) -> str:
+        """``"person"`` for known names and names addressed or introduced as people, else ``"thing"``."""
+        if name.lower() in known:
+            return "person"
+        cue = _PERSON_CUE.search(sentence)
+        while cue is not None:
+            if cue.group("name") == name.split()[0]:
+                return "person"
+            cue = _PERSON_CUE.search(sentence, cue.end("name"))
+        return "person" if sentence.lstrip().startswith(name + ",") and " " not in name else "thing"
 
     def extract(self, item: ExtractionInput) -> Extraction:
         """Extract entities, dates and facts from one input."""
@@ -245,7 +262,7 @@ class RuleExtractor:
             when = found[0].iso if found else None
             names = self._names(sentence, known)
             for name in names:
-                entities.setdefault(name, "person" if name.lower() in known else "thing")
+                entities.setdefault(name, self._kind(name, sentence, known))
             for fact in self._facts(sentence, speaker, names, when):
                 facts.append(fact)
                 entities.setdefault(fact.subject, fact.subject_kind)
