@@ -411,9 +411,18 @@ class MemOS:
             self._commit(ended, [])
         return [PlannedCube.for_cube(c) for c in result.fact_cubes]
 
-    def _graph_forget(self, deleted: Sequence[str]) -> None:
-        """Remove deleted cubes from the graph and delete the fact cubes left without a source."""
-        if self._graph is None or not deleted:
+    def drop_derived(self, deleted: Sequence[str]) -> None:
+        """Remove what was derived from cubes already deleted from the record store.
+
+        Their vectors leave the vector index and their graph traces go: relations lose them as
+        a source, relations left without a source are deleted with their fact cubes, and so are
+        entities no relation uses. Every delete path (``delete``, ``expire``, ``delete_namespace``,
+        the lifecycle's ``forget``) calls it.
+        """
+        if not deleted:
+            return
+        self.vectors.delete(list(deleted))
+        if self._graph is None:
             return
         orphans: list[str] = []
         for namespace, key in self._graph.forget(deleted):
@@ -423,8 +432,7 @@ class MemOS:
         if orphans:
             gone = self.records.delete(orphans, reason="source deleted", actor="memos:graph")
             if gone:
-                self.vectors.delete(gone)
-                self._graph.forget(gone)
+                self.drop_derived(gone)
 
     def _require_graph(self) -> Any:
         if self._graph is None:
@@ -790,9 +798,7 @@ class MemOS:
             if cube is not None and not cube.can_write(user):
                 raise PermissionDeniedError(f"user {user!r} may not delete cube {cube.id!r} owned by {cube.owner!r}")
         deleted = self.records.delete(list(ids), reason=reason, actor=user)
-        if deleted:
-            self.vectors.delete(deleted)
-            self._graph_forget(deleted)
+        self.drop_derived(deleted)
         return deleted
 
     def delete(self, ids: str | Sequence[str], *, reason: str = "delete", user: str | None = None) -> list[str]:
@@ -866,9 +872,7 @@ class MemOS:
         when = to_utc(now) or utcnow()
         expired = self.records.expired_ids(when)
         deleted = self.records.delete(expired, reason=reason, actor="memos:ttl") if expired else []
-        if deleted:
-            self.vectors.delete(deleted)
-            self._graph_forget(deleted)
+        self.drop_derived(deleted)
         return deleted
 
     async def aexpire(self, *, now: Any = None, reason: str = "ttl expired") -> list[str]:

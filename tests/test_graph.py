@@ -247,3 +247,12 @@ def test_injection_names_survive_the_public_api(memos: MemOS) -> None:
     assert hostile in {e.name for e in memos.entities(NS)}
     assert memos.facts(NS)[0].text.startswith(hostile)
     assert memos.search(hostile, NS)
+
+
+def test_expiry_removes_graph_traces(memos: MemOS) -> None:
+    memos.add("I live in Oslo", NS, ttl_minutes=1, created_at=utc(2024, 1, 1))
+    memos.add("I adopted a cat", NS)
+    assert len(memos.facts(NS)) == 2
+    assert len(memos.expire(now=utc(2024, 1, 2))) == 1
+    assert [f.predicate for f in memos.facts(NS)] == ["adopt"]
+    assert {e.name for e in memos.entities(NS)} == {"user", "cat"}
