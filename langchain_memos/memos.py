@@ -422,10 +422,14 @@ class MemOS:
         if not deleted:
             return
         self.vectors.delete(list(deleted))
-        if self._graph is None:
+        self._drop_graph(deleted)
+
+    def _drop_graph(self, cube_ids: Sequence[str]) -> None:
+        """Remove cubes as graph sources; delete the fact cubes (and their traces) left without a source."""
+        if self._graph is None or not cube_ids:
             return
         orphans: list[str] = []
-        for namespace, key in self._graph.forget(deleted):
+        for namespace, key in self._graph.forget(cube_ids):
             cube = self.records.get_by_keys(namespace, [key])[0]
             if cube is not None:
                 orphans.append(cube.id)
@@ -433,6 +437,18 @@ class MemOS:
             gone = self.records.delete(orphans, reason="source deleted", actor="memos:graph")
             if gone:
                 self.drop_derived(gone)
+
+    def _reextract(self, cube: MemCube) -> None:
+        """After a content change: replace the graph traces of a cube that was extracted from."""
+        from .graph.base import RelationQuery
+
+        if self._graph is None or cube.memory_type is MemoryType.FACT or not self._graph.store.relations(
+                RelationQuery(sources=frozenset({cube.id}), limit=1)):
+            return
+        self._drop_graph([cube.id])
+        facts = self._graph_ingest([cube])
+        if facts:
+            self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
 
     def _require_graph(self) -> Any:
         if self._graph is None:
@@ -763,6 +779,8 @@ class MemOS:
         planned = self._plan_update(cube_id, changes, reason, user)
         texts = [planned.embed_text] if planned.embed_text is not None else []
         self._commit([planned], self._embed_documents(texts))
+        if planned.embed_text is not None:  # the content changed: so may its facts
+            self._reextract(planned.cube)
         return planned.cube
 
     async def aupdate(self, cube_id: str, *, reason: str = "update", user: str | None = None,
@@ -771,6 +789,8 @@ class MemOS:
         planned = await asyncio.to_thread(self._plan_update, cube_id, changes, reason, user)
         texts = [planned.embed_text] if planned.embed_text is not None else []
         await asyncio.to_thread(self._commit, [planned], await self._aembed_documents(texts))
+        if planned.embed_text is not None:
+            await asyncio.to_thread(self._reextract, planned.cube)
         return planned.cube
 
     def promote(self, cube_id: str, tier: Tier | str, *, reason: str = "promote", user: str | None = None) -> MemCube:

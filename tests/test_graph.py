@@ -256,3 +256,10 @@ def test_expiry_removes_graph_traces(memos: MemOS) -> None:
     assert len(memos.expire(now=utc(2024, 1, 2))) == 1
     assert [f.predicate for f in memos.facts(NS)] == ["adopt"]
     assert {e.name for e in memos.entities(NS)} == {"user", "cat"}
+
+
+def test_updating_content_replaces_its_facts(memos: MemOS) -> None:
+    cube_id = memos.add("I live in Oslo", NS)[0]
+    memos.update(cube_id, content="I live in Bergen")
+    assert [f.text for f in memos.facts(NS, history=True)] == ["user live in Bergen"]
+    assert [c.content for c in memos.list(NS, types=[MemoryType.FACT])] == ["user live in Bergen"]
