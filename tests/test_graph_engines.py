@@ -231,3 +231,80 @@ def test_neo4j_needs_a_uri() -> None:
 
     with pytest.raises(EngineUnavailableError, match="neo4j_uri"):
         Neo4jGraphStore(None)
+
+
+class _RecordingResult:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def consume(self):
+        return None
+
+    def single(self):
+        return {"n": 0}
+
+
+class _RecordingDriver:
+    """A stand-in ``neo4j.Driver`` that records every statement and its parameters (no server)."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, dict]] = []
+        self.closed = False
+
+    def session(self, database=None):
+        driver = self
+
+        class Session:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def execute_write(self, fn):
+                return fn(driver)
+
+            execute_read = execute_write
+
+        return Session()
+
+    def run(self, query, parameters=None):
+        assert isinstance(query, str)
+        self.statements.append((query, dict(parameters or {})))
+        return _RecordingResult([])
+
+    def close(self):
+        self.closed = True
+
+
+def test_neo4j_engine_sends_only_constant_statements_with_parameters() -> None:
+    from langchain_memos.graph.neo4j import SCHEMA_STATEMENTS, Neo4jGraphStore
+
+    driver = _RecordingDriver()
+    store = Neo4jGraphStore(driver=driver)
+    assert [q for q, _ in driver.statements] == list(SCHEMA_STATEMENTS)
+    assert all("IF NOT EXISTS" in q for q in SCHEMA_STATEMENTS)
+    root = ("neo",)
+    for name in INJECTIONS:
+        a = Entity(name, root, name, aliases=(name,))
+        b = Entity("B", root)
+        store.put_entities([a, b])
+        store.put_relations([Relation(a.id, name, b.id, root, provenance=(name,), text=name)])
+        store.find_entities(root, [name])
+        store.relations(RelationQuery(namespace_prefix=(name,), predicate=name, sources=frozenset({name})))
+        store.neighbours([a.id], hops=2)
+        store.supersede(name, T0)
+        store.remove_sources([name])
+        store.delete_namespace((name,))
+        store.counts((name,))
+        store.import_rows(store.export_rows((name,)))
+    for query, params in driver.statements:
+        for name in INJECTIONS:
+            assert name not in query
+    sent = [json for _, p in driver.statements for json in map(str, p.values())]
+    assert any(INJECTIONS[0] in s for s in sent)  # the names travel as parameters
+    store.close()
+    assert driver.closed is False  # a driver passed in is the caller's to close

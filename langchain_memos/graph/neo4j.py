@@ -172,7 +172,7 @@ class Neo4jGraphStore:
             raise StorageError(f"Neo4j error: {exc} (check the server log; report it if it persists)") from exc
 
     def _rows(self, text: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return self._run(lambda tx: [dict(rec) for rec in tx.run(text, dict(params))], write=False)
+        return self._run(lambda tx: [rec.data() for rec in tx.run(text, dict(params))], write=False)
 
     # ------------------------------------------------------------ lifecycle
     def setup(self) -> None:
@@ -253,8 +253,8 @@ class Neo4jGraphStore:
         """End a still-valid relation at ``valid_to``; it stays in history."""
 
         def tx(t: Any) -> bool:
-            rows = [dict(r) for r in t.run("MATCH ()-[r:MEMOS_REL {id: $id}]->() WHERE r.valid_to IS NULL "
-                                           "RETURN r.row AS row", {"id": relation_id})]
+            rows = [r.data() for r in t.run("MATCH ()-[r:MEMOS_REL {id: $id}]->() WHERE r.valid_to IS NULL "
+                                            "RETURN r.row AS row", {"id": relation_id})]
             if not rows:
                 return False
             data = json.loads(rows[0]["row"])
@@ -275,7 +275,7 @@ class Neo4jGraphStore:
         gone = set(cube_ids)
 
         def tx(t: Any) -> list[Relation]:
-            found = [Relation.from_row(json.loads(dict(r)["row"])) for r in t.run(
+            found = [Relation.from_row(json.loads(r["row"])) for r in t.run(
                 "MATCH ()-[r:MEMOS_REL]->() WHERE any(c IN r.provenance WHERE c IN $ids) RETURN r.row AS row",
                 {"ids": sorted(gone)})]
             kept = [Relation.from_row({**r.to_row(), "provenance": [c for c in r.provenance if c not in gone]})
@@ -309,10 +309,9 @@ class Neo4jGraphStore:
         """``(entities, relations)`` under a prefix."""
         params = _prefix_params(namespace_prefix)
         e = self._rows(f"MATCH (e:MemosEntity) WHERE {_PREFIX.format(c='e.ns')} AND e.row IS NOT NULL "
-                       "RETURN count(e) AS n", params)[0]["n"]
-        r = self._rows(f"MATCH ()-[r:MEMOS_REL]->() WHERE {_PREFIX.format(c='r.ns')} RETURN count(r) AS n",
-                       params)[0]["n"]
-        return int(e), int(r)
+                       "RETURN count(e) AS n", params)
+        r = self._rows(f"MATCH ()-[r:MEMOS_REL]->() WHERE {_PREFIX.format(c='r.ns')} RETURN count(r) AS n", params)
+        return (int(e[0]["n"]) if e else 0), (int(r[0]["n"]) if r else 0)
 
     # ------------------------------------------------------------ export / import
     def export_rows(self, namespace_prefix: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
