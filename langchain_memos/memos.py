@@ -38,7 +38,7 @@ from .cube import (
     to_utc,
     utcnow,
 )
-from .errors import CubeNotFoundError, InvalidInputError, PermissionDeniedError
+from .errors import CubeNotFoundError, EngineUnavailableError, InvalidInputError, PermissionDeniedError
 from .filters import parse_filter
 from .ingest import PlannedCube, index_text_for, plan_items
 from .retrieval.fusion import Hit, RetrievalConfig
@@ -100,6 +100,28 @@ class IntegrityReport:
         return self.unrepaired == 0
 
 
+def _open_graph(config: MemOSConfig, records: RecordStore) -> Any:
+    """The configured graph engine (``None`` when ``graph_backend`` is ``None``)."""
+    backend = config.graph_backend
+    if backend is None:
+        return None
+    if backend == "sqlite":
+        from .graph.sqlite import SQLiteGraphStore
+        from .storage.sqlite import SQLiteRecordStore
+
+        if isinstance(records, SQLiteRecordStore):
+            return SQLiteGraphStore(records=records)
+        directory = config.directory
+        return SQLiteGraphStore(directory / "graph.sqlite3" if directory is not None else None,
+                                busy_timeout_s=config.busy_timeout_s)
+    if backend == "neo4j":
+        from .graph.neo4j import Neo4jGraphStore
+
+        return Neo4jGraphStore(config.neo4j_uri, config.neo4j_user, config.neo4j_password,
+                               database=config.neo4j_database)
+    raise InvalidInputError(f"unknown graph_backend {backend!r}; use 'sqlite', 'neo4j' or None")
+
+
 def _open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
     from .storage.chroma import ChromaVectorIndex
     from .storage.sqlite import SQLiteRecordStore
@@ -131,6 +153,11 @@ class MemOS:
         config: Full configuration (``path`` overrides its ``path``).
         retrieval: Retrieval settings (weights, pools, MMR, floor, budget).
         records / vectors: Engines to use instead of the configured ones.
+        graph: A :class:`~langchain_memos.graph.base.GraphStore` to use instead of the configured one.
+        extractor: What turns added texts into entities and facts: any
+            :class:`~langchain_memos.graph.extract.Extractor` (default: the no-LLM
+            :class:`~langchain_memos.graph.extract.RuleExtractor`; with a chat model:
+            :class:`~langchain_memos.graph.llm.LLMExtractor`).
     """
 
     def __init__(
@@ -142,6 +169,8 @@ class MemOS:
         retrieval: RetrievalConfig | None = None,
         records: RecordStore | None = None,
         vectors: VectorIndex | None = None,
+        graph: Any = None,
+        extractor: Any = None,
     ) -> None:
         self.config = config or MemOSConfig()
         if path is not None:
@@ -160,6 +189,14 @@ class MemOS:
         self.vectors = vectors
         self.records.setup()
         self._sections: list[Any] = []
+        from .graph.memory import GraphMemory
+
+        store = graph if graph is not None else _open_graph(self.config, self.records)
+        self._graph = GraphMemory(store, extractor, fact_cubes=self.config.fact_cubes) if store is not None else None
+        if store is not None:
+            from .transfer import TableSection
+
+            self._sections.append(TableSection("graph", store))
         self._closed = False
 
     # ------------------------------------------------------------ construction
@@ -178,6 +215,8 @@ class MemOS:
         """Close the engines; idempotent."""
         if not self._closed:
             self._closed = True
+            if self._graph is not None:
+                self._graph.store.close()
             self.records.close()
             self.vectors.close()
 
@@ -326,23 +365,205 @@ class MemOS:
                 ``tier``, ``metadata``, ``tags``, ``importance``, ``owner``,
                 ``source``, ``provenance``, ``thread_id``, ``valid_from``,
                 ``valid_to``, ``ttl_minutes``, ``created_at``, ``language``,
-                ``index`` (False: not searchable by similarity).
+                ``index`` (False: not searchable by similarity), ``extract`` (extract
+                entities and facts into the graph: default ``MemOSConfig.extract`` for
+                texts and messages, off for MemCubes; ``True``/``False`` force it).
 
         Raises:
             InvalidInputError: A bad namespace, content, metadata or embedding;
                 nothing is written then.
         """
+        extract = options.pop("extract", None)
         planned = self._prepare_add(items, namespace, options)
         texts = [p.embed_text for p in planned if p.embed_text is not None]
         vectors = self._embed_documents(texts)
-        return self._commit(planned, vectors)
+        ids = self._commit(planned, vectors)
+        facts = self._graph_ingest(self._to_extract(items, planned, extract))
+        if facts:
+            self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
+        return ids
 
     async def aadd(self, items: Any, namespace: Sequence[str], **options: Any) -> list[str]:
         """Async twin of :meth:`add`."""
+        extract = options.pop("extract", None)
         planned = self._prepare_add(items, namespace, options)
         texts = [p.embed_text for p in planned if p.embed_text is not None]
         vectors = await self._aembed_documents(texts)
-        return await asyncio.to_thread(self._commit, planned, vectors)
+        ids = await asyncio.to_thread(self._commit, planned, vectors)
+        facts = await asyncio.to_thread(self._graph_ingest, self._to_extract(items, planned, extract))
+        if facts:
+            vectors = await self._aembed_documents([p.embed_text for p in facts if p.embed_text is not None])
+            await asyncio.to_thread(self._commit, facts, vectors)
+        return ids
+
+    # ------------------------------------------------------------------ graph
+    def _to_extract(self, items: Any, planned: Sequence[PlannedCube], extract: bool | None) -> list[MemCube]:
+        """The just-written cubes to extract from: texts and messages by default, every cube with ``extract=True``."""
+        if self._graph is None or extract is False or (extract is None and not self.config.extract):
+            return []
+        seq = items if isinstance(items, (list, tuple)) else [items]
+        return [p.cube for item, p in zip(seq, planned) if p.cube.memory_type is not MemoryType.FACT
+                and (extract or not isinstance(item, MemCube))]
+
+    def _graph_ingest(self, cubes: Sequence[MemCube]) -> list[PlannedCube]:
+        """Extract ``cubes`` into the graph; end superseded fact cubes; return the new fact cubes to commit."""
+        if not cubes or self._graph is None:
+            return []
+        result = self._graph.ingest(cubes)
+        ended: list[PlannedCube] = []
+        for namespace, key, valid_to, by in result.ended:
+            old = self.records.get_by_keys(namespace, [key])[0]
+            if old is not None and old.valid_to is None:
+                ended.append(self._apply_update(old, {"valid_to": valid_to, "metadata": {**old.metadata,
+                                                                                       "superseded_by": by}},
+                                                reason="supersede", actor="memos:graph"))
+        if ended:
+            self._commit(ended, [])
+        return [PlannedCube.for_cube(c) for c in result.fact_cubes]
+
+    def drop_derived(self, deleted: Sequence[str]) -> None:
+        """Remove what was derived from cubes already deleted from the record store.
+
+        Their vectors leave the vector index and their graph traces go: relations lose them as
+        a source, relations left without a source are deleted with their fact cubes, and so are
+        entities no relation uses. Every delete path (``delete``, ``expire``, ``delete_namespace``,
+        the lifecycle's ``forget``) calls it.
+        """
+        if not deleted:
+            return
+        self.vectors.delete(list(deleted))
+        self._drop_graph(deleted)
+
+    def _drop_graph(self, cube_ids: Sequence[str]) -> None:
+        """Remove cubes as graph sources; delete the fact cubes (and their traces) left without a source."""
+        if self._graph is None or not cube_ids:
+            return
+        orphans: list[str] = []
+        for namespace, key in self._graph.forget(cube_ids):
+            cube = self.records.get_by_keys(namespace, [key])[0]
+            if cube is not None:
+                orphans.append(cube.id)
+        if orphans:
+            gone = self.records.delete(orphans, reason="source deleted", actor="memos:graph")
+            if gone:
+                self.drop_derived(gone)
+
+    def _reextract(self, cube: MemCube) -> None:
+        """After a content change: replace the graph traces of a cube that was extracted from."""
+        from .graph.base import RelationQuery
+
+        if self._graph is None or cube.memory_type is MemoryType.FACT or not self._graph.store.relations(
+                RelationQuery(sources=frozenset({cube.id}), limit=1)):
+            return
+        self._drop_graph([cube.id])
+        facts = self._graph_ingest([cube])
+        if facts:
+            self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
+
+    def _require_graph(self) -> Any:
+        if self._graph is None:
+            raise EngineUnavailableError("this MemOS has no graph; create it with MemOSConfig(graph_backend='sqlite') "
+                                         "or 'neo4j'")
+        return self._graph
+
+    @property
+    def graph(self) -> Any:
+        """The :class:`~langchain_memos.graph.base.GraphStore` (``None`` when ``graph_backend`` is ``None``)."""
+        return self._graph.store if self._graph is not None else None
+
+    @property
+    def graph_stats(self) -> Any:
+        """Running totals of extraction (:class:`~langchain_memos.graph.memory.GraphStats`), or ``None``."""
+        return self._graph.stats if self._graph is not None else None
+
+    def entities(self, namespace: Sequence[str] = (), *, kind: str | None = None,
+                 limit: int | None = None) -> list[Any]:
+        """Entities of the graph under a namespace prefix (:class:`~langchain_memos.graph.model.Entity`).
+
+        Raises:
+            EngineUnavailableError: The instance has no graph (``graph_backend=None``).
+        """
+        namespace = validate_namespace(namespace, allow_empty=True)
+        return self._require_graph().store.entities(namespace, kind=kind, limit=limit)
+
+    def relations(self, namespace: Sequence[str] = (), *, entity: str | None = None, predicate: str | None = None,
+                  as_of: Any = None, current: bool = False, limit: int | None = None) -> list[Any]:
+        """Relations under a namespace prefix, newest first (:class:`~langchain_memos.graph.model.Relation`).
+
+        Args:
+            namespace: Namespace prefix (an ``entity`` is looked up in exactly this namespace).
+            entity: Only relations touching the entity this name (or alias, or nickname) refers to.
+            predicate: Only this predicate (``"lives_in"``, ``"mentions"``...).
+            as_of: Only facts valid at that time.
+            current: Only facts not superseded.
+            limit: At most this many.
+
+        Raises:
+            EngineUnavailableError: The instance has no graph.
+        """
+        from .graph.base import RelationQuery
+
+        graph = self._require_graph()
+        namespace = validate_namespace(namespace, allow_empty=True)
+        ids = None
+        if entity is not None:
+            ids = frozenset(graph.link(namespace, [entity]))
+            if not ids:
+                return []
+        return graph.store.relations(RelationQuery(namespace_prefix=namespace, entity_ids=ids, predicate=predicate,
+                                                   as_of=to_utc(as_of), current=current, limit=limit))
+
+    def facts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
+              entity: str | None = None) -> list[Any]:
+        """Extracted facts (relations other than ``mentions``), oldest ``valid_from`` first.
+
+        Args:
+            namespace: Namespace prefix.
+            as_of: Facts valid at that time (default: the ones valid now, i.e. not superseded).
+            history: Every fact ever recorded, superseded ones included (``as_of`` ignored).
+            entity: Only facts about this entity (name, alias or nickname).
+
+        Example:
+            ``memos.facts(("users", "ann"))[0].text`` -> ``"ann moved to Denver"``
+        """
+        from .graph.writer import MENTIONS
+
+        rels = self.relations(namespace, entity=entity, as_of=None if history else as_of,
+                              current=not history and as_of is None)
+        start = to_utc("1970-01-01T00:00:00")
+        return sorted((r for r in rels if r.predicate != MENTIONS),
+                      key=lambda r: (r.valid_from or start, r.recorded_at, r.id))
+
+    async def afacts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
+                     entity: str | None = None) -> list[Any]:
+        """Async twin of :meth:`facts`."""
+        return await asyncio.to_thread(self.facts, namespace, as_of=as_of, history=history, entity=entity)
+
+    def neighbours(self, name: str, namespace: Sequence[str], *, hops: int = 1, as_of: Any = None) -> list[Any]:
+        """Entities within ``hops`` (1 or 2) of the entity ``name`` refers to in ``namespace``."""
+        graph = self._require_graph()
+        linked = graph.link(validate_namespace(namespace), [name])
+        return graph.store.neighbours(list(linked), hops=hops, as_of=to_utc(as_of)) if linked else []
+
+    def delete_namespace(self, namespace: Sequence[str], *, reason: str = "delete namespace",
+                         user: str | None = None) -> list[str]:
+        """Delete every cube under a namespace prefix and every graph trace of it (user deletion).
+
+        Returns:
+            The ids of the cubes deleted.
+        """
+        namespace = validate_namespace(namespace)
+        ids = self.records.query_ids(CubeQuery(namespace_prefix=namespace, statuses=frozenset(Status),
+                                               include_expired=True), order_by=None)
+        deleted = self._delete(ids, reason, user)
+        if self._graph is not None:
+            self._graph.store.delete_namespace(namespace)
+        return deleted
+
+    async def adelete_namespace(self, namespace: Sequence[str], *, reason: str = "delete namespace",
+                                user: str | None = None) -> list[str]:
+        """Async twin of :meth:`delete_namespace`."""
+        return await asyncio.to_thread(self.delete_namespace, namespace, reason=reason, user=user)
 
     def _embed_documents(self, texts: list[str]) -> list[list[float]]:
         size = self.config.embed_batch_size
@@ -473,13 +694,25 @@ class MemOS:
         vector = (self._vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
                   if query_vector is not None else [])
         ids = {h.id for h in keyword} | {h.id for h in vector}
+        graph: dict[str, float] = {}
+        if self._graph is not None and config.graph_weight > 0:
+            graph, fact_keys = self._graph.scores(cq.namespace_prefix, [*analysis.entities, *analysis.speakers,
+                                                                        *analysis.keywords],
+                                                  analysis.keywords, as_of=cq.valid_at, hops=config.graph_hops)
+            if fact_keys:
+                keys = sorted(fact_keys)
+                for c in self.records.get_by_keys(cq.namespace_prefix, keys):
+                    if c is not None:
+                        graph[c.id] = max(graph.get(c.id, 0.0), fact_keys[c.key])
+            extra = sorted((i for i in graph if i not in ids), key=lambda i: (-graph[i], i))[:config.graph_pool]
+            ids |= set(extra)
         if not ids:
             return []
         cubes = self.records.query(replace(cq, ids=frozenset(ids)), with_history=False)
         next_ids = self.records.next_in_thread([c.id for c in cubes])
         vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
         return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
-                               next_ids=next_ids, query_vector=query_vector, now=now)
+                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
 
     def _retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None, *,
                   touch: bool = True) -> list[SearchHit]:
@@ -590,6 +823,8 @@ class MemOS:
         planned = self._plan_update(cube_id, changes, reason, user)
         texts = [planned.embed_text] if planned.embed_text is not None else []
         self._commit([planned], self._embed_documents(texts))
+        if planned.embed_text is not None:  # the content changed: so may its facts
+            self._reextract(planned.cube)
         return planned.cube
 
     async def aupdate(self, cube_id: str, *, reason: str = "update", user: str | None = None,
@@ -598,6 +833,8 @@ class MemOS:
         planned = await asyncio.to_thread(self._plan_update, cube_id, changes, reason, user)
         texts = [planned.embed_text] if planned.embed_text is not None else []
         await asyncio.to_thread(self._commit, [planned], await self._aembed_documents(texts))
+        if planned.embed_text is not None:
+            await asyncio.to_thread(self._reextract, planned.cube)
         return planned.cube
 
     def promote(self, cube_id: str, tier: Tier | str, *, reason: str = "promote", user: str | None = None) -> MemCube:
@@ -625,8 +862,7 @@ class MemOS:
             if cube is not None and not cube.can_write(user):
                 raise PermissionDeniedError(f"user {user!r} may not delete cube {cube.id!r} owned by {cube.owner!r}")
         deleted = self.records.delete(list(ids), reason=reason, actor=user)
-        if deleted:
-            self.vectors.delete(deleted)
+        self.drop_derived(deleted)
         return deleted
 
     def delete(self, ids: str | Sequence[str], *, reason: str = "delete", user: str | None = None) -> list[str]:
@@ -700,8 +936,7 @@ class MemOS:
         when = to_utc(now) or utcnow()
         expired = self.records.expired_ids(when)
         deleted = self.records.delete(expired, reason=reason, actor="memos:ttl") if expired else []
-        if deleted:
-            self.vectors.delete(deleted)
+        self.drop_derived(deleted)
         return deleted
 
     async def aexpire(self, *, now: Any = None, reason: str = "ttl expired") -> list[str]:

@@ -44,6 +44,34 @@ FORMAT = "langchain-memos/1"
 BATCH = 500
 
 
+class TableSection:
+    """An export section over an engine whose ``export_rows(namespace)`` returns ``{table: [row, ...]}``
+    and whose ``import_rows({table: rows})`` loads it (the graph engines do).
+
+    Each exported line holds one row: ``{"kind": name, "row": {"table": ..., "data": {...}}}``.
+    """
+
+    def __init__(self, name: str, engine: Any) -> None:
+        self.name = name
+        self.engine = engine
+
+    def export_rows(self, namespace: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every row of every table under ``namespace``."""
+        for table, rows in self.engine.export_rows(tuple(namespace)).items():
+            for row in rows:
+                yield {"table": table, "data": row}
+
+    def import_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Load rows written by :meth:`export_rows`."""
+        tables: dict[str, list[Any]] = {}
+        for row in rows:
+            if not isinstance(row, dict) or not isinstance(row.get("table"), str) or "data" not in row:
+                raise InvalidInputError(f"a {self.name} row of the import lacks 'table' or 'data'; pass a file "
+                                        "written by `memos export`")
+            tables.setdefault(row["table"], []).append(row["data"])
+        self.engine.import_rows(tables)
+
+
 def _encode(vector: Any) -> str:
     import numpy as np
 
@@ -146,4 +174,4 @@ def import_jsonl(memos: Any, lines: Iterable[str]) -> int:
     return imported
 
 
-__all__ = ["FORMAT", "export_jsonl", "export_lines", "import_jsonl"]
+__all__ = ["FORMAT", "TableSection", "export_jsonl", "export_lines", "import_jsonl"]

@@ -63,4 +63,7 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
             assert result[key] >= 0, (name, key)
         assert result["recall"]["20"] == 1.0  # every turn fits in the top 20 of a 5-turn conversation
     assert payload["systems"]["memos"]["recall"]["5"] == 1.0
+    graph = payload["graph"]
+    assert graph["enabled"] and graph["entities"] >= 3 and graph["relations"] >= 1  # Nora, Ivan, Comet...
+    assert graph["extraction_s"] >= 0 and graph["extractor"].startswith("rules")
     assert "memos" in capsys.readouterr().out  # the readable table

@@ -70,3 +70,36 @@ def test_headless_chromium_draws_the_nodes(tmp_path: Path) -> None:
         expected = sum(1 for n in nodes if n["kind"] == kind)
         # each node of this kind is a filled circle; allow for scaling and anti-aliased rims
         assert drawn >= 0.4 * NODE_AREA * expected, (kind, drawn, expected)
+
+
+def test_cli_graph_html_from_a_real_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from langchain_memos.cli import main
+
+    path = str(tmp_path / "mem")
+    for text in ("Melanie lives in Boston with her dog Luna", "Melanie works at Acme Labs in Denver",
+                 "Caroline visited Melanie in Boston last Saturday"):
+        assert main(["add", text, "--ns", "users/mel", "--embed", "hash", "--path", path]) == 0
+    capsys.readouterr()
+    page = tmp_path / "graph.html"
+    assert main(["graph", "--html", str(page), "--embed", "hash", "--path", path, "--json"]) == 0
+    picture = json.loads(capsys.readouterr().out)
+    labels = {n["label"] for n in picture["nodes"]}
+    assert {"Melanie", "Boston"} <= labels and picture["edges"]
+    html_text = page.read_text(encoding="utf-8")
+    assert html_text.count('class="node"') == len(picture["nodes"]) and "Melanie" in html_text
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no Chromium on this machine: install it (`apt-get install chromium`) or set CHROME_PATH")
+    image_mod = pytest.importorskip("PIL.Image", reason="the screenshot check needs Pillow (in the dev extra)")
+    import numpy as np
+
+    shot = tmp_path / "graph.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1000,800", f"--screenshot={shot}", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(image_mod.open(shot).convert("RGB"))
+    coloured = sum(int((pixels == np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)], dtype=pixels.dtype))
+                       .all(axis=-1).sum()) for c in KIND_COLOURS.values())
+    assert coloured >= 0.4 * NODE_AREA * len(picture["nodes"])

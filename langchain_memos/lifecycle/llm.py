@@ -92,19 +92,27 @@ class BudgetedLLM:
         with self._lock:
             self._pass_calls = 0
 
-    def ask(self, system: str, prompt: str) -> str | None:
-        """One call; the answer text (cut to the output budget), or ``None`` for the no-LLM path."""
-        if self.model is None:
-            return None
-        n_in = count_tokens(system) + count_tokens(prompt)
+    def _admit(self, n_in: int) -> bool:
+        """Count a call if the budget allows it (else count a skip)."""
         with self._lock:
             over_calls = self.budget.max_calls is not None and self._calls_this_pass() >= self.budget.max_calls
             if over_calls or n_in > self.budget.max_input_tokens:
                 self.stats.skipped += 1
-                return None
+                return False
             self.stats.calls += 1
             self._pass_calls = self._calls_this_pass() + 1
             self.stats.input_tokens += n_in
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self.stats.errors += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+
+    def ask(self, system: str, prompt: str) -> str | None:
+        """One call; the answer text (cut to the output budget), or ``None`` for the no-LLM path."""
+        if self.model is None or not self._admit(count_tokens(system) + count_tokens(prompt)):
+            return None
         try:
             from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -112,14 +120,36 @@ class BudgetedLLM:
             text = answer.content if isinstance(answer.content, str) else " ".join(
                 b.get("text", "") if isinstance(b, dict) else str(b) for b in answer.content)
         except Exception as exc:  # the no-LLM path takes over
-            with self._lock:
-                self.stats.errors += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            self._failed(exc)
             return None
         text = cut_tokens(text.strip(), self.budget.max_output_tokens)
         with self._lock:
             self.stats.output_tokens += count_tokens(text)
         return text
+
+    def ask_structured(self, system: str, prompt: str, schema: Any) -> Any | None:
+        """One call through ``model.with_structured_output(schema)``; the parsed object, or ``None``.
+
+        The same budget as :meth:`ask` applies (a model with a ``max_tokens`` field is asked with
+        ``max_tokens = max_output_tokens``); a model without structured output, a failing call or
+        an unparsable answer gives ``None`` (the no-LLM path).
+        """
+        if self.model is None or not self._admit(count_tokens(system) + count_tokens(prompt)):
+            return None
+        try:
+            from langchain_core.messages import HumanMessage, SystemMessage
+
+            model = self.model
+            if "max_tokens" in getattr(type(model), "model_fields", {}):
+                model = model.model_copy(update={"max_tokens": self.budget.max_output_tokens})
+            result = model.with_structured_output(schema).invoke([SystemMessage(system), HumanMessage(prompt)])
+        except Exception as exc:  # the no-LLM path takes over
+            self._failed(exc)
+            return None
+        dumped = result.model_dump_json() if hasattr(result, "model_dump_json") else str(result)
+        with self._lock:
+            self.stats.output_tokens += count_tokens(dumped)
+        return result
 
     def _calls_this_pass(self) -> int:
         return getattr(self, "_pass_calls", 0)

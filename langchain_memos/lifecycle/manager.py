@@ -779,8 +779,7 @@ class MemLifecycle:
                            f"(importance {c.importance:.2f}, idle since {last.date().isoformat()})")
                     forgotten.extend(records.delete([c.id], reason=why, actor=self.config.actor))
         gone = [*expired, *forgotten]
-        if gone:
-            self.memos.vectors.delete(gone)
+        self.memos.drop_derived(gone)  # vectors and graph traces
         self.stats.expired += len(expired)
         self.stats.forgotten += len(forgotten)
         return {"expired": len(expired), "forgotten": len(forgotten)}

@@ -56,6 +56,13 @@ class RetrievalConfig:
             0 by default: on LoCoMo recency does not predict evidence. Assistants that
             favour fresh memories can raise it.
         recency_half_life_days: Age at which the recency signal halves.
+        graph_weight: Share of the score given to the graph signal (cubes that are sources of
+            relations linked to the query's entities, see :mod:`langchain_memos.graph.signal`);
+            applies only when the query links to the graph. 0 disables it.
+        graph_pool: Most graph-only candidates (found through the graph, not by the engines) added.
+        graph_hops: How far the graph walk goes from the query's entities (1 or 2).
+        expired_penalty: Multiplicative penalty for cubes whose ``valid_to`` has passed (superseded
+            facts), unless the search asks ``as_of``; current facts are preferred.
     """
 
     vector_pool: int = 100
@@ -75,6 +82,10 @@ class RetrievalConfig:
     max_tokens: int = 1500
     recency_weight: float = 0.0
     recency_half_life_days: float = 30.0
+    graph_weight: float = 0.1
+    graph_pool: int = 20
+    graph_hops: int = 2
+    expired_penalty: float = 0.5
 
 
 @dataclass
@@ -136,6 +147,7 @@ def rank(
     query_embedding: np.ndarray | None = None,
     analysis: QueryAnalysis | None = None,
     config: RetrievalConfig = RetrievalConfig(),
+    graph: Mapping[str, float] | None = None,
 ) -> list[Hit]:
     """Fuse the engines' candidate lists into one ranked list of :class:`Hit`.
 
@@ -148,6 +160,9 @@ def rank(
             neighbour signal), otherwise the ``vector`` scores are used.
         analysis: :func:`~.query.analyze_query` of the query (speakers, time range); optional.
         config: Constants.
+        graph: Graph scores in [0, 1] (id -> score) from :func:`langchain_memos.graph.signal.cube_scores`;
+            ids only the graph found are ranked too. When given, the other signals share
+            ``1 - config.graph_weight`` of the score and the graph ``config.graph_weight``.
 
     Returns:
         Hits sorted by descending score (ties by id), every candidate once.
@@ -155,7 +170,8 @@ def rank(
     cands = {c.id: c for c in candidates}
     vec = {i: float(s) for i, s in vector}
     kw = {i: max(0.0, float(s)) for i, s in keyword}
-    ids = list(dict.fromkeys([i for i, _ in vector] + [i for i, _ in keyword]))
+    graph = {i: min(1.0, max(0.0, float(g))) for i, g in (graph or {}).items() if g > 0}
+    ids = list(dict.fromkeys([i for i, _ in vector] + [i for i, _ in keyword] + sorted(graph)))
     if not ids:
         return []
     q = _unit(query_embedding) if query_embedding is not None else None
@@ -197,6 +213,9 @@ def rank(
             "vector": config.vector_weight * float(v_own[j]),
             "neighbour": config.vector_weight * float(v_all[j] - v_own[j]),
         }
+        if graph and config.graph_weight:
+            reasons = {k: v * (1.0 - config.graph_weight) for k, v in reasons.items()}
+            reasons["graph"] = config.graph_weight * graph.get(i, 0.0)
         base = sum(reasons.values())
         score = base
         c = cands.get(i)

@@ -114,11 +114,27 @@ def _add_recency(hits: list[Hit], cubes: Mapping[str, MemCube], config: Retrieva
     return out
 
 
+def prefer_valid(hits: list[Hit], cubes: Mapping[str, MemCube], now: datetime, penalty: float) -> list[Hit]:
+    """Scale down hits whose fact stopped holding (``valid_to <= now``) by ``1 - penalty`` (reason ``"validity"``)."""
+    if penalty <= 0 or not any(cubes[h.id].valid_to is not None for h in hits):
+        return hits
+    out = []
+    for h in hits:
+        until = cubes[h.id].valid_to
+        if until is not None and until <= now:
+            cut = -penalty * h.score
+            h = Hit(h.id, h.score + cut, {**h.reasons, "validity": cut})
+        out.append(h)
+    out.sort(key=lambda h: (-h.score, h.id))
+    return out
+
+
 def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[MemCube], *,
                     keyword: Sequence[ScoredId], vector: Sequence[ScoredId],
                     vectors: Mapping[str, Sequence[float]], next_ids: Mapping[str, str],
-                    query_vector: Sequence[float] | None, now: datetime) -> list[Hit]:
-    """Fuse candidate lists into the final hits: rank, recency, MMR, floor, token budget.
+                    query_vector: Sequence[float] | None, now: datetime,
+                    graph: Mapping[str, float] | None = None) -> list[Hit]:
+    """Fuse candidate lists into the final hits: rank, recency, validity, MMR, floor, token budget.
 
     Args:
         plan: The request.
@@ -128,7 +144,8 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
         vectors: Stored embeddings of the candidates and of their next units.
         next_ids: Candidate id -> id of the next unit of its thread.
         query_vector: The query embedding (``None`` for keyword-only ranking).
-        now: The current time (recency).
+        now: The current time (recency, and which facts have been superseded).
+        graph: Graph scores (cube id -> [0, 1]); ids outside ``cubes`` are ignored.
 
     Returns:
         At most ``plan.k`` hits, best first, each with ``reasons`` summing to its score.
@@ -140,9 +157,11 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
         vector=[(h.id, h.score) for h in vector if h.id in by_id],
         keyword=[(h.id, h.score) for h in keyword if h.id in by_id],
         query_embedding=np.asarray(query_vector) if query_vector is not None else None,
-        analysis=analysis, config=config,
+        analysis=analysis, config=config, graph={i: g for i, g in (graph or {}).items() if i in by_id},
     )
     hits = _add_recency(hits, by_id, config, now)
+    if plan.cube_query.valid_at is None:
+        hits = prefer_valid(hits, by_id, now, config.expired_penalty)
     if plan.mmr:
         hits = mmr(hits[: 3 * plan.k], {i: np.asarray(v) for i, v in vectors.items() if i in by_id}, k=plan.k,
                    lambda_=config.mmr_lambda, duplicate_threshold=config.duplicate_threshold)
@@ -161,4 +180,5 @@ def rank_recent(cubes: Sequence[MemCube], k: int) -> list[Hit]:
     return [Hit(c.id, 1.0 - i / max(n, 1), {"recency": 1.0 - i / max(n, 1)}) for i, c in enumerate(ordered)]
 
 
-__all__ = ["RetrievalConfig", "SearchPlan", "exact_vector_search", "plan_search", "rank_candidates", "rank_recent"]
+__all__ = ["RetrievalConfig", "SearchPlan", "exact_vector_search", "plan_search", "prefer_valid", "rank_candidates",
+           "rank_recent"]

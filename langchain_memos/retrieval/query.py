@@ -39,7 +39,7 @@ STOPWORDS: frozenset[str] = frozenset(
 )
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # words in any script
-_CAP_WORD = re.compile(r"\b[A-Z][a-zA-Z0-9'\-]*(?:\s+[A-Z][a-zA-Z0-9'\-]*)*")
+_WORD_RUN = re.compile(r"[^\W_][\w'\-]*", re.UNICODE)  # a word in any script, with inner ' and -
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 _MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
 _MONTH_RE = "|".join(sorted((re.escape(m) for m in _MONTHS), key=len, reverse=True))
@@ -104,17 +104,45 @@ def _names(text: str, known: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _entities(text: str, known: Iterable[str]) -> tuple[str, ...]:
+def entity_phrases(text: str) -> tuple[str, ...]:
+    """Capitalised phrases of ``text`` that may name something (question words and months dropped).
+
+    A phrase is a run of words that start with an upper-case letter (any script), separated
+    only by white space.
+
+    Example:
+        >>> entity_phrases("When did Caroline's New York trip start? Ich wohne in München.")
+        ('Caroline', 'New York', 'Ich', 'München')
+    """
+    runs: list[str] = []
+    run: list[str] = []
+    end = 0
+    for m in _WORD_RUN.finditer(text):
+        word = m.group(0)
+        if word[0].isupper() and run and text[end:m.start()].isspace():
+            run.append(word)
+        else:
+            if run:
+                runs.append(" ".join(run))
+            run = [word] if word[0].isupper() else []
+        end = m.end()
+    if run:
+        runs.append(" ".join(run))
     found: list[str] = []
-    for m in _CAP_WORD.finditer(text):
+    for phrase_run in runs:
         # A possessive ends a phrase: "Caroline's New York" -> "Caroline", "New York".
-        for part in re.split(r"(?<='s)\s+", m.group(0)):
+        for part in re.split(r"(?<='s)\s+", phrase_run):
             words = part.split()
             while words and words[0].lower().strip("'") in _NON_ENTITY:
                 words = words[1:]
             phrase = re.sub(r"'s$", "", " ".join(words)).strip("'")
             if phrase and phrase.lower() not in _NON_ENTITY and phrase not in found:
                 found.append(phrase)
+    return tuple(found)
+
+
+def _entities(text: str, known: Iterable[str]) -> tuple[str, ...]:
+    found = list(entity_phrases(text))
     for name in _names(text, known):
         if name not in found:
             found.append(name)
