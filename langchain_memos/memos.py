@@ -397,6 +397,24 @@ class MemOS:
         return ids
 
     # ------------------------------------------------------------------ graph
+    def extract(self, ids: Sequence[str]) -> list[str]:
+        """Extract entities and facts from stored cubes into the graph (e.g. only the user's turns of a
+        conversation added with ``extract=False``); returns the ids of the fact cubes written.
+
+        Raises:
+            EngineUnavailableError: This memory has no graph (``graph_backend=None``).
+        """
+        self._require_graph()
+        cubes = [c for c in self.records.get(list(ids)) if c is not None and c.memory_type is not MemoryType.FACT]
+        facts = self._graph_ingest(cubes)
+        if not facts:
+            return []
+        return self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
+
+    async def aextract(self, ids: Sequence[str]) -> list[str]:
+        """Async twin of :meth:`extract`."""
+        return await asyncio.to_thread(self.extract, ids)
+
     def _to_extract(self, items: Any, planned: Sequence[PlannedCube], extract: bool | None) -> list[MemCube]:
         """The just-written cubes to extract from: texts and messages by default, every cube with ``extract=True``."""
         if self._graph is None or extract is False or (extract is None and not self.config.extract):

@@ -130,7 +130,9 @@ def test_new_messages_enter_the_working_tier_once(memos: MemOS, tmp_path: Path, 
     config = {"configurable": {"thread_id": "t1", "user_id": "ann"}}
     graph.invoke({"messages": [HumanMessage("I moved to Porto")]}, config)
     graph.invoke({"messages": [HumanMessage("I work as a nurse")]}, config)
-    cubes = memos.list(("users", "ann"))
+    cubes = memos.list(("users", "ann"), types=["episode"])
+    facts = memos.list(("users", "ann"), types=["fact"])
+    assert any("Porto" in f.content for f in facts)  # extracted from the user's turn
     assert sorted(c.content for c in cubes) == sorted([
         "user: I moved to Porto", "assistant: echo: I moved to Porto", "user: I work as a nurse",
         "assistant: echo: I work as a nurse"])
@@ -176,3 +178,19 @@ def test_with_allowlist_keeps_the_wrapper(memos: MemOS) -> None:
     clone = saver.with_allowlist([("my_module", "MyType")])
     assert isinstance(clone, MemOSCheckpointer) and clone is not saver and clone.memos is memos
     assert clone.inner is derived and clone.serde is derived.serde and saver.inner is inner
+
+
+def test_user_turns_are_extracted_and_answers_are_not() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from langchain_memos import MemOS
+    from langchain_memos.embeddings import HashingEmbeddings
+    from langchain_memos.integrations._memory_ops import remember_turns
+
+    with MemOS.ephemeral(embeddings=HashingEmbeddings()) as memos:
+        ids = remember_turns(memos, [HumanMessage("I live in Boston", id="m1"),
+                                     AIMessage("You live in Lyon, as I remember", id="m2")], ("users", "ann"),
+                             user_id="ann", thread_id="t1")
+        assert len(ids) == 2
+        facts = [c.content for c in memos.list(("users", "ann"), types=["fact"])]
+        assert any("Boston" in f for f in facts) and not any("Lyon" in f for f in facts)

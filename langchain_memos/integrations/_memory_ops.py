@@ -73,8 +73,9 @@ def remember_turns(memos: Any, messages: Sequence[Any], namespace: Sequence[str]
 
     Each human/AI message with text becomes an ``episode`` cube (``"speaker: text"``) owned
     by ``user_id``, keyed by its message id, so feeding the same messages again (from the
-    checkpointer and from ``after_agent``) writes nothing twice. Today this calls
-    ``MemOS.add``; an extraction stage (facts from turns) belongs here.
+    checkpointer and from ``after_agent``) writes nothing twice. The user's turns then go
+    through extraction (:meth:`MemOS.extract`: entities, facts, supersede); the assistant's
+    do not, so an answer that restates memories never becomes a fact of its own.
 
     Args:
         memos: The MemOS.
@@ -103,7 +104,10 @@ def remember_turns(memos: Any, messages: Sequence[Any], namespace: Sequence[str]
     for (key, _), p in zip(fresh, planned):
         p.cube.key = key
         cubes.append(p.cube)
-    ids = memos.add(cubes, namespace)
+    ids = memos.add(cubes, namespace, extract=False)
+    told = [cube_id for cube_id, cube in zip(ids, cubes) if cube.metadata.get("role") == "user"]
+    if told and memos.graph is not None:
+        memos.extract(told)  # facts come from what the user said, not from answers that echo memories
     if working and thread_id and ids:
         if lifecycle is None:
             from ..lifecycle import MemLifecycle
