@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cookbook import customer_support, personal_assistant, research_agent, swap_store
 
 
@@ -81,3 +83,15 @@ def test_recipes_use_the_model_named_in_the_environment(monkeypatch) -> None:
     assert _models.chat_model(personal_assistant.assistant_script) == ("init_chat_model", "openai:gpt-4o-mini")
     monkeypatch.delenv(_models.MODEL_ENV)
     assert isinstance(_models.chat_model(personal_assistant.assistant_script), _models.ScriptedChatModel)
+
+
+@pytest.mark.server
+def test_scale_out_recipe_on_a_real_chroma_server(chroma_server, tmp_path) -> None:
+    from cookbook import scale_out
+
+    host, port = chroma_server
+    result = scale_out.main(["--embed", "hash", "--path", str(tmp_path / "records"), "--chroma-host", host,
+                             "--chroma-port", str(port), "--collection", "cookbook-scale-out"])
+    assert "Chroma server" in result["where"]["vectors"] and result["where"]["vectors_indexed"] > 0
+    # the assistant behaves as on the embedded default: thread 1's preference reaches thread 2's model call
+    assert "I'm vegetarian and I prefer window tables" in result["threads"]["today-2"]["model_inputs"][0]
