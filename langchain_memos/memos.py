@@ -39,6 +39,7 @@ from .cube import (
     utcnow,
 )
 from .errors import CubeNotFoundError, InvalidInputError, PermissionDeniedError
+from .events import ChangeListeners, Listener, MemChange
 from .filters import parse_filter
 from .ingest import PlannedCube, index_text_for, plan_items
 from .retrieval.fusion import Hit, RetrievalConfig
@@ -160,6 +161,7 @@ class MemOS:
         self.vectors = vectors
         self.records.setup()
         self._closed = False
+        self._changes = ChangeListeners()
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -191,6 +193,18 @@ class MemOS:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+    # ------------------------------------------------------------------ change events
+    def on_change(self, listener: Listener) -> Any:
+        """Call ``listener(MemChange)`` after every committed write or delete; returns an unsubscribe function.
+
+        See :mod:`langchain_memos.events` (listeners run on the writing thread and never break a write).
+        """
+        return self._changes.add(listener)
+
+    def emit_change(self, change: MemChange) -> None:
+        """Tell the listeners about a change made to :attr:`records` directly (lifecycle steps use this)."""
+        self._changes.emit(change)
 
     # ------------------------------------------------------------------ helpers
     def _dim(self) -> int | None:
@@ -301,6 +315,8 @@ class MemOS:
         if replaced or cold:
             self.vectors.delete([*replaced, *cold])
         self._index([c for c in cubes if c.id in vectors and c.tier is not Tier.ARCHIVE], vectors)
+        self._changes.emit(MemChange(written=tuple(cubes), removed=tuple(replaced),
+                                     reason=next((c.history[-1].reason for c in cubes if c.history), "add")))
         return [c.id for c in cubes]
 
     def _index(self, cubes: Sequence[MemCube], vectors_by_id: Mapping[str, Sequence[float]]) -> None:
@@ -587,6 +603,7 @@ class MemOS:
         deleted = self.records.delete(list(ids), reason=reason, actor=user)
         if deleted:
             self.vectors.delete(deleted)
+            self._changes.emit(MemChange(removed=tuple(deleted), reason=reason))
         return deleted
 
     def delete(self, ids: str | Sequence[str], *, reason: str = "delete", user: str | None = None) -> list[str]:
@@ -662,6 +679,7 @@ class MemOS:
         deleted = self.records.delete(expired, reason=reason, actor="memos:ttl") if expired else []
         if deleted:
             self.vectors.delete(deleted)
+            self._changes.emit(MemChange(removed=tuple(deleted), reason=reason))
         return deleted
 
     async def aexpire(self, *, now: Any = None, reason: str = "ttl expired") -> list[str]:

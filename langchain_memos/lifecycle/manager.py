@@ -55,6 +55,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..cube import HOT_TIERS, MemCube, MemoryType, Status, Tier, to_utc, utcnow
+from ..events import MemChange
 from ..filters import Condition
 from ..ingest import PlannedCube
 from ..retrieval.query import analyze_query
@@ -781,6 +782,7 @@ class MemLifecycle:
         gone = [*expired, *forgotten]
         if gone:
             self.memos.vectors.delete(gone)
+            self.memos.emit_change(MemChange(removed=tuple(gone), reason="forget"))
         self.stats.expired += len(expired)
         self.stats.forgotten += len(forgotten)
         return {"expired": len(expired), "forgotten": len(forgotten)}
