@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with MemOS.ephemeral(embeddings=HashingEmbeddings(dims=64)) as memos:
         memos.add(persona_cubes(), NAMESPACE)
         parametric = ParametricMemory(memos, out_dir / "adapters", base_model=args.model_dir, settings=settings,
-                                      replay=REPLAY if args.replay else (), policy=DistillPolicy(min_cubes=10))
+                                      replay=REPLAY * args.replay_repeat, policy=DistillPolicy(min_cubes=10))
         decision = parametric.decision(NAMESPACE)
         started = time.perf_counter()
         manifest = parametric.distill(NAMESPACE, decision.cubes)
@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "loss_last": round(manifest.metrics["loss_last"], 4),
         "trainable_params": manifest.metrics["trainable_params"],
         "settings": manifest.settings,
-        "replay_texts": len(REPLAY) if args.replay else 0,
+        "replay_texts": len(REPLAY) * args.replay_repeat,
         "adapter_id": manifest.adapter_id,
         "twin_adapter_id": twin.adapter_id,
         "torch_threads": torch.get_num_threads(),
@@ -276,11 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top-layers", type=int, default=10, help="LoRA in the last N decoder layers (0: all)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    parser.add_argument("--lr", type=float, default=5e-4, help="learning rate")
     parser.add_argument("--paraphrases", type=int, default=4, help="question/answer paraphrases per fact")
     parser.add_argument("--max-length", type=int, default=96, help="tokens per training example")
     parser.add_argument("--max-train-s", type=float, default=540.0, help="stop training after this many seconds")
-    parser.add_argument("--no-replay", dest="replay", action="store_false", help="train without general replay text")
+    parser.add_argument("--replay-repeat", type=int, default=3,
+                        help="times each general replay text appears per epoch (0: train without replay)")
     parser.add_argument("--switches", type=int, default=50, help="timed switch round trips (median reported)")
     parser.add_argument("--gen-questions", type=int, default=30, help="held-out questions answered greedily (0: skip)")
     parser.add_argument("--new-tokens", type=int, default=24, help="tokens per greedy answer")

@@ -54,9 +54,9 @@ class LoRASettings:
     dropout: float = 0.0
     target_modules: tuple[str, ...] = ALL_PROJECTIONS
     top_layers: int | None = 10
-    epochs: int = 4
+    epochs: int = 2
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-4
     weight_decay: float = 0.0
     max_length: int = 96
     paraphrases: int = 4
