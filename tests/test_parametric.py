@@ -195,6 +195,10 @@ def test_store_versions_stale_marks_and_lookup_by_source(tmp_path: Path) -> None
     assert on_disk["stale"] is True and on_disk["stale_reason"] == "changed: test"
     assert store.latest(ns) == m1 and store.latest(ns, include_stale=True).version == 2
     assert AdapterStore(tmp_path).get(ns, 2).stale  # another instance reads the mark
+    store.mark_stale(m1, "forgotten: c1")
+    assert store.built_from(["c1"]) == [] and [m.version for m in store.built_from(["c1"], include_stale=True)] == [1]
+    m3 = store.save(ns, lambda d: None, AdapterManifest(namespace=ns, version=0, sources=refs))
+    assert store.built_from(["c1", "c2"]) == [m3]  # the source index follows new versions
     with pytest.raises(AdapterNotFoundError):
         store.get(ns, 9)
 
@@ -440,3 +444,31 @@ def test_smollm2_adapter_learns_the_persona_and_keeps_general_text(tmp_path: Pat
     assert main(["--gen-questions", "0", "--switches", "10", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert all(data["checks"].values()), data["checks"]
+
+
+# ============================================================================ the distill policy
+def test_policy_takes_current_hot_stable_long_term_cubes_only(memos, tmp_path: Path) -> None:
+    from langchain_memos.lifecycle import MemLifecycle
+    from langchain_memos.parametric import distill_decision, eligible_cubes
+
+    ns = ("users", "maya")
+    cubes = _fact_cubes(ns)
+    cubes[0].heat = 5.0
+    memos.add(cubes, ns)
+    memos.add("Maya's pen is blue.", ns, memory_type="fact")  # mid-term
+    memos.add("Maya's mood is calm.", ns, memory_type="episode", tier="long_term")  # not a distilled type
+    [new] = memos.add("Maya's cat is called Byte.", ns, memory_type="fact", tier="long_term")
+    assert MemLifecycle(memos).supersede(cubes[0].id, new)
+    policy = DistillPolicy(min_cubes=3, min_new=1)
+    got = eligible_cubes(memos, ns, policy)
+    assert {c.id for c in got} == {c.id for c in cubes[1:]} | {new}
+    assert eligible_cubes(memos, ns, DistillPolicy(min_heat=1.0)) == []
+    stable = eligible_cubes(memos, ns, DistillPolicy(stable_hours=24))  # dated 2024, unchanged since
+    assert {c.id for c in stable} == {c.id for c in cubes[1:]}  # not the cube written just now
+    store = AdapterStore(tmp_path)
+    first = distill_decision(memos, store, ns, policy)
+    assert first.due and first.reason == "no adapter yet"
+    store.save(ns, lambda d: None, AdapterManifest(namespace=ns, version=0, sources=tuple(
+        SourceRef(c.id, c.version, content_digest(c.content)) for c in got)))
+    assert not distill_decision(memos, store, ns, policy).due
+    assert not distill_decision(memos, store, ("users", "nobody"), policy).due

@@ -58,6 +58,7 @@ class AdapterStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._cache: dict[str, tuple[tuple[str, ...], list[AdapterManifest]]] = {}
+        self._sources: dict[str, list[tuple[tuple[str, ...], int]]] | None = None  # cube id -> adapters
 
     # ------------------------------------------------------------------ paths
     def namespace_dir(self, namespace: Sequence[str]) -> Path:
@@ -116,14 +117,28 @@ class AdapterStore:
         return [m for ns in self.namespaces() for m in self.versions(ns)]
 
     def built_from(self, cube_ids: Iterable[str], *, include_stale: bool = False) -> list[AdapterManifest]:
-        """The adapters distilled from any of ``cube_ids``."""
-        wanted = set(cube_ids)
-        return [m for m in self.all() if (include_stale or not m.stale) and m.source_ids & wanted]
+        """The adapters distilled from any of ``cube_ids``.
+
+        Answered from an in-memory index of sources (no disk access), rebuilt after this
+        store's own writes and :meth:`refresh`; adapters saved by another process are seen
+        after :meth:`refresh`.
+        """
+        with self._lock:
+            if self._sources is None:
+                index: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+                for m in self.all():
+                    for ref in m.sources:
+                        index.setdefault(ref.id, []).append((m.namespace, m.version))
+                self._sources = index
+            hits = dict.fromkeys(hit for cid in cube_ids for hit in self._sources.get(cid, ()))
+            found = [self.get(ns, version) for ns, version in hits]
+        return [m for m in found if include_stale or not m.stale]
 
     def refresh(self) -> None:
         """Forget the cached manifests (to see stale marks written by another process)."""
         with self._lock:
             self._cache.clear()
+            self._sources = None
 
     # ------------------------------------------------------------------ writes
     def save(self, namespace: Sequence[str], write: Callable[[Path], object],
@@ -150,6 +165,7 @@ class AdapterStore:
                     _write_json(tmp / MANIFEST_NAME, saved.to_dict())
                     try:
                         os.rename(tmp, directory / _version_dir(version))
+                        self._sources = None
                         break
                     except OSError:  # another process took that version: take the next
                         self._cache.pop(namespace_key(namespace), None)
@@ -180,6 +196,7 @@ class AdapterStore:
                 return False
             shutil.rmtree(path)
             self._cache.pop(namespace_key(manifest.namespace), None)
+            self._sources = None
             return True
 
     def size_mb(self, manifest: AdapterManifest) -> float:
