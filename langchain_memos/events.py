@@ -1,8 +1,8 @@
 """Change events: small, generic callbacks that run after MemOS commits a write or a delete.
 
 :meth:`MemOS.on_change <langchain_memos.memos.MemOS.on_change>` registers a listener; every
-committed write (add, update, fuse, promote and the lifecycle's commits such as supersede)
-and every delete (delete, expire, the lifecycle's forget) then calls it with one
+committed write (add, update, fuse, promote, tier moves and the lifecycle's commits such as
+supersede) and every delete (delete, expire, the lifecycle's forget) then calls it with one
 :class:`MemChange`. Listeners run on the writing thread, after the commit, so they must be
 quick (queue slow work, e.g. on a :class:`~langchain_memos.scheduler.MemScheduler`). A
 listener that raises never undoes or breaks the write: the error is counted in
@@ -38,7 +38,7 @@ class MemChange:
         written: The cubes as they are now stored (new cubes and new versions).
         removed: Ids of cubes that are gone (deleted, forgotten, expired, or replaced
             by a write with the same ``(namespace, key)``).
-        reason: Why (``"add"``, ``"update"``, ``"supersede"``, ``"delete"``, ``"ttl expired"``...).
+        reason: Why (``"add"``, ``"update"``, ``"supersede"``, ``"tier_move"``, ``"delete"``, ``"ttl expired"``...).
     """
 
     written: tuple[MemCube, ...] = ()

@@ -796,7 +796,7 @@ class MemOS:
         if isinstance(moves, Mapping):
             moves = [TierMove(id=i, tier=Tier(t), reason=reason) for i, t in moves.items()]
         moved = self.records.move_tiers(list(moves), to_utc(at) or utcnow(), actor=actor)
-        self.sync_vectors(moved)
+        self._changes.emit(MemChange(written=tuple(self.sync_vectors(moved)), reason="tier_move"))
         return moved
 
     async def amove_tiers(self, moves: Sequence[TierMove] | Mapping[str, Tier | str], *, reason: str = "move",
@@ -804,10 +804,10 @@ class MemOS:
         """Async twin of :meth:`move_tiers`."""
         return await asyncio.to_thread(self.move_tiers, moves, reason=reason, actor=actor, at=at)
 
-    def sync_vectors(self, ids: Sequence[str]) -> None:
-        """Make the vector index agree with the stored tier of these cubes (archived out, hot in)."""
+    def sync_vectors(self, ids: Sequence[str]) -> list[MemCube]:
+        """Make the vector index agree with the stored tier of these cubes (archived out, hot in); returns them."""
         if not ids:
-            return
+            return []
         cubes = self.records.query(CubeQuery(ids=frozenset(ids), statuses=frozenset(Status), include_expired=True),
                                    with_history=False)
         cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE]
@@ -816,6 +816,7 @@ class MemOS:
         hot = [c for c in cubes if c.tier is not Tier.ARCHIVE]
         vectors = self.records.embeddings([c.id for c in hot])
         self._index([c for c in hot if c.id in vectors], vectors)
+        return cubes
 
 
 def _merge_contents(contents: Sequence[str]) -> str:

@@ -410,6 +410,25 @@ def test_distillation_runs_as_a_scheduler_job_and_stale_adapters_are_rebuilt(mem
         parametric.close()
 
 
+def test_cubes_moved_into_the_long_term_tier_trigger_the_distill_job(memos, tmp_path: Path, base_dir: Path) -> None:
+    from langchain_memos.scheduler import MemScheduler
+
+    ns = ("users", "maya")
+    cubes = [c.copy(tier=Tier.MID_TERM) for c in _fact_cubes(ns)]
+    with MemScheduler(memos) as scheduler:
+        parametric = _parametric(memos, tmp_path, base_dir, scheduler=scheduler)
+        memos.add(cubes, ns)
+        assert scheduler.wait(60) and parametric.store.versions(ns) == []  # mid-term: not stable yet
+        seen: list[MemChange] = []
+        memos.on_change(seen.append)
+        assert sorted(memos.move_tiers({c.id: "long_term" for c in cubes})) == sorted(c.id for c in cubes)
+        assert seen[-1].reason == "tier_move" and {c.tier for c in seen[-1].written} == {Tier.LONG_TERM}
+        assert scheduler.wait(120)
+        [manifest] = parametric.store.versions(ns)
+        assert manifest.source_ids == {c.id for c in cubes} and not manifest.stale
+        parametric.close()
+
+
 def test_importing_the_parametric_package_is_light() -> None:
     code = ("import sys, json, langchain_memos.parametric as p; p.DistillPolicy; p.AdapterStore; "
             "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules)))")

@@ -6,7 +6,8 @@
 * It listens to the MemOS's change events: a write or delete that supersedes, changes or
   forgets a source cube marks the adapters built from it stale at once (:mod:`.staleness`);
   with a scheduler, each affected namespace gets a distill job (the rebuild), and writes
-  to a namespace queue a check whether a (new) adapter is due. A registry
+  and tier moves in a namespace (e.g. cubes reaching the long-term tier) queue a check
+  whether a (new) adapter is due. A registry
   (:class:`~.registry.AdapterRegistry`) stops serving stale adapters at its next switch;
   :meth:`~ParametricMemory.refresh_stale` also checks the record store itself and unmounts.
 
