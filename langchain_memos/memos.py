@@ -39,6 +39,7 @@ from .cube import (
     utcnow,
 )
 from .errors import CubeNotFoundError, EngineUnavailableError, InvalidInputError, PermissionDeniedError
+from .events import ChangeListeners, Listener, MemChange
 from .filters import parse_filter
 from .ingest import PlannedCube, index_text_for, plan_items
 from .retrieval.fusion import Hit, RetrievalConfig
@@ -188,6 +189,7 @@ class MemOS:
         self.records = records
         self.vectors = vectors
         self.records.setup()
+        self._changes = ChangeListeners()
         self._sections: list[Any] = []
         from .graph.memory import GraphMemory
 
@@ -231,6 +233,18 @@ class MemOS:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+    # ------------------------------------------------------------------ change events
+    def on_change(self, listener: Listener) -> Any:
+        """Call ``listener(MemChange)`` after every committed write or delete; returns an unsubscribe function.
+
+        See :mod:`langchain_memos.events` (listeners run on the writing thread and never break a write).
+        """
+        return self._changes.add(listener)
+
+    def emit_change(self, change: MemChange) -> None:
+        """Tell the listeners about a change made to :attr:`records` directly (lifecycle steps use this)."""
+        self._changes.emit(change)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -346,6 +360,8 @@ class MemOS:
         if replaced or cold:
             self.vectors.delete([*replaced, *cold])
         self._index([c for c in cubes if c.id in vectors and c.tier is not Tier.ARCHIVE], vectors)
+        self._changes.emit(MemChange(written=tuple(cubes), removed=tuple(replaced),
+                                     reason=next((c.history[-1].reason for c in cubes if c.history), "add")))
         return [c.id for c in cubes]
 
     def _index(self, cubes: Sequence[MemCube], vectors_by_id: Mapping[str, Sequence[float]]) -> None:
@@ -439,18 +455,20 @@ class MemOS:
             self._commit(ended, [])
         return [PlannedCube.for_cube(c) for c in result.fact_cubes]
 
-    def drop_derived(self, deleted: Sequence[str]) -> None:
+    def drop_derived(self, deleted: Sequence[str], *, reason: str = "delete") -> None:
         """Remove what was derived from cubes already deleted from the record store.
 
         Their vectors leave the vector index and their graph traces go: relations lose them as
         a source, relations left without a source are deleted with their fact cubes, and so are
-        entities no relation uses. Every delete path (``delete``, ``expire``, ``delete_namespace``,
-        the lifecycle's ``forget``) calls it.
+        entities no relation uses; then the change listeners hear of the removal (adapters
+        distilled from these cubes go stale). Every delete path (``delete``, ``expire``,
+        ``delete_namespace``, ``delete_user``, the lifecycle's ``forget``) calls it.
         """
         if not deleted:
             return
         self.vectors.delete(list(deleted))
         self._drop_graph(deleted)
+        self._changes.emit(MemChange(removed=tuple(deleted), reason=reason))
 
     def _drop_graph(self, cube_ids: Sequence[str]) -> None:
         """Remove cubes as graph sources; delete the fact cubes (and their traces) left without a source."""
@@ -464,7 +482,7 @@ class MemOS:
         if orphans:
             gone = self.records.delete(orphans, reason="source deleted", actor="memos:graph")
             if gone:
-                self.drop_derived(gone)
+                self.drop_derived(gone, reason="orphaned fact")
 
     def _reextract(self, cube: MemCube) -> None:
         """After a content change: replace the graph traces of a cube that was extracted from."""
@@ -880,7 +898,7 @@ class MemOS:
             if cube is not None and not cube.can_write(user):
                 raise PermissionDeniedError(f"user {user!r} may not delete cube {cube.id!r} owned by {cube.owner!r}")
         deleted = self.records.delete(list(ids), reason=reason, actor=user)
-        self.drop_derived(deleted)
+        self.drop_derived(deleted, reason=reason)
         return deleted
 
     def delete(self, ids: str | Sequence[str], *, reason: str = "delete", user: str | None = None) -> list[str]:
@@ -954,7 +972,7 @@ class MemOS:
         when = to_utc(now) or utcnow()
         expired = self.records.expired_ids(when)
         deleted = self.records.delete(expired, reason=reason, actor="memos:ttl") if expired else []
-        self.drop_derived(deleted)
+        self.drop_derived(deleted, reason=reason)
         return deleted
 
     async def aexpire(self, *, now: Any = None, reason: str = "ttl expired") -> list[str]:
@@ -1071,7 +1089,7 @@ class MemOS:
         if isinstance(moves, Mapping):
             moves = [TierMove(id=i, tier=Tier(t), reason=reason) for i, t in moves.items()]
         moved = self.records.move_tiers(list(moves), to_utc(at) or utcnow(), actor=actor)
-        self.sync_vectors(moved)
+        self._changes.emit(MemChange(written=tuple(self.sync_vectors(moved)), reason="tier_move"))
         return moved
 
     async def amove_tiers(self, moves: Sequence[TierMove] | Mapping[str, Tier | str], *, reason: str = "move",
@@ -1079,10 +1097,10 @@ class MemOS:
         """Async twin of :meth:`move_tiers`."""
         return await asyncio.to_thread(self.move_tiers, moves, reason=reason, actor=actor, at=at)
 
-    def sync_vectors(self, ids: Sequence[str]) -> None:
-        """Make the vector index agree with the stored tier of these cubes (archived out, hot in)."""
+    def sync_vectors(self, ids: Sequence[str]) -> list[MemCube]:
+        """Make the vector index agree with the stored tier of these cubes (archived out, hot in); returns them."""
         if not ids:
-            return
+            return []
         cubes = self.records.query(CubeQuery(ids=frozenset(ids), statuses=frozenset(Status), include_expired=True),
                                    with_history=False)
         cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE]
@@ -1091,6 +1109,7 @@ class MemOS:
         hot = [c for c in cubes if c.tier is not Tier.ARCHIVE]
         vectors = self.records.embeddings([c.id for c in hot])
         self._index([c for c in hot if c.id in vectors], vectors)
+        return cubes
 
 
 def _merge_contents(contents: Sequence[str]) -> str:

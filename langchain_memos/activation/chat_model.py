@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -180,6 +181,12 @@ class ChatMemOSLocal(BaseChatModel):
         temperature: 0 for greedy decoding; above 0 samples (with ``top_p``/``top_k``/``seed``).
         cache_system_prefix: On a miss, cache the system message's prefix for later turns.
         min_cached_tokens: Reuse a cached head only when it is at least this long.
+        adapters: An :class:`~langchain_memos.parametric.AdapterRegistry` over ``model``: each
+            request runs with the LoRA adapter of its namespace (the base model when it has
+            none), and KV prefix caches are keyed by that adapter.
+        adapter_namespace: The default namespace whose adapter answers; per call, pass
+            ``adapter_namespace=`` or ``user_id=`` (see ``user_namespace``), e.g. with ``.bind()``.
+        user_namespace: The namespace of a ``user_id`` (``"{user_id}"`` is replaced).
     """
 
     model: Any = Field(exclude=True)
@@ -193,6 +200,9 @@ class ChatMemOSLocal(BaseChatModel):
     seed: int | None = None
     cache_system_prefix: bool = True
     min_cached_tokens: int = 8
+    adapters: Any = Field(default=None, exclude=True)
+    adapter_namespace: tuple[str, ...] | None = None
+    user_namespace: tuple[str, ...] = ("users", "{user_id}")
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -326,14 +336,44 @@ class ChatMemOSLocal(BaseChatModel):
             memo[system_text] = ids
         return list(ids)
 
-    def warm(self, system_text: str) -> KVPrefix | None:
-        """Build (or find) the KV cache of the prefix of this system message now; ``None`` without a cache."""
+    def warm(self, system_text: str, *, adapter_namespace: Sequence[str] | None = None) -> KVPrefix | None:
+        """Build (or find) the KV cache of the prefix of this system message now; ``None`` without a cache.
+
+        With ``adapters``, the cache is built under ``adapter_namespace``'s adapter (default
+        :attr:`adapter_namespace`).
+        """
         if self.kv_cache is None:
             return None
         ids = self.system_prefix_ids(system_text)
         if not ids:
             return None
-        return self.kv_cache.build(self.model, ids, model_id=self.resolved_model_id)
+        namespace = self.adapter_namespace if adapter_namespace is None else tuple(adapter_namespace)
+        with self.adapter_scope(namespace) as (model_id, _):
+            return self.kv_cache.build(self.model, ids, model_id=model_id)
+
+    # ------------------------------------------------------------------ adapters
+    def request_namespace(self, kwargs: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """The namespace whose adapter answers a call: ``adapter_namespace=``, else ``user_id=``, else the default."""
+        if kwargs.get("adapter_namespace") is not None:
+            return tuple(kwargs["adapter_namespace"])
+        if kwargs.get("user_id") is not None:
+            user = str(kwargs["user_id"])
+            return tuple(label.replace("{user_id}", user) for label in self.user_namespace)
+        return self.adapter_namespace
+
+    @contextmanager
+    def adapter_scope(self, namespace: Sequence[str] | None) -> Iterator[tuple[str, Any]]:
+        """Run the model with ``namespace``'s adapter: yields ``(KV cache model id, adapter manifest or None)``.
+
+        Without ``adapters`` it yields the plain model id. With them, the registry's lock is
+        held for the block (other requests wait), and the id names the adapter, so a prefix
+        cache made under one adapter is never reused under another.
+        """
+        if self.adapters is None:
+            yield self.resolved_model_id, None
+            return
+        with self.adapters.activate(namespace) as manifest:
+            yield self.adapters.cache_model_id(manifest, base_id=self.resolved_model_id), manifest
 
     # ------------------------------------------------------------------ decoding
     def _eos_ids(self) -> set[int]:
@@ -371,7 +411,8 @@ class ChatMemOSLocal(BaseChatModel):
     def generate_token_ids(self, prompt_ids: Sequence[int], *, system_text: str | None = None,
                            max_new_tokens: int | None = None, temperature: float | None = None,
                            top_p: float | None = None, top_k: int | None = None, seed: int | None = None,
-                           use_cache: bool = True, info: dict[str, Any] | None = None) -> Iterator[int]:
+                           use_cache: bool = True, info: dict[str, Any] | None = None,
+                           model_id: str | None = None) -> Iterator[int]:
         """Yield new token ids for ``prompt_ids``, reusing the longest cached prefix.
 
         Args:
@@ -380,6 +421,8 @@ class ChatMemOSLocal(BaseChatModel):
             use_cache: ``False`` prefills the whole prompt and touches no cache (for comparisons).
             info: Filled with ``prompt_tokens``, ``prefilled_tokens``, ``cached_tokens``,
                 ``ttft_ms`` and ``finish_reason``.
+            model_id: The KV cache model id (default :attr:`resolved_model_id`). With ``adapters``,
+                call this inside :meth:`adapter_scope` and pass the id it yields.
         """
         torch = require_torch()
         info = info if info is not None else {}
@@ -392,7 +435,7 @@ class ChatMemOSLocal(BaseChatModel):
         started = time.perf_counter()
         entry, n, built_tokens, hit = None, 0, 0, False
         if use_cache and self.kv_cache is not None:
-            mid = self.resolved_model_id
+            mid = model_id or self.resolved_model_id
             entry, n = self.kv_cache.lookup(mid, ids, max_tokens=len(ids) - 1, min_tokens=self.min_cached_tokens)
             hit = entry is not None
             if self.cache_system_prefix and system_text is not None:
@@ -440,13 +483,20 @@ class ChatMemOSLocal(BaseChatModel):
 
     def _events(self, messages: Sequence[BaseMessage], stop: Sequence[str] | None,
                 kwargs: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        with self.adapter_scope(self.request_namespace(kwargs)) as (model_id, manifest):
+            yield from self._adapter_events(messages, stop, kwargs, model_id,
+                                            manifest.adapter_id if manifest is not None else None)
+
+    def _adapter_events(self, messages: Sequence[BaseMessage], stop: Sequence[str] | None,
+                        kwargs: Mapping[str, Any], model_id: str, adapter: str | None) -> Iterator[tuple[str, Any]]:
         tools = kwargs.get("tools")
         prepared = self._prepare(messages, tools, kwargs.get("tool_choice"))
         assembler = _TextAssembler(self.tokenizer, list(stop or []) + list(kwargs.get("stop_strings") or []),
                                    hold_tool_calls=prepared.tools_mode != "none")
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = {"adapter": adapter}
         options = {k: kwargs[k] for k in ("max_new_tokens", "temperature", "top_p", "top_k", "seed") if k in kwargs}
-        tokens = self.generate_token_ids(prepared.ids, system_text=prepared.system_text, info=info, **options)
+        tokens = self.generate_token_ids(prepared.ids, system_text=prepared.system_text, info=info,
+                                         model_id=model_id, **options)
         generated = 0
         try:
             for token in tokens:
@@ -473,7 +523,8 @@ class ChatMemOSLocal(BaseChatModel):
                 "input_token_details": {"cache_read": info["cached_tokens"]}}
 
     def _metadata(self, info: Mapping[str, Any]) -> dict[str, Any]:
-        return {"model_name": self.resolved_model_id, "finish_reason": info["finish_reason"],
+        return {"model_name": self.resolved_model_id, "adapter": info.get("adapter"),
+                "finish_reason": info["finish_reason"],
                 "prefilled_tokens": info["prefilled_tokens"], "cached_tokens": info["cached_tokens"],
                 "ttft_ms": round(float(info["ttft_ms"]), 3)}
 

@@ -779,7 +779,7 @@ class MemLifecycle:
                            f"(importance {c.importance:.2f}, idle since {last.date().isoformat()})")
                     forgotten.extend(records.delete([c.id], reason=why, actor=self.config.actor))
         gone = [*expired, *forgotten]
-        self.memos.drop_derived(gone)  # vectors and graph traces
+        self.memos.drop_derived(gone, reason="forget")  # vectors, graph traces, change listeners
         self.stats.expired += len(expired)
         self.stats.forgotten += len(forgotten)
         return {"expired": len(expired), "forgotten": len(forgotten)}
