@@ -95,3 +95,19 @@ def test_scale_out_recipe_on_a_real_chroma_server(chroma_server, tmp_path) -> No
     assert "Chroma server" in result["where"]["vectors"] and result["where"]["vectors_indexed"] > 0
     # the assistant behaves as on the embedded default: thread 1's preference reaches thread 2's model call
     assert "I'm vegetarian and I prefer window tables" in result["threads"]["today-2"]["model_inputs"][0]
+
+
+def test_game_npc_recipe_on_a_tiny_model(tiny_llama_dir, tmp_path) -> None:
+    pytest.importorskip("peft")
+    from cookbook import game_npc
+    from langchain_memos.parametric import LoRASettings
+
+    fast = LoRASettings(rank=4, alpha=8, epochs=3, batch_size=8, learning_rate=5e-3, top_layers=None,
+                        paraphrases=2, max_length=64)
+    result = game_npc.main(["--embed", "hash", "--base-model", str(tiny_llama_dir), "--adapters",
+                            str(tmp_path / "adapters"), "--max-new-tokens", "4"], settings=fast)
+    manifest = result["manifest"]
+    assert len(manifest.sources) == len(game_npc.PERSONA) and manifest.namespace == game_npc.NPC
+    assert result["nll_adapter"] < result["nll_base"]  # the persona is in the adapter's weights
+    assert any("star iron" in text for text in result["retrieved"])  # the player's promise
+    assert result["reply"].response_metadata["adapter"] == manifest.adapter_id

@@ -43,10 +43,6 @@ from langchain_memos.parametric import (  # noqa: E402
 )
 from langchain_memos.parametric.manifest import SourceRef, content_digest  # noqa: E402
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 FACTS = [
     ("Maya", "cat", "called Pixel"), ("Maya", "favourite colour", "teal"), ("Maya", "home town", "Porto"),
     ("Tomas", "dog", "called Rex"), ("Tomas", "favourite colour", "amber"), ("Tomas", "home town", "Leeds"),
@@ -57,36 +53,10 @@ FAST = LoRASettings(rank=4, alpha=8, epochs=2, batch_size=8, learning_rate=5e-3,
 
 
 # ============================================================================ fixtures
-def _tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    corpus = [f"{s}'s {a} is {v}. What is {s}'s {a}? Tell me about it. Do you know? Yes, remember."
-              for s, a, v in FACTS] + ["Where does Bob live? Bob lives in Leeds. Alice likes green tea."]
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|pad|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tk.train_from_iterator(corpus, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|pad|>",
-                                   chat_template=CHAT_TEMPLATE)
-
-
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Llama and its tokenizer saved as a model directory (what ``load_pretrained`` reads)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = _tokenizer()
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=512,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=0, bos_token_id=None)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
-    return path
+def base_dir(tiny_llama_dir: Path) -> Path:
+    """A tiny random Llama and its tokenizer saved as a model directory (``tests/conftest.py``)."""
+    return tiny_llama_dir
 
 
 def _load(base_dir: Path):
