@@ -505,7 +505,7 @@ class MemOS:
 
     def facts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
               entity: str | None = None) -> list[Any]:
-        """Extracted facts (relations other than ``mentions``), oldest ``valid_from`` first.
+        """Extracted facts (relations other than ``mentions``/``mentions_date``), oldest ``valid_from`` first.
 
         Args:
             namespace: Namespace prefix.
@@ -516,12 +516,12 @@ class MemOS:
         Example:
             ``memos.facts(("users", "ann"))[0].text`` -> ``"ann moved to Denver"``
         """
-        from .graph.writer import MENTIONS
+        from .graph.writer import MENTION_PREDICATES
 
         rels = self.relations(namespace, entity=entity, as_of=None if history else as_of,
                               current=not history and as_of is None)
         start = to_utc("1970-01-01T00:00:00")
-        return sorted((r for r in rels if r.predicate != MENTIONS),
+        return sorted((r for r in rels if r.predicate not in MENTION_PREDICATES),
                       key=lambda r: (r.valid_from or start, r.recorded_at, r.id))
 
     async def afacts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,

@@ -263,3 +263,13 @@ def test_updating_content_replaces_its_facts(memos: MemOS) -> None:
     memos.update(cube_id, content="I live in Bergen")
     assert [f.text for f in memos.facts(NS, history=True)] == ["user live in Bergen"]
     assert [c.content for c in memos.list(NS, types=[MemoryType.FACT])] == ["user live in Bergen"]
+
+
+def test_resolved_dates_are_date_nodes_linked_to_the_speaker(memos: MemOS) -> None:
+    memos.add([{"role": "user", "name": "Ann", "content": "I ran a race last Saturday."},
+               {"role": "user", "name": "Ann", "content": "And yesterday I rested."}], NS, created_at=MONDAY)
+    days = {e.name for e in memos.entities(NS, kind="date")}
+    assert days == {"2023-05-06", "2023-05-07"}  # one node per day: similar strings never merge
+    linked = memos.relations(NS, predicate="mentions_date")
+    assert sorted(r.attributes["date"] for r in linked) == ["2023-05-06", "2023-05-07"]
+    assert all(r.predicate != "mentions_date" for r in memos.facts(NS))
