@@ -477,7 +477,8 @@ class MemOS:
         return self._require_graph().store.entities(namespace, kind=kind, limit=limit)
 
     def relations(self, namespace: Sequence[str] = (), *, entity: str | None = None, predicate: str | None = None,
-                  as_of: Any = None, current: bool = False, limit: int | None = None) -> list[Any]:
+                  as_of: Any = None, current: bool = False, limit: int | None = None,
+                  user: str | None = None) -> list[Any]:
         """Relations under a namespace prefix, newest first (:class:`~langchain_memos.graph.model.Relation`).
 
         Args:
@@ -487,6 +488,8 @@ class MemOS:
             as_of: Only facts valid at that time.
             current: Only facts not superseded.
             limit: At most this many.
+            user: Only relations with at least one source cube this user may read
+                (default ``MemOSConfig.default_user``; ``None`` = trusted, no check).
 
         Raises:
             EngineUnavailableError: The instance has no graph.
@@ -500,11 +503,21 @@ class MemOS:
             ids = frozenset(graph.link(namespace, [entity]))
             if not ids:
                 return []
-        return graph.store.relations(RelationQuery(namespace_prefix=namespace, entity_ids=ids, predicate=predicate,
-                                                   as_of=to_utc(as_of), current=current, limit=limit))
+        rels = graph.store.relations(RelationQuery(namespace_prefix=namespace, entity_ids=ids, predicate=predicate,
+                                                   as_of=to_utc(as_of), current=current,
+                                                   limit=limit if self._user(user) is None else None))
+        return self._readable_relations(rels, self._user(user))[:limit]
+
+    def _readable_relations(self, rels: list[Any], user: str | None) -> list[Any]:
+        """The relations with a source cube ``user`` may read (all of them for ``None``, the trusted caller)."""
+        if user is None or not rels:
+            return rels
+        sources = sorted({c for r in rels for c in r.provenance})
+        readable = {c.id for c in self.records.get(sources) if c is not None and c.can_read(user)}
+        return [r for r in rels if readable.intersection(r.provenance)]
 
     def facts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
-              entity: str | None = None) -> list[Any]:
+              entity: str | None = None, user: str | None = None) -> list[Any]:
         """Extracted facts (relations other than ``mentions``/``mentions_date``), oldest ``valid_from`` first.
 
         Args:
@@ -512,6 +525,7 @@ class MemOS:
             as_of: Facts valid at that time (default: the ones valid now, i.e. not superseded).
             history: Every fact ever recorded, superseded ones included (``as_of`` ignored).
             entity: Only facts about this entity (name, alias or nickname).
+            user: Only facts with a source this user may read (see :meth:`relations`).
 
         Example:
             ``memos.facts(("users", "ann"))[0].text`` -> ``"ann moved to Denver"``
@@ -519,15 +533,16 @@ class MemOS:
         from .graph.writer import MENTION_PREDICATES
 
         rels = self.relations(namespace, entity=entity, as_of=None if history else as_of,
-                              current=not history and as_of is None)
+                              current=not history and as_of is None, user=user)
         start = to_utc("1970-01-01T00:00:00")
         return sorted((r for r in rels if r.predicate not in MENTION_PREDICATES),
                       key=lambda r: (r.valid_from or start, r.recorded_at, r.id))
 
     async def afacts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
-                     entity: str | None = None) -> list[Any]:
+                     entity: str | None = None, user: str | None = None) -> list[Any]:
         """Async twin of :meth:`facts`."""
-        return await asyncio.to_thread(self.facts, namespace, as_of=as_of, history=history, entity=entity)
+        return await asyncio.to_thread(self.facts, namespace, as_of=as_of, history=history, entity=entity,
+                                       user=user)
 
     def neighbours(self, name: str, namespace: Sequence[str], *, hops: int = 1, as_of: Any = None) -> list[Any]:
         """Entities within ``hops`` (1 or 2) of the entity ``name`` refers to in ``namespace``."""

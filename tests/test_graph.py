@@ -273,3 +273,12 @@ def test_resolved_dates_are_date_nodes_linked_to_the_speaker(memos: MemOS) -> No
     linked = memos.relations(NS, predicate="mentions_date")
     assert sorted(r.attributes["date"] for r in linked) == ["2023-05-06", "2023-05-07"]
     assert all(r.predicate != "mentions_date" for r in memos.facts(NS))
+
+
+def test_facts_respect_the_readers_of_their_sources(memos: MemOS) -> None:
+    memos.add("I live in Oslo", NS, owner="ann")
+    memos.add("I work at Acme", NS, owner="ann", permissions={"readers": ["bob"]})
+    assert len(memos.facts(NS)) == 2  # the trusted caller sees everything
+    assert [f.predicate for f in memos.facts(NS, user="bob")] == ["works_at"]
+    assert memos.facts(NS, user="eve") == [] and len(memos.facts(NS, user="ann")) == 2
+    assert len(memos.relations(NS, user="bob", limit=5)) == 1
