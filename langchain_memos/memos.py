@@ -21,8 +21,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
 
@@ -38,7 +39,14 @@ from .cube import (
     to_utc,
     utcnow,
 )
-from .errors import CubeNotFoundError, EngineUnavailableError, InvalidInputError, PermissionDeniedError
+from .errors import (
+    CubeNotFoundError,
+    EngineUnavailableError,
+    GraphIngestError,
+    InvalidInputError,
+    PermissionDeniedError,
+    StorageError,
+)
 from .filters import parse_filter
 from .ingest import PlannedCube, index_text_for, plan_items
 from .retrieval.fusion import Hit, RetrievalConfig
@@ -368,7 +376,8 @@ class MemOS:
         texts = [p.embed_text for p in planned if p.embed_text is not None]
         vectors = self._embed_documents(texts)
         ids = self._commit(planned, vectors)
-        facts = self._graph_ingest(self._to_extract(items, planned, extract))
+        with self._graph_errors(ids):
+            facts = self._graph_ingest(self._to_extract(items, planned, extract))
         if facts:
             self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
         return ids
@@ -380,13 +389,48 @@ class MemOS:
         texts = [p.embed_text for p in planned if p.embed_text is not None]
         vectors = await self._aembed_documents(texts)
         ids = await asyncio.to_thread(self._commit, planned, vectors)
-        facts = await asyncio.to_thread(self._graph_ingest, self._to_extract(items, planned, extract))
+        with self._graph_errors(ids):
+            facts = await asyncio.to_thread(self._graph_ingest, self._to_extract(items, planned, extract))
         if facts:
             vectors = await self._aembed_documents([p.embed_text for p in facts if p.embed_text is not None])
             await asyncio.to_thread(self._commit, facts, vectors)
         return ids
 
     # ------------------------------------------------------------------ graph
+    @contextlib.contextmanager
+    def _graph_errors(self, ids: Sequence[str]) -> Iterator[None]:
+        """Turn a graph engine failure after a committed write into :class:`GraphIngestError` (with the ids)."""
+        try:
+            yield
+        except StorageError as exc:
+            raise GraphIngestError(
+                f"the {len(ids)} cubes were written, but the graph engine failed while extracting them ({exc}); "
+                "fix the graph engine, then call MemOS.extract(error.ids)", list(ids)) from exc
+
+    def extract(self, ids: str | Sequence[str], *, user: str | None = None) -> int:
+        """Extract existing cubes into the graph (backfill, or after a :class:`GraphIngestError`).
+
+        Extracting a cube again merges into the relations it already produced (idempotent).
+
+        Returns:
+            How many cubes were extracted (fact cubes and missing ids are skipped).
+
+        Raises:
+            EngineUnavailableError: The instance has no graph.
+        """
+        self._require_graph()
+        wanted = [ids] if isinstance(ids, str) else list(ids)
+        cubes = [c for c in self.records.get(wanted) if c is not None and c.can_read(self._user(user))
+                 and c.memory_type is not MemoryType.FACT]
+        facts = self._graph_ingest(cubes)
+        if facts:
+            self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
+        return len(cubes)
+
+    async def aextract(self, ids: str | Sequence[str], *, user: str | None = None) -> int:
+        """Async twin of :meth:`extract`."""
+        return await asyncio.to_thread(self.extract, ids, user=user)
+
     def _to_extract(self, items: Any, planned: Sequence[PlannedCube], extract: bool | None) -> list[MemCube]:
         """The just-written cubes to extract from: texts and messages by default, every cube with ``extract=True``."""
         if self._graph is None or extract is False or (extract is None and not self.config.extract):

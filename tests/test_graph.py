@@ -282,3 +282,27 @@ def test_facts_respect_the_readers_of_their_sources(memos: MemOS) -> None:
     assert [f.predicate for f in memos.facts(NS, user="bob")] == ["works_at"]
     assert memos.facts(NS, user="eve") == [] and len(memos.facts(NS, user="ann")) == 2
     assert len(memos.relations(NS, user="bob", limit=5)) == 1
+
+
+def test_a_failing_graph_engine_never_loses_the_write_and_extract_backfills() -> None:
+    from langchain_memos.errors import GraphIngestError, StorageError
+    from langchain_memos.graph.sqlite import SQLiteGraphStore
+
+    class Flaky(SQLiteGraphStore):
+        down = True
+
+        def put_relations(self, relations):
+            if self.down:
+                raise StorageError("graph engine down (start it)")
+            return super().put_relations(relations)
+
+    store = Flaky(None)
+    with MemOS.ephemeral(embeddings=HashingEmbeddings(), graph=store) as m:
+        with pytest.raises(GraphIngestError, match="MemOS.extract") as caught:
+            m.add("I live in Oslo", NS)
+        assert [c.content for c in m.get_many(caught.value.ids)] == ["I live in Oslo"]  # written
+        store.down = False
+        assert m.extract(caught.value.ids) == 1
+        assert m.extract(caught.value.ids) == 1  # again: merges, no duplicates
+        assert [f.text for f in m.facts(NS)] == ["user live in Oslo"]
+        assert len(m.list(NS, types=[MemoryType.FACT])) == 1
