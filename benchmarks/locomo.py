@@ -106,7 +106,8 @@ class MemOSSystem:
         stats = self.memos.graph_stats.to_dict()
         return {"enabled": True, "engine": type(self.memos.graph).__name__, "extractor": "rules (no LLM)",
                 "entities": entities, "relations": relations,
-                "facts": relations - len(self.memos.relations(predicate="mentions")),
+                "facts": relations - sum(len(self.memos.relations(predicate=p)) for p in ("mentions", "mentions_date")),
+                "dates": len(self.memos.entities(kind="date")),
                 "extraction_s": stats["extraction_s"], "relations_superseded": stats["superseded"],
                 "relations_merged": stats["relations_merged"],
                 "graph_weight": self.memos.retrieval.graph_weight}

@@ -63,3 +63,16 @@ class StoreLockedError(StorageError):
 
 class EngineUnavailableError(StorageError):
     """An optional engine's package or server is missing."""
+
+
+class GraphIngestError(StorageError):
+    """Cubes were written but the graph engine failed while extracting them.
+
+    Attributes:
+        ids: The ids of the cubes that were written (nothing was lost: extract them again with
+            ``MemOS.extract(ids)`` once the graph engine is back).
+    """
+
+    def __init__(self, message: str, ids: list[str]) -> None:
+        super().__init__(message)
+        self.ids = list(ids)

@@ -21,8 +21,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
 
@@ -38,7 +39,14 @@ from .cube import (
     to_utc,
     utcnow,
 )
-from .errors import CubeNotFoundError, EngineUnavailableError, InvalidInputError, PermissionDeniedError
+from .errors import (
+    CubeNotFoundError,
+    EngineUnavailableError,
+    GraphIngestError,
+    InvalidInputError,
+    PermissionDeniedError,
+    StorageError,
+)
 from .events import ChangeListeners, Listener, MemChange
 from .filters import parse_filter
 from .ingest import PlannedCube, index_text_for, plan_items
@@ -394,7 +402,8 @@ class MemOS:
         texts = [p.embed_text for p in planned if p.embed_text is not None]
         vectors = self._embed_documents(texts)
         ids = self._commit(planned, vectors)
-        facts = self._graph_ingest(self._to_extract(items, planned, extract))
+        with self._graph_errors(ids):
+            facts = self._graph_ingest(self._to_extract(items, planned, extract))
         if facts:
             self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
         return ids
@@ -406,30 +415,47 @@ class MemOS:
         texts = [p.embed_text for p in planned if p.embed_text is not None]
         vectors = await self._aembed_documents(texts)
         ids = await asyncio.to_thread(self._commit, planned, vectors)
-        facts = await asyncio.to_thread(self._graph_ingest, self._to_extract(items, planned, extract))
+        with self._graph_errors(ids):
+            facts = await asyncio.to_thread(self._graph_ingest, self._to_extract(items, planned, extract))
         if facts:
             vectors = await self._aembed_documents([p.embed_text for p in facts if p.embed_text is not None])
             await asyncio.to_thread(self._commit, facts, vectors)
         return ids
 
     # ------------------------------------------------------------------ graph
-    def extract(self, ids: Sequence[str]) -> list[str]:
-        """Extract entities and facts from stored cubes into the graph (e.g. only the user's turns of a
-        conversation added with ``extract=False``); returns the ids of the fact cubes written.
+    @contextlib.contextmanager
+    def _graph_errors(self, ids: Sequence[str]) -> Iterator[None]:
+        """Turn a graph engine failure after a committed write into :class:`GraphIngestError` (with the ids)."""
+        try:
+            yield
+        except StorageError as exc:
+            raise GraphIngestError(
+                f"the {len(ids)} cubes were written, but the graph engine failed while extracting them ({exc}); "
+                "fix the graph engine, then call MemOS.extract(error.ids)", list(ids)) from exc
+
+    def extract(self, ids: str | Sequence[str], *, user: str | None = None) -> int:
+        """Extract existing cubes into the graph (backfill, or after a :class:`GraphIngestError`).
+
+        Extracting a cube again merges into the relations it already produced (idempotent).
+
+        Returns:
+            How many cubes were extracted (fact cubes and missing ids are skipped).
 
         Raises:
-            EngineUnavailableError: This memory has no graph (``graph_backend=None``).
+            EngineUnavailableError: The instance has no graph.
         """
         self._require_graph()
-        cubes = [c for c in self.records.get(list(ids)) if c is not None and c.memory_type is not MemoryType.FACT]
+        wanted = [ids] if isinstance(ids, str) else list(ids)
+        cubes = [c for c in self.records.get(wanted) if c is not None and c.can_read(self._user(user))
+                 and c.memory_type is not MemoryType.FACT]
         facts = self._graph_ingest(cubes)
-        if not facts:
-            return []
-        return self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
+        if facts:
+            self._commit(facts, self._embed_documents([p.embed_text for p in facts if p.embed_text is not None]))
+        return len(cubes)
 
-    async def aextract(self, ids: Sequence[str]) -> list[str]:
+    async def aextract(self, ids: str | Sequence[str], *, user: str | None = None) -> int:
         """Async twin of :meth:`extract`."""
-        return await asyncio.to_thread(self.extract, ids)
+        return await asyncio.to_thread(self.extract, ids, user=user)
 
     def _to_extract(self, items: Any, planned: Sequence[PlannedCube], extract: bool | None) -> list[MemCube]:
         """The just-written cubes to extract from: texts and messages by default, every cube with ``extract=True``."""
@@ -523,7 +549,8 @@ class MemOS:
         return self._require_graph().store.entities(namespace, kind=kind, limit=limit)
 
     def relations(self, namespace: Sequence[str] = (), *, entity: str | None = None, predicate: str | None = None,
-                  as_of: Any = None, current: bool = False, limit: int | None = None) -> list[Any]:
+                  as_of: Any = None, current: bool = False, limit: int | None = None,
+                  user: str | None = None) -> list[Any]:
         """Relations under a namespace prefix, newest first (:class:`~langchain_memos.graph.model.Relation`).
 
         Args:
@@ -533,6 +560,8 @@ class MemOS:
             as_of: Only facts valid at that time.
             current: Only facts not superseded.
             limit: At most this many.
+            user: Only relations with at least one source cube this user may read
+                (default ``MemOSConfig.default_user``; ``None`` = trusted, no check).
 
         Raises:
             EngineUnavailableError: The instance has no graph.
@@ -546,34 +575,46 @@ class MemOS:
             ids = frozenset(graph.link(namespace, [entity]))
             if not ids:
                 return []
-        return graph.store.relations(RelationQuery(namespace_prefix=namespace, entity_ids=ids, predicate=predicate,
-                                                   as_of=to_utc(as_of), current=current, limit=limit))
+        rels = graph.store.relations(RelationQuery(namespace_prefix=namespace, entity_ids=ids, predicate=predicate,
+                                                   as_of=to_utc(as_of), current=current,
+                                                   limit=limit if self._user(user) is None else None))
+        return self._readable_relations(rels, self._user(user))[:limit]
+
+    def _readable_relations(self, rels: list[Any], user: str | None) -> list[Any]:
+        """The relations with a source cube ``user`` may read (all of them for ``None``, the trusted caller)."""
+        if user is None or not rels:
+            return rels
+        sources = sorted({c for r in rels for c in r.provenance})
+        readable = {c.id for c in self.records.get(sources) if c is not None and c.can_read(user)}
+        return [r for r in rels if readable.intersection(r.provenance)]
 
     def facts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
-              entity: str | None = None) -> list[Any]:
-        """Extracted facts (relations other than ``mentions``), oldest ``valid_from`` first.
+              entity: str | None = None, user: str | None = None) -> list[Any]:
+        """Extracted facts (relations other than ``mentions``/``mentions_date``), oldest ``valid_from`` first.
 
         Args:
             namespace: Namespace prefix.
             as_of: Facts valid at that time (default: the ones valid now, i.e. not superseded).
             history: Every fact ever recorded, superseded ones included (``as_of`` ignored).
             entity: Only facts about this entity (name, alias or nickname).
+            user: Only facts with a source this user may read (see :meth:`relations`).
 
         Example:
             ``memos.facts(("users", "ann"))[0].text`` -> ``"ann moved to Denver"``
         """
-        from .graph.writer import MENTIONS
+        from .graph.writer import MENTION_PREDICATES
 
         rels = self.relations(namespace, entity=entity, as_of=None if history else as_of,
-                              current=not history and as_of is None)
+                              current=not history and as_of is None, user=user)
         start = to_utc("1970-01-01T00:00:00")
-        return sorted((r for r in rels if r.predicate != MENTIONS),
+        return sorted((r for r in rels if r.predicate not in MENTION_PREDICATES),
                       key=lambda r: (r.valid_from or start, r.recorded_at, r.id))
 
     async def afacts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
-                     entity: str | None = None) -> list[Any]:
+                     entity: str | None = None, user: str | None = None) -> list[Any]:
         """Async twin of :meth:`facts`."""
-        return await asyncio.to_thread(self.facts, namespace, as_of=as_of, history=history, entity=entity)
+        return await asyncio.to_thread(self.facts, namespace, as_of=as_of, history=history, entity=entity,
+                                       user=user)
 
     def neighbours(self, name: str, namespace: Sequence[str], *, hops: int = 1, as_of: Any = None) -> list[Any]:
         """Entities within ``hops`` (1 or 2) of the entity ``name`` refers to in ``namespace``."""

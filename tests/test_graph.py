@@ -263,3 +263,46 @@ def test_updating_content_replaces_its_facts(memos: MemOS) -> None:
     memos.update(cube_id, content="I live in Bergen")
     assert [f.text for f in memos.facts(NS, history=True)] == ["user live in Bergen"]
     assert [c.content for c in memos.list(NS, types=[MemoryType.FACT])] == ["user live in Bergen"]
+
+
+def test_resolved_dates_are_date_nodes_linked_to_the_speaker(memos: MemOS) -> None:
+    memos.add([{"role": "user", "name": "Ann", "content": "I ran a race last Saturday."},
+               {"role": "user", "name": "Ann", "content": "And yesterday I rested."}], NS, created_at=MONDAY)
+    days = {e.name for e in memos.entities(NS, kind="date")}
+    assert days == {"2023-05-06", "2023-05-07"}  # one node per day: similar strings never merge
+    linked = memos.relations(NS, predicate="mentions_date")
+    assert sorted(r.attributes["date"] for r in linked) == ["2023-05-06", "2023-05-07"]
+    assert all(r.predicate != "mentions_date" for r in memos.facts(NS))
+
+
+def test_facts_respect_the_readers_of_their_sources(memos: MemOS) -> None:
+    memos.add("I live in Oslo", NS, owner="ann")
+    memos.add("I work at Acme", NS, owner="ann", permissions={"readers": ["bob"]})
+    assert len(memos.facts(NS)) == 2  # the trusted caller sees everything
+    assert [f.predicate for f in memos.facts(NS, user="bob")] == ["works_at"]
+    assert memos.facts(NS, user="eve") == [] and len(memos.facts(NS, user="ann")) == 2
+    assert len(memos.relations(NS, user="bob", limit=5)) == 1
+
+
+def test_a_failing_graph_engine_never_loses_the_write_and_extract_backfills() -> None:
+    from langchain_memos.errors import GraphIngestError, StorageError
+    from langchain_memos.graph.sqlite import SQLiteGraphStore
+
+    class Flaky(SQLiteGraphStore):
+        down = True
+
+        def put_relations(self, relations):
+            if self.down:
+                raise StorageError("graph engine down (start it)")
+            return super().put_relations(relations)
+
+    store = Flaky(None)
+    with MemOS.ephemeral(embeddings=HashingEmbeddings(), graph=store) as m:
+        with pytest.raises(GraphIngestError, match="MemOS.extract") as caught:
+            m.add("I live in Oslo", NS)
+        assert [c.content for c in m.get_many(caught.value.ids)] == ["I live in Oslo"]  # written
+        store.down = False
+        assert m.extract(caught.value.ids) == 1
+        assert m.extract(caught.value.ids) == 1  # again: merges, no duplicates
+        assert [f.text for f in m.facts(NS)] == ["user live in Oslo"]
+        assert len(m.list(NS, types=[MemoryType.FACT])) == 1

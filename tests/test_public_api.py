@@ -12,7 +12,7 @@ import langchain_memos
 
 EXPECTED_PUBLIC_NAMES = [
     "ContentTooLargeError", "CubeNotFoundError", "EmbeddingDimensionError", "EngineUnavailableError",
-    "HashingEmbeddings", "HistoryEntry", "IntegrityReport", "InvalidInputError", "InvalidNamespaceError",
+    "GraphIngestError", "HashingEmbeddings", "HistoryEntry", "IntegrityReport", "InvalidInputError", "InvalidNamespaceError",
     "LocalMiniLMEmbeddings", "MemCube", "MemOS", "MemOSConfig", "MemOSError", "MemoryType", "NonJSONValueError",
     "PermissionDeniedError", "Permissions", "Provenance", "RetrievalConfig", "SearchHit", "Status", "StorageError",
     "StoreLockedError", "Tier", "UnknownFilterOperatorError", "__version__", "render_memory_block",

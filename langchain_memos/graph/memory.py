@@ -21,7 +21,7 @@ from .extract import ExtractionInput, Extractor, RuleExtractor
 from .model import Entity, Relation
 from .resolve import resolve_mention
 from .signal import hop2_seeds, relation_scores, relation_stems
-from .writer import MENTIONS, GraphWriter, SourceExtraction
+from .writer import MENTION_PREDICATES, MENTIONS_DATE, GraphWriter, SourceExtraction
 
 
 @dataclass
@@ -123,7 +123,7 @@ class GraphMemory:
             names = {e.id: e.name for e in written.entity_names.values()}
             for rel in plan.new:
                 rel = final.get(rel.id, rel)
-                if rel.predicate != MENTIONS:
+                if rel.predicate not in MENTION_PREDICATES:
                     result.fact_cubes.append(self._fact_cube(rel, by_id.get(rel.provenance[0]), names))
             for old, new in plan.superseded:
                 if old.id not in new_ids:
@@ -186,7 +186,8 @@ class GraphMemory:
         ns = tuple(namespace)
         names_by_id = {i: e.name for i, e in linked.items()}
         hop1 = [r for r in self.store.relations(RelationQuery(namespace_prefix=ns, entity_ids=frozenset(linked),
-                                                              as_of=as_of)) if r.namespace == ns]
+                                                              as_of=as_of))
+                if r.namespace == ns and r.predicate != MENTIONS_DATE]  # dates are hubs, not evidence
         hop2: list[Relation] = []
         if hops >= 2:
             seeds = hop2_seeds(names_by_id, hop1, keywords)
@@ -194,14 +195,14 @@ class GraphMemory:
                 seen = {r.id for r in hop1}
                 hop2 = [r for r in self.store.relations(RelationQuery(namespace_prefix=ns, entity_ids=frozenset(seeds),
                                                                       as_of=as_of))
-                        if r.id not in seen and r.namespace == ns]
+                        if r.id not in seen and r.namespace == ns and r.predicate != MENTIONS_DATE]
         scored = relation_scores(keywords, names_by_id, hop1, hop2, as_of_query=as_of is not None)
         cubes: dict[str, float] = {}
         facts: dict[str, float] = {}
         for s, r in scored.values():
             for cube_id in r.provenance:
                 cubes[cube_id] = max(s, cubes.get(cube_id, 0.0))
-            if self.fact_cubes and r.predicate != MENTIONS:
+            if self.fact_cubes and r.predicate not in MENTION_PREDICATES:
                 facts[fact_key(r.id)] = s
         return cubes, facts
 
@@ -209,7 +210,7 @@ class GraphMemory:
     def forget(self, cube_ids: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
         """Remove deleted cubes from the graph; return ``(namespace, fact key)`` of fact cubes now without a source."""
         removed = self.store.remove_sources(list(cube_ids))
-        return [(r.namespace, fact_key(r.id)) for r in removed if r.predicate != MENTIONS]
+        return [(r.namespace, fact_key(r.id)) for r in removed if r.predicate not in MENTION_PREDICATES]
 
 
 __all__ = ["GraphMemory", "GraphStats", "IngestResult", "fact_key", "source_text"]

@@ -5,7 +5,8 @@ A mention resolves to a known entity of its namespace, in this order:
 1. the same normalised name or alias;
 2. a nickname or a name prefix of a person ("Mel" -> "Melanie", "Bob" -> "Robert"),
    only when exactly one known person fits;
-3. near-identical spelling (``difflib`` ratio >= ``min_ratio``) with an entity of the same kind.
+3. near-identical spelling (``difflib`` ratio >= ``min_ratio``) with an entity of the same kind
+   (never for dates).
 
 Otherwise the mention becomes a new entity.
 
@@ -55,6 +56,8 @@ def resolve_mention(name: str, kind: str, known: Sequence[Entity], *, min_prefix
     exact = [e for e in known if norm in {normalize_name(n) for n in e.names}]
     if exact:
         return next((e for e in exact if e.kind == kind), exact[0])
+    if kind == "date":  # "2023-05-06" and "2023-05-07" are different days, however similar the strings
+        return None
     if kind in ("person", "thing") and " " not in norm and norm[:1].isalpha() and name[:1].isupper():
         fulls = NICKNAMES.get(norm, ())
         persons = [e for e in known if e.kind == "person"]

@@ -32,6 +32,10 @@ from .resolve import resolve_mention
 
 #: Predicate of the edge from a speaker to an entity they name outside any extracted fact.
 MENTIONS = "mentions"
+#: Predicate of the edge from a speaker to a date (an entity of kind ``"date"``, its ISO form) they mention.
+MENTIONS_DATE = "mentions_date"
+#: Predicates that record a mention rather than state a fact (no fact cube, not in ``MemOS.facts``).
+MENTION_PREDICATES: frozenset[str] = frozenset({MENTIONS, MENTIONS_DATE})
 
 
 @dataclass
@@ -164,6 +168,7 @@ class GraphWriter:
         mentions: list[tuple[str, str]] = []
         for s in sources:
             mentions.extend(s.extraction.entities)
+            mentions.extend((iso, "date") for iso in s.extraction.dates)
             for f in s.extraction.facts:
                 mentions += [(f.subject, f.subject_kind), (f.object, f.object_kind)]
         if not mentions:
@@ -187,6 +192,11 @@ class GraphWriter:
                         incoming.append(Relation(speaker.id, MENTIONS, target.id, namespace, valid_from=s.said_at,
                                                  recorded_at=recorded_at, provenance=(s.cube_id,),
                                                  text=f"{speaker.name} mentions {target.name}"))
+                for iso in s.extraction.dates:
+                    day = by_name[iso]
+                    incoming.append(Relation(speaker.id, MENTIONS_DATE, day.id, namespace, valid_from=s.said_at,
+                                             recorded_at=recorded_at, provenance=(s.cube_id,),
+                                             text=f"{speaker.name} mentions {iso}", attributes={"date": iso}))
         subjects = frozenset(r.subject for r in incoming)
         existing = [r for r in self.store.relations(RelationQuery(namespace_prefix=namespace, entity_ids=subjects,
                                                                   current=True))
@@ -199,4 +209,5 @@ class GraphWriter:
         return GraphWriteResult(entities=entities, plan=plan, entity_names=by_name)
 
 
-__all__ = ["GraphWriteResult", "GraphWriter", "MENTIONS", "RelationPlan", "SourceExtraction", "plan_relations"]
+__all__ = ["GraphWriteResult", "GraphWriter", "MENTIONS", "MENTIONS_DATE", "MENTION_PREDICATES", "RelationPlan",
+           "SourceExtraction", "plan_relations"]
