@@ -134,7 +134,7 @@ def test_new_messages_enter_the_working_tier_once(memos: MemOS, tmp_path: Path, 
     facts = memos.list(("users", "ann"), types=["fact"])
     assert any("Porto" in f.content for f in facts)  # extracted from the user's turn
     assert sorted(c.content for c in cubes) == sorted([
-        "user: I moved to Porto", "assistant: echo: I moved to Porto", "user: I work as a nurse",
+        "ann: I moved to Porto", "assistant: echo: I moved to Porto", "ann: I work as a nurse",
         "assistant: echo: I work as a nurse"])
     assert {c.tier for c in cubes} == {Tier.WORKING} and {c.owner for c in cubes} == {"ann"}
     assert {c.thread_id for c in cubes} == {"t1"}
@@ -149,7 +149,7 @@ async def test_async_feed_and_context_user(memos: MemOS) -> None:
     await graph.ainvoke({"messages": [HumanMessage("My dog is called Rex")]},
                         {"configurable": {"thread_id": "t2"}}, context={"user_id": "bo"})
     assert [c.content for c in memos.list(("users", "bo"), tiers=[Tier.WORKING])][::-1][0] == \
-        "user: My dog is called Rex"
+        "bo: My dog is called Rex"
 
 
 def test_runs_without_user_are_stored_but_not_fed(memos: MemOS) -> None:

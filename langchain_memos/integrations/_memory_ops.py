@@ -98,7 +98,11 @@ def remember_turns(memos: Any, messages: Sequence[Any], namespace: Sequence[str]
     fresh = [(k, m) for k, (_, m) in zip(keys, candidates) if k not in present]
     if not fresh:
         return []
-    planned = plan_items([m for _, m in fresh], namespace, owner=user_id, thread_id=thread_id,
+    # the user's turns are said by the user (``ann: I moved to Porto``), so facts name them
+    said = [{"role": "user" if message_type(m) == "human" else "assistant", "content": message_text(m),
+             "id": m.get("id") if isinstance(m, Mapping) else getattr(m, "id", None),
+             **({"name": user_id} if user_id and message_type(m) == "human" else {})} for _, m in fresh]
+    planned = plan_items(said, namespace, owner=user_id, thread_id=thread_id,
                          metadata={"thread_id": thread_id} if thread_id else {})
     cubes: list[MemCube] = []
     for (key, _), p in zip(fresh, planned):
