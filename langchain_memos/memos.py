@@ -38,7 +38,7 @@ from .cube import (
     to_utc,
     utcnow,
 )
-from .errors import CubeNotFoundError, InvalidInputError, PermissionDeniedError
+from .errors import CubeNotFoundError, InvalidInputError, MemOSError, PermissionDeniedError
 from .filters import parse_filter
 from .ingest import PlannedCube, index_text_for, plan_items
 from .retrieval.fusion import Hit, RetrievalConfig
@@ -47,6 +47,7 @@ from .retrieval.pipeline import SearchPlan, exact_vector_search, plan_search, ra
 from .retrieval.query import analyze_query
 from .storage.base import AuditRecord, CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
 from .storage.base import TierMove
+from .storage.sync import index_pending
 from .validation import validate_content, validate_embeddings, validate_json_value, validate_namespace
 
 
@@ -174,9 +175,13 @@ class MemOS:
         return cls(path, **kwargs)
 
     def close(self) -> None:
-        """Close the engines; idempotent."""
+        """Index what is still waiting, then close the engines; idempotent."""
         if not self._closed:
             self._closed = True
+            try:
+                self._index(wait=True)
+            except MemOSError:
+                pass  # the rows stay flagged in the record store; the next open's check() indexes them
             self.records.close()
             self.vectors.close()
 
@@ -300,14 +305,17 @@ class MemOS:
         cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE or c.id not in vectors]
         if replaced or cold:
             self.vectors.delete([*replaced, *cold])
-        self._index([c for c in cubes if c.id in vectors and c.tier is not Tier.ARCHIVE], vectors)
+        if any(c.id in vectors and c.tier is not Tier.ARCHIVE for c in cubes):
+            self._index(wait=False)
         return [c.id for c in cubes]
 
-    def _index(self, cubes: Sequence[MemCube], vectors_by_id: Mapping[str, Sequence[float]]) -> None:
-        if not cubes:
-            return
-        self.vectors.upsert([c.id for c in cubes], [vectors_by_id[c.id] for c in cubes], cubes)
-        self.records.mark_indexed([c.id for c in cubes])
+    def _index(self, *, wait: bool) -> int | None:
+        """Move embeddings waiting in the record store into the vector index (see :mod:`.storage.sync`).
+
+        ``wait=False``: when another thread or process is indexing, leave ours to it;
+        searches score waiting embeddings exactly until then.
+        """
+        return index_pending(self.records, self.vectors, wait=wait)
 
     def add(self, items: Any, namespace: Sequence[str], **options: Any) -> list[str]:
         """Add memories and return their ids, in input order.
@@ -470,6 +478,14 @@ class MemOS:
         matching = self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)
         if len(matching) <= exact_limit:
             return exact_vector_search(query_vector, self.records.embeddings(matching), pool)
+        # embeddings still waiting for the index (another writer is indexing them) are scored exactly
+        pending = self.records.unindexed_ids(limit=max_fetch + 1)
+        if len(pending) > max_fetch:
+            return exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(cq, order_by=None)),
+                                       pool)
+        waiting = exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(
+            replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids), order_by=None)),
+            pool) if pending else []
         fetch = 2 * pool
         while True:
             hits = self.vectors.search(query_vector, fetch)
@@ -480,7 +496,7 @@ class MemOS:
                 replace(cq, ids=fetched if cq.ids is None else fetched & cq.ids), order_by=None))
             kept = [h for h in hits if h.id in allowed]
             if len(kept) >= pool or len(hits) < fetch:
-                return kept[:pool]
+                return _merge_scored(kept, waiting, pool)
             if fetch >= max_fetch:
                 break
             share = len(kept) / len(hits)
@@ -670,13 +686,21 @@ class MemOS:
 
     # -------------------------------------------------------------- integrity
     def check(self, *, repair: bool = True) -> IntegrityReport:
-        """Compare the record store and the vector index; re-index or drop what drifted."""
+        """Compare the record store and the vector index; re-index or drop what drifted.
+
+        Embeddings still waiting for the index (write-behind, or a crash between the
+        record commit and the index write) are indexed first when ``repair``; then
+        every hot cube with an embedding must have a vector and every vector a cube.
+        Run it when no other process is writing, or it may see their writes in flight.
+        """
         report = IntegrityReport()
+        if repair:
+            self._index(wait=True)
         report.records = self.records.count(CubeQuery(statuses=frozenset(Status), include_expired=True))
         indexed = self.vectors.ids()
         report.vectors = len(indexed)
-        expected = {c.id for c in self.records.query(CubeQuery(tiers=frozenset(HOT_TIERS),
-                                                               statuses=frozenset(Status), include_expired=True))}
+        expected = self.records.query_ids(CubeQuery(tiers=frozenset(HOT_TIERS), statuses=frozenset(Status),
+                                                    include_expired=True), order_by=None)
         with_vectors = set(self.records.embeddings(sorted(expected)))
         report.missing_vectors = sorted(with_vectors - indexed)
         report.orphan_vectors = sorted(indexed - with_vectors)
@@ -685,8 +709,8 @@ class MemOS:
             if report.orphan_vectors:
                 self.vectors.delete(report.orphan_vectors)
             if report.missing_vectors:
-                cubes = [c for c in self.records.get(report.missing_vectors) if c is not None]
-                self._index(cubes, self.records.embeddings([c.id for c in cubes]))
+                self.records.mark_indexed(report.missing_vectors, False)
+                self._index(wait=True)
             self.records.audit([AuditRecord(action="repair", cube_id=None, namespace=(), at=utcnow(),
                                             reason="integrity check",
                                             detail={"missing_vectors": len(report.missing_vectors),
@@ -694,10 +718,6 @@ class MemOS:
             report.repaired = problems
         else:
             report.unrepaired = problems
-        pending = self.records.unindexed_ids()
-        if repair and pending:
-            cubes = [c for c in self.records.get(pending) if c is not None and c.tier is not Tier.ARCHIVE]
-            self._index(cubes, self.records.embeddings([c.id for c in cubes]))
         return report
 
     async def acheck(self, *, repair: bool = True) -> IntegrityReport:
@@ -795,9 +815,21 @@ class MemOS:
         cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE]
         if cold:
             self.vectors.delete(cold)
-        hot = [c for c in cubes if c.tier is not Tier.ARCHIVE]
-        vectors = self.records.embeddings([c.id for c in hot])
-        self._index([c for c in hot if c.id in vectors], vectors)
+        hot = [c.id for c in cubes if c.tier is not Tier.ARCHIVE]
+        if hot:
+            self.records.mark_indexed(list(self.records.embeddings(hot)), False)  # refresh their tier labels
+            self._index(wait=False)
+
+
+def _merge_scored(first: Sequence[ScoredId], second: Sequence[ScoredId], k: int) -> list[ScoredId]:
+    """The ``k`` best of two scored lists (an id in both keeps its higher score)."""
+    if not second:
+        return list(first[:k])
+    best: dict[str, ScoredId] = {}
+    for hit in [*first, *second]:
+        if hit.id not in best or hit.score > best[hit.id].score:
+            best[hit.id] = hit
+    return sorted(best.values(), key=lambda h: (-h.score, h.id))[:k]
 
 
 def _merge_contents(contents: Sequence[str]) -> str:

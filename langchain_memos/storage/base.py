@@ -236,8 +236,16 @@ class RecordStore(Protocol):
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids whose embedding is not yet confirmed in the vector index."""
 
-    def mark_indexed(self, ids: Sequence[str]) -> None:
-        """Record that these ids are in the vector index."""
+    def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
+        """Record that these ids are in the vector index (``indexed=False``: that they must be re-indexed)."""
+
+    def claim_unindexed(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any]]:
+        """Atomically take up to ``limit`` embeddings waiting for the vector index and mark them indexed.
+
+        Returns ``(id, namespace, tier, embedding)`` per cube claimed (archived ones too:
+        the caller leaves them out of the hot index). The caller indexes them, or hands
+        them back with ``mark_indexed(ids, False)`` when the index fails.
+        """
 
     def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
         """Count one access for each id, set ``last_accessed_at``, add ``heat_delta``."""

@@ -875,12 +875,38 @@ class SQLiteRecordStore:
 
         return self._write(tx)
 
-    def mark_indexed(self, ids: Sequence[str]) -> None:
-        """Record that these ids' embeddings are in the vector index."""
+    def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
+        """Record that these ids' embeddings are in the vector index (``indexed=False``: that they must be re-indexed)."""
         if not ids:
             return
         self._write(lambda conn: conn.execute(
-            "UPDATE cubes SET indexed = 1 WHERE id IN (SELECT value FROM json_each(?))", (_json_list(ids),)))
+            "UPDATE cubes SET indexed = ? WHERE id IN (SELECT value FROM json_each(?))",
+            (1 if indexed else 0, _json_list(ids))))
+
+    def claim_unindexed(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
+        """Take up to ``limit`` embeddings waiting for the vector index and mark them indexed, atomically.
+
+        The caller must then put them in the index (or hand them back with
+        ``mark_indexed(ids, False)``). Reading the embedding and clearing the flag in
+        one transaction means a later write of the same cube sets the flag again, so
+        the last version written is the last one indexed.
+
+        Returns:
+            ``(id, namespace, tier, float32 embedding)`` per cube claimed; archived cubes
+            are claimed too (the caller leaves them out of the hot index).
+        """
+        import numpy as np
+
+        def tx(conn: sqlite3.Connection) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
+            rows = conn.execute("SELECT c.id, c.ns, c.tier, v.vec FROM cubes AS c LEFT JOIN vectors AS v ON v.id = c.id "
+                                "WHERE c.has_vector = 1 AND c.indexed = 0 LIMIT ?", (int(limit),)).fetchall()
+            if rows:
+                conn.execute("UPDATE cubes SET indexed = 1 WHERE id IN (SELECT value FROM json_each(?))",
+                             (_json_list(r[0] for r in rows),))
+            return [(cube_id, ns_from_key(ns), Tier(tier), None if vec is None else np.frombuffer(vec, dtype="<f4"))
+                    for cube_id, ns, tier, vec in rows]
+
+        return self._write(tx)
 
     def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
         """Count one access per id (an id listed twice counts twice), set ``last_accessed_at``, add heat.

@@ -1,0 +1,78 @@
+"""Keeping the vector index in step with the record store (write-behind indexing).
+
+The record store is the source of truth: a write commits the cube *and* its
+embedding there, flagged un-indexed. :func:`index_pending` then moves waiting
+embeddings into the vector index under the index's writer lock: it claims them in
+the record store (flag cleared in the same transaction that reads them) and
+upserts them. Whoever holds the lock indexes everyone's waiting rows, so with
+several writer threads or processes, a writer that finds the index busy just
+returns (``wait=False``): its rows are indexed by the current holder or the next
+writer, and until then searches score them exactly from the record store
+(``MemOS`` merges :meth:`~langchain_memos.storage.base.RecordStore.unindexed_ids`
+into its vector candidates), so reads still see every acknowledged write.
+
+Example:
+    >>> from langchain_memos.storage.sync import index_pending
+    >>> # after records.write(...):  index_pending(records, vectors, wait=False)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ContextManager
+
+from ..cube import MemCube, Tier
+from .base import RecordStore, VectorIndex
+
+#: Embeddings claimed per round (one record-store transaction and one upsert each).
+CLAIM_BATCH = 2000
+
+
+def _writer(vectors: VectorIndex, wait: bool) -> ContextManager[bool]:
+    hold = getattr(vectors, "writer", None)
+    return hold(wait=wait) if hold is not None else contextlib.nullcontext(True)
+
+
+def index_pending(records: RecordStore, vectors: VectorIndex, *, wait: bool, batch: int = CLAIM_BATCH) -> int | None:
+    """Index every embedding waiting in the record store.
+
+    Args:
+        records: The source of truth.
+        vectors: The index to fill.
+        wait: Wait for the index's writer lock (``True``) or return ``None`` at once when
+            another thread or process holds it (``False``; that holder indexes the rows).
+        batch: Embeddings per claim.
+
+    Returns:
+        How many embeddings were indexed, or ``None`` when the index was busy.
+
+    Raises:
+        StorageError: The vector index failed; the claimed rows are handed back (flagged
+            un-indexed again) so a later call or ``MemOS.check()`` indexes them.
+    """
+    with _writer(vectors, wait) as held:
+        if not held:
+            return None
+        total = 0
+        while True:
+            claimed = records.claim_unindexed(batch)
+            hot = [c for c in claimed if c[2] is not Tier.ARCHIVE and c[3] is not None]
+            if hot:
+                ids = [c[0] for c in hot]
+                try:
+                    vectors.upsert(ids, [c[3] for c in hot], [_stub(c) for c in hot])
+                except BaseException:
+                    records.mark_indexed(ids, False)
+                    raise
+                total += len(hot)
+            if len(claimed) < batch:
+                return total
+
+
+def _stub(claimed: tuple[str, Any, Any, Any]) -> MemCube:
+    """The fields the index keeps with a vector (id, namespace, tier) as a cube."""
+    cube_id, namespace, tier, _ = claimed
+    return MemCube(content="", namespace=namespace, tier=tier, id=cube_id)
+
+
+__all__ = ["CLAIM_BATCH", "index_pending"]
