@@ -39,7 +39,8 @@ from .cube import (
     utcnow,
 )
 from .errors import CubeNotFoundError, InvalidInputError, MemOSError, PermissionDeniedError
-from .filters import parse_filter
+from .filters import Condition, parse_filter
+from .forget import ForgetHook, ForgetRequest, run_forget_hooks
 from .ingest import PlannedCube, index_text_for, plan_items
 from .retrieval.fusion import Hit, RetrievalConfig
 from .retrieval.indexing import date_text, thread_keyword_docs
@@ -160,6 +161,7 @@ class MemOS:
         self.records = records
         self.vectors = vectors
         self.records.setup()
+        self.forget_hooks: list[ForgetHook] = []
         self._closed = False
 
     # ------------------------------------------------------------ construction
@@ -683,6 +685,60 @@ class MemOS:
     async def aexpire(self, *, now: Any = None, reason: str = "ttl expired") -> list[str]:
         """Async twin of :meth:`expire`."""
         return await asyncio.to_thread(self.expire, now=now, reason=reason)
+
+    # ------------------------------------------------------------ forgetting
+    def add_forget_hook(self, hook: ForgetHook) -> None:
+        """Register a cleanup that :meth:`delete_user` and :meth:`forget_namespace` call after their own erasure.
+
+        Engines that keep copies outside the record store and vector index (graph,
+        adapters, KV caches, archive files) register here; see :mod:`langchain_memos.forget`.
+        """
+        self.forget_hooks.append(hook)
+
+    def _forget(self, user: str | None, namespaces: Iterable[Sequence[str]]) -> list[str]:
+        prefixes = tuple(validate_namespace(ns) for ns in namespaces)
+        everything = frozenset(Status)
+        ids: set[str] = set()
+        if user is not None:
+            ids.update(self.records.query_ids(CubeQuery(statuses=everything, include_expired=True, cube_conditions=(
+                Condition(("owner",), "$eq", user),)), order_by=None))
+        for prefix in prefixes:
+            ids.update(self.records.query_ids(CubeQuery(namespace_prefix=prefix, statuses=everything,
+                                                        include_expired=True), order_by=None))
+        wanted = sorted(ids)
+        erased = self.records.erase(wanted, namespaces=prefixes, actors=[user] if user is not None else [])
+        self.vectors.delete(wanted)
+        run_forget_hooks(self.forget_hooks, ForgetRequest(user=user, namespaces=prefixes, cube_ids=tuple(wanted)))
+        return erased
+
+    def delete_user(self, user: str, *, namespaces: Iterable[Sequence[str]] = ()) -> list[str]:
+        """Erase every trace of a user; return the ids of the cubes erased.
+
+        Erased: every cube the user owns (any namespace, any tier, the archive
+        included) and every cube under ``namespaces`` (e.g. ``[("users", user)]``),
+        with their history, embeddings, vectors and keyword rows; the content kept by
+        their audit records and the user's name as an audit actor; then what each
+        :meth:`add_forget_hook` hook holds. Idempotent: call it again after a failure.
+
+        Raises:
+            InvalidInputError: ``user`` is not a non-empty string, or a namespace is invalid.
+            StorageError: A forget hook failed (the stores are already erased).
+        """
+        if not isinstance(user, str) or not user:
+            raise InvalidInputError(f"delete_user() needs the user id as a non-empty string, got {user!r}")
+        return self._forget(user, namespaces)
+
+    def forget_namespace(self, namespace: Sequence[str]) -> list[str]:
+        """Erase every cube under a namespace prefix as :meth:`delete_user` does; return the ids erased."""
+        return self._forget(None, [namespace])
+
+    async def adelete_user(self, user: str, *, namespaces: Iterable[Sequence[str]] = ()) -> list[str]:
+        """Async twin of :meth:`delete_user`."""
+        return await asyncio.to_thread(self.delete_user, user, namespaces=namespaces)
+
+    async def aforget_namespace(self, namespace: Sequence[str]) -> list[str]:
+        """Async twin of :meth:`forget_namespace`."""
+        return await asyncio.to_thread(self.forget_namespace, namespace)
 
     # -------------------------------------------------------------- integrity
     def check(self, *, repair: bool = True) -> IntegrityReport:

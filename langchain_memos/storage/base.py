@@ -236,6 +236,11 @@ class RecordStore(Protocol):
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids whose embedding is not yet confirmed in the vector index."""
 
+    def erase(self, ids: Sequence[str], *, namespaces: Sequence[Sequence[str]] = (),
+              actors: Sequence[str] = ()) -> list[str]:
+        """Delete cubes keeping no copy (no audit content; audit rows under ``namespaces`` scrubbed,
+        ``actors`` names removed from the audit log); return the ids erased."""
+
     def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
         """Record that these ids are in the vector index (``indexed=False``: that they must be re-indexed)."""
 

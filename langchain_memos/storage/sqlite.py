@@ -875,6 +875,51 @@ class SQLiteRecordStore:
 
         return self._write(tx)
 
+    def erase(self, ids: Sequence[str], *, namespaces: Sequence[Sequence[str]] = (),
+              actors: Sequence[str] = ()) -> list[str]:
+        """Delete cubes leaving no copy of their data (right to be forgotten); return the ids erased.
+
+        Unlike :meth:`delete`, nothing of them is kept: rows, history, embeddings,
+        keyword rows and metadata go, audit records of these cubes or under
+        ``namespaces`` (prefixes) or by one of ``actors`` lose their namespace, reason
+        and detail (content), and the actor's name. Freed pages
+        are zeroed (``secure_delete``), the keyword index is merged so no deleted term
+        survives in it, and the WAL is checkpointed. One audit record ``"erase"`` with
+        the count is added.
+        """
+        wanted = list(dict.fromkeys(ids))
+        prefixes = [tuple(ns) for ns in namespaces]
+        at = utcnow().timestamp()
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            erased: list[str] = []
+            for cube_id in wanted:
+                row = conn.execute("SELECT rid FROM cubes WHERE id = ?", (cube_id,)).fetchone()
+                if row is not None:
+                    self._delete_rows(conn, row[0], cube_id)
+                    erased.append(cube_id)
+            scrub = "UPDATE audit SET ns = '', reason = 'erased', detail = '{\"erased\": true}'"
+            conn.execute(f"{scrub} WHERE cube_id IN (SELECT value FROM json_each(?))", (_json_list(wanted),))
+            for prefix in prefixes:
+                where, params = _prefix_sql("ns", prefix)
+                conn.execute(f"{scrub} WHERE {where}", params)
+            for actor in actors:
+                conn.execute(f"{scrub}, actor = NULL WHERE actor = ?", (actor,))
+            conn.execute("INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) "
+                         "VALUES ('erase', NULL, '', ?, NULL, 'erase', ?)", (at, _dumps({"cubes": len(erased)}, "audit")))
+            return erased
+
+        with self._lock:
+            self._retry(lambda conn: conn.execute("PRAGMA secure_delete=ON"), begin=None)
+            try:
+                erased = self._write(tx)
+                self._write(lambda conn: conn.execute("INSERT INTO fts(fts) VALUES ('optimize')"))
+            finally:
+                self._retry(lambda conn: conn.execute("PRAGMA secure_delete=OFF"), begin=None)
+            if not self._memory:
+                self._retry(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(), begin=None)
+        return erased
+
     def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
         """Record that these ids' embeddings are in the vector index (``indexed=False``: that they must be re-indexed)."""
         if not ids:
