@@ -49,7 +49,14 @@ from .retrieval.query import analyze_query
 from .storage.base import AuditRecord, CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
 from .storage.base import TierMove
 from .storage.sync import index_pending
-from .validation import validate_content, validate_embeddings, validate_json_value, validate_namespace
+from .validation import (
+    validate_content,
+    validate_embeddings,
+    validate_enum,
+    validate_enums,
+    validate_json_value,
+    validate_namespace,
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ class IntegrityReport:
         vectors: Vectors in the vector index.
         missing_vectors: Cubes that should be in the vector index but were not.
         orphan_vectors: Vectors with no cube behind them.
-        repaired: How many problems were fixed.
+        repaired: How many problems were fixed (embeddings left waiting for the index included).
         unrepaired: Problems left (e.g. ``repair=False``).
     """
 
@@ -405,13 +412,13 @@ class MemOS:
                     user: str | None, default_tiers: Sequence[Tier] | None = HOT_TIERS,
                     time_range: tuple[Any, Any] | None = None, as_of: Any = None) -> CubeQuery:
         namespace = validate_namespace(namespace, allow_empty=True)
-        tier_set = frozenset(Tier(t) for t in tiers) if tiers is not None else (
+        tier_set = validate_enums(Tier, tiers, what="tier") if tiers is not None else (
             frozenset(default_tiers) if default_tiers is not None else None)
         start, end = (time_range or (None, None))
         return CubeQuery(
             namespace_prefix=namespace,
             tiers=tier_set,
-            types=frozenset(MemoryType(t) for t in types) if types is not None else None,
+            types=validate_enums(MemoryType, types, what="memory type") if types is not None else None,
             conditions=tuple(parse_filter(filters)),
             reader=self._user(user),
             created_after=to_utc(start),
@@ -544,15 +551,21 @@ class MemOS:
         if "content" in changes:
             validate_content(changes["content"], max_chars=self.config.max_content_chars)
         if "metadata" in changes:
+            if not isinstance(changes["metadata"], Mapping):
+                raise InvalidInputError(f"metadata must be a dict, got {type(changes['metadata']).__name__}")
             validate_json_value(changes["metadata"], what="metadata")
         now = utcnow()
         entry = HistoryEntry(version=cube.version, content=cube.content, metadata=cube.metadata, changed_at=now,
                              reason=reason, actor=actor, snapshot=cube.snapshot())
-        new = cube.copy(**changes)
-        new.version = cube.version + 1
-        new.updated_at = now
-        new.history = [*cube.history, entry]
-        new.__post_init__()
+        try:
+            new = cube.copy(**changes)
+            new.version = cube.version + 1
+            new.updated_at = now
+            new.history = [*cube.history, entry]
+            new.__post_init__()
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise InvalidInputError(f"cannot update {sorted(changes)} of cube {cube.id} ({exc}); pass values of "
+                                    "the types MemCube declares for these fields") from exc
         return PlannedCube.for_cube(new, reembed=("content" in changes and changes["content"] != cube.content))
 
     def _plan_update(self, cube_id: str, changes: dict[str, Any], reason: str, user: str | None) -> PlannedCube:
@@ -580,7 +593,7 @@ class MemOS:
 
     def promote(self, cube_id: str, tier: Tier | str, *, reason: str = "promote", user: str | None = None) -> MemCube:
         """Move a cube to another tier (up or down). Archive takes it out of the hot indexes."""
-        tier = Tier(tier)
+        tier = validate_enum(Tier, tier, what="tier")
         status = Status.ARCHIVED if tier is Tier.ARCHIVE else (
             Status.ACTIVATED if tier in (Tier.ACTIVATION, Tier.WORKING) else None)
         changes: dict[str, Any] = {"tier": tier}
@@ -751,7 +764,7 @@ class MemOS:
         """
         report = IntegrityReport()
         if repair:
-            self._index(wait=True)
+            report.repaired += self._index(wait=True) or 0  # embeddings a crash or another writer left waiting
         report.records = self.records.count(CubeQuery(statuses=frozenset(Status), include_expired=True))
         indexed = self.vectors.ids()
         report.vectors = len(indexed)
@@ -771,7 +784,7 @@ class MemOS:
                                             reason="integrity check",
                                             detail={"missing_vectors": len(report.missing_vectors),
                                                     "orphan_vectors": len(report.orphan_vectors)})])
-            report.repaired = problems
+            report.repaired += problems
         else:
             report.unrepaired = problems
         return report

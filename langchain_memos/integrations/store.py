@@ -101,6 +101,10 @@ def _check_namespace(namespace: Any, *, allow_empty: bool) -> tuple[str, ...]:
 
 def _validate_op(op: Op) -> None:
     """LangGraph's label checks plus ours (empty namespace for items, control characters)."""
+    if isinstance(op, (GetOp, PutOp)):
+        _check_namespace(op.namespace, allow_empty=False)
+    elif isinstance(op, SearchOp):
+        _check_namespace(op.namespace_prefix, allow_empty=True)
     try:
         validate_op_namespace(op)
     except LangGraphNamespaceError as exc:

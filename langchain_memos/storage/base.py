@@ -244,13 +244,11 @@ class RecordStore(Protocol):
     def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
         """Record that these ids are in the vector index (``indexed=False``: that they must be re-indexed)."""
 
-    def claim_unindexed(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any]]:
-        """Atomically take up to ``limit`` embeddings waiting for the vector index and mark them indexed.
+    def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
+        """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, embedding)`` (archived too)."""
 
-        Returns ``(id, namespace, tier, embedding)`` per cube claimed (archived ones too:
-        the caller leaves them out of the hot index). The caller indexes them, or hands
-        them back with ``mark_indexed(ids, False)`` when the index fails.
-        """
+    def confirm_indexed(self, entries: Sequence[tuple[str, tuple[str, ...], Tier, Any | None]]) -> int:
+        """Flag cubes indexed if their namespace, tier and embedding still equal ``entries``; return how many."""
 
     def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
         """Count one access for each id, set ``last_accessed_at``, add ``heat_delta``."""

@@ -696,8 +696,15 @@ class SQLiteRecordStore:
             raise InvalidInputError(f"write() needs one embedding and one keyword doc per cube; got {len(cubes)} "
                                     f"cubes, {len(embeddings)} embeddings, {len(keyword_docs)} keyword docs")
         blobs = _embedding_blobs(embeddings)
-        rows = [self._cube_row(cube, emb if blobs is None else blobs[i], doc, i, checked=blobs is not None)
-                for i, (cube, emb, doc) in enumerate(zip(cubes, embeddings, keyword_docs))]
+        try:
+            rows = [self._cube_row(cube, emb if blobs is None else blobs[i], doc, i, checked=blobs is not None)
+                    for i, (cube, emb, doc) in enumerate(zip(cubes, embeddings, keyword_docs))]
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            if isinstance(exc, InvalidInputError):
+                raise
+            raise InvalidInputError(f"a cube has a field of the wrong type ({type(exc).__name__}: {exc}); "
+                                    "build cubes with the types MemCube declares (metadata a dict, numbers "
+                                    "for importance/heat, datetimes for times)") from exc
         updates = [(cube_id, _keyword_row(doc, f"keyword update of {cube_id}"))
                    for cube_id, doc in (keyword_updates or {}).items()]
         dims = {row["dim"] for row in rows if row["dim"] is not None}
@@ -928,30 +935,38 @@ class SQLiteRecordStore:
             "UPDATE cubes SET indexed = ? WHERE id IN (SELECT value FROM json_each(?))",
             (1 if indexed else 0, _json_list(ids))))
 
-    def claim_unindexed(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
-        """Take up to ``limit`` embeddings waiting for the vector index and mark them indexed, atomically.
+    def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
+        """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, float32 embedding)``.
 
-        The caller must then put them in the index (or hand them back with
-        ``mark_indexed(ids, False)``). Reading the embedding and clearing the flag in
-        one transaction means a later write of the same cube sets the flag again, so
-        the last version written is the last one indexed.
-
-        Returns:
-            ``(id, namespace, tier, float32 embedding)`` per cube claimed; archived cubes
-            are claimed too (the caller leaves them out of the hot index).
+        Archived cubes are listed too (the caller leaves them out of the hot index and
+        confirms them all the same). Nothing is changed: see :meth:`confirm_indexed`.
         """
         import numpy as np
 
-        def tx(conn: sqlite3.Connection) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
-            rows = conn.execute("SELECT c.id, c.ns, c.tier, v.vec FROM cubes AS c LEFT JOIN vectors AS v ON v.id = c.id "
-                                "WHERE c.has_vector = 1 AND c.indexed = 0 LIMIT ?", (int(limit),)).fetchall()
-            if rows:
-                conn.execute("UPDATE cubes SET indexed = 1 WHERE id IN (SELECT value FROM json_each(?))",
-                             (_json_list(r[0] for r in rows),))
-            return [(cube_id, ns_from_key(ns), Tier(tier), None if vec is None else np.frombuffer(vec, dtype="<f4"))
-                    for cube_id, ns, tier, vec in rows]
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT c.id, c.ns, c.tier, v.vec FROM cubes AS c LEFT JOIN vectors AS v ON v.id = c.id "
+            "WHERE c.has_vector = 1 AND c.indexed = 0 LIMIT ?", (int(limit),)).fetchall())
+        return [(cube_id, ns_from_key(ns), Tier(tier), None if vec is None else np.frombuffer(vec, dtype="<f4"))
+                for cube_id, ns, tier, vec in rows]
 
-        return self._write(tx)
+    def confirm_indexed(self, entries: Sequence[tuple[str, tuple[str, ...], Tier, Any | None]]) -> int:
+        """Flag cubes as indexed if they still have the namespace, tier and embedding given; return how many.
+
+        ``entries`` are rows of :meth:`unindexed_embeddings` after the index took them.
+        A cube written again in between (new embedding, tier or namespace) keeps
+        waiting, so the index always ends up with the last version, and a crash
+        between the index write and this call leaves the rows waiting (indexed again
+        by the next writer or ``MemOS.check()``), never flagged with a stale vector.
+        """
+        import numpy as np
+
+        rows = [(cube_id, ns_key(ns), Tier(tier).value, None if vec is None else np.asarray(vec, dtype="<f4").tobytes())
+                for cube_id, ns, tier, vec in entries]
+        if not rows:
+            return 0
+        sql = ("UPDATE cubes SET indexed = 1 WHERE id = ? AND ns = ? AND tier = ? AND indexed = 0 "
+               "AND (SELECT v.vec FROM vectors AS v WHERE v.id = cubes.id) IS ?")
+        return self._write(lambda conn: conn.executemany(sql, [(i, ns, t, v) for i, ns, t, v in rows]).rowcount)
 
     def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
         """Count one access per id (an id listed twice counts twice), set ``last_accessed_at``, add heat.

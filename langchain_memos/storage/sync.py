@@ -2,9 +2,10 @@
 
 The record store is the source of truth: a write commits the cube *and* its
 embedding there, flagged un-indexed. :func:`index_pending` then moves waiting
-embeddings into the vector index under the index's writer lock: it claims them in
-the record store (flag cleared in the same transaction that reads them) and
-upserts them. Whoever holds the lock indexes everyone's waiting rows, so with
+embeddings into the vector index under the index's writer lock: it reads them
+from the record store, upserts them, then clears their flag only where the record
+still holds what was indexed (:meth:`~langchain_memos.storage.base.RecordStore.confirm_indexed`),
+so a crash or a concurrent rewrite leaves them waiting, never stale. Whoever holds the lock indexes everyone's waiting rows, so with
 several writer threads or processes, a writer that finds the index busy just
 returns (``wait=False``): its rows are indexed by the current holder or the next
 writer, and until then searches score them exactly from the record store
@@ -24,7 +25,7 @@ from typing import Any, ContextManager
 from ..cube import MemCube, Tier
 from .base import RecordStore, VectorIndex
 
-#: Embeddings claimed per round (one record-store transaction and one upsert each).
+#: Embeddings taken per round (one read, one upsert, one confirming write).
 CLAIM_BATCH = 2000
 
 
@@ -41,37 +42,33 @@ def index_pending(records: RecordStore, vectors: VectorIndex, *, wait: bool, bat
         vectors: The index to fill.
         wait: Wait for the index's writer lock (``True``) or return ``None`` at once when
             another thread or process holds it (``False``; that holder indexes the rows).
-        batch: Embeddings per claim.
+        batch: Embeddings per round.
 
     Returns:
         How many embeddings were indexed, or ``None`` when the index was busy.
 
     Raises:
-        StorageError: The vector index failed; the claimed rows are handed back (flagged
-            un-indexed again) so a later call or ``MemOS.check()`` indexes them.
+        StorageError: The vector index failed; the rows stay waiting, so a later call or
+            ``MemOS.check()`` indexes them.
     """
     with _writer(vectors, wait) as held:
         if not held:
             return None
         total = 0
         while True:
-            claimed = records.claim_unindexed(batch)
-            hot = [c for c in claimed if c[2] is not Tier.ARCHIVE and c[3] is not None]
+            waiting = records.unindexed_embeddings(batch)
+            hot = [w for w in waiting if w[2] is not Tier.ARCHIVE and w[3] is not None]
             if hot:
-                ids = [c[0] for c in hot]
-                try:
-                    vectors.upsert(ids, [c[3] for c in hot], [_stub(c) for c in hot])
-                except BaseException:
-                    records.mark_indexed(ids, False)
-                    raise
+                vectors.upsert([w[0] for w in hot], [w[3] for w in hot], [_stub(w) for w in hot])
                 total += len(hot)
-            if len(claimed) < batch:
+            # confirmed only after the index has them: a crash in between leaves them waiting
+            if not records.confirm_indexed(waiting) or len(waiting) < batch:
                 return total
 
 
-def _stub(claimed: tuple[str, Any, Any, Any]) -> MemCube:
+def _stub(waiting: tuple[str, Any, Any, Any]) -> MemCube:
     """The fields the index keeps with a vector (id, namespace, tier) as a cube."""
-    cube_id, namespace, tier, _ = claimed
+    cube_id, namespace, tier, _ = waiting
     return MemCube(content="", namespace=namespace, tier=tier, id=cube_id)
 
 
