@@ -73,6 +73,9 @@ ORDERINGS: dict[str, str] = {
     "ns ASC, key ASC": "c.ns ASC, c.key ASC, c.id ASC",
 }
 
+#: Most values bound as separate parameters in one statement.
+_MAX_PARAMS = 500
+
 #: Most distinct terms one keyword query uses.
 MAX_QUERY_TERMS = 64
 
@@ -739,6 +742,9 @@ class SQLiteRecordStore:
         """
         if not isinstance(cube, MemCube):
             raise InvalidInputError(f"write() takes MemCube objects, got {type(cube).__name__} at position {i}")
+        if not isinstance(cube.id, str) or not cube.id or "\x00" in cube.id:
+            raise InvalidInputError(f"cube id {cube.id!r} must be a non-empty string without NUL characters; "
+                                    "leave id unset to get a generated one")
         for label in cube.namespace:
             if not isinstance(label, str) or NS_SEP in label:
                 raise InvalidNamespaceError(f"namespace label {label!r} of cube {cube.id} must be a string without "
@@ -1079,9 +1085,15 @@ class SQLiteRecordStore:
             return []
         ns = ns_key(tuple(namespace))
 
+        wanted = list(dict.fromkeys(keys))
+
         def tx(conn: sqlite3.Connection) -> dict[str, MemCube]:
-            rows = conn.execute("SELECT key, id, data FROM cubes WHERE ns = ? AND key IN "
-                                "(SELECT value FROM json_each(?))", (ns, _json_list(keys))).fetchall()
+            # keys are bound one parameter each (not as a JSON list): SQLite's JSON functions cut text at a NUL
+            rows = []
+            for start in range(0, len(wanted), _MAX_PARAMS):
+                part = wanted[start:start + _MAX_PARAMS]
+                rows.extend(conn.execute(f"SELECT key, id, data FROM cubes WHERE ns = ? AND key IN "
+                                         f"({', '.join('?' * len(part))})", (ns, *part)).fetchall())
             by_id = self._load(conn, [(r[1], r[2]) for r in rows])
             return {r[0]: by_id[r[1]] for r in rows}
 
