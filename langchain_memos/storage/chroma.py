@@ -248,8 +248,13 @@ class ChromaVectorIndex:
 
     @classmethod
     def http(cls, host: str, port: int, ssl: bool = False, headers: Mapping[str, str] | None = None,
-             collection_name: str = "memos") -> "ChromaVectorIndex":
+             collection_name: str = "memos", *, lock_path: str | Path | None = None,
+             lock_timeout_s: float = 30.0) -> "ChromaVectorIndex":
         """An index on a Chroma server (``chroma run``) reached over HTTP.
+
+        ``lock_path``: a lock file that serialises this host's writers to the collection
+        (so two processes never index two versions of one cube out of order); the
+        server itself needs no reopening.
 
         Raises:
             EngineUnavailableError: No server answers at ``host:port``.
@@ -261,7 +266,9 @@ class ChromaVectorIndex:
             raise EngineUnavailableError(
                 f"cannot reach a Chroma server at {host}:{port} ({exc}); is the Chroma server running at "
                 f"{host}:{port}? start it with `chroma run --path DIR --host {host} --port {port}`") from exc
-        return cls(client, collection_name, location=f"Chroma server at {host}:{port}")
+        lock = IndexLock(lock_path, timeout_s=lock_timeout_s) if lock_path is not None else None
+        return cls(client, collection_name, location=f"Chroma server at {host}:{port}", lock=lock,
+                   release=lock.close if lock is not None else None)
 
     @classmethod
     def ephemeral(cls, collection_name: str | None = None) -> "ChromaVectorIndex":

@@ -1,0 +1,120 @@
+"""The cross-process index lock and the write-behind vector index (the multi-process fix)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from benchmarks.reliability._shared import open_memos, unsearchable_vectors
+from langchain_memos.cube import MemCube
+from langchain_memos.errors import MemOSError, StoreLockedError
+from langchain_memos.storage.chroma import ChromaVectorIndex
+from langchain_memos.storage.locks import IndexLock
+
+_HOLD = """
+import sys, time
+from langchain_memos.storage.locks import IndexLock
+lock = IndexLock(sys.argv[1])
+with lock.hold(exclusive=True):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_another_process_holding_the_lock_gives_a_typed_error_after_the_bound(tmp_path):
+    path = tmp_path / "index.lock"
+    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        lock = IndexLock(path, timeout_s=0.2)
+        with lock.hold(exclusive=False, wait=False) as held:
+            assert held is False
+        with pytest.raises(StoreLockedError, match="busy_timeout_s"):
+            with lock.hold(exclusive=True):
+                pass
+        assert issubclass(StoreLockedError, MemOSError)
+    finally:
+        child.communicate("go\n", timeout=30)
+    with lock.hold(exclusive=True) as held:
+        assert held
+    lock.close()
+
+
+def test_reentrant_hold_and_change_token(tmp_path):
+    lock = IndexLock(tmp_path / "x.lock")
+    with lock.hold(exclusive=False):
+        before = lock.token()
+        with lock.hold(exclusive=True):  # upgrade inside a shared hold
+            token = lock.bump()
+        assert lock.token() == token != before
+    lock.close()
+
+
+def _vec(i: int, dims: int = 8) -> list[float]:
+    v = np.zeros(dims, dtype=np.float32)
+    v[i % dims] = 1.0
+    v[(i * 3 + 1) % dims] += 0.5
+    return list(v)
+
+
+def test_two_persistent_indexes_on_one_folder_see_and_keep_each_others_writes(tmp_path):
+    folder = tmp_path / "chroma"
+    a = ChromaVectorIndex.persistent(folder, collection_name="shared")
+    b = ChromaVectorIndex.persistent(folder, collection_name="shared")
+    try:
+        cubes = [MemCube(content=f"c{i}", namespace=("n",), id=f"id{i}") for i in range(6)]
+        a.upsert([c.id for c in cubes[:3]], [_vec(i) for i in range(3)], cubes[:3])
+        assert {h.id for h in b.search(_vec(1), 3)} >= {"id1"}  # b reopened: it sees a's vectors
+        b.upsert([c.id for c in cubes[3:]], [_vec(i) for i in range(3, 6)], cubes[3:])
+        a.upsert([cubes[0].id], [_vec(0)], [cubes[0]])  # a was stale: it must reopen before writing
+    finally:
+        a.close()
+        b.close()
+    fresh = ChromaVectorIndex.persistent(folder, collection_name="shared")
+    try:
+        for i in range(6):  # nothing was overwritten by a stale in-memory index
+            assert f"id{i}" in {h.id for h in fresh.search(_vec(i), 6)}
+    finally:
+        fresh.close()
+
+
+def test_a_busy_index_leaves_writes_waiting_and_they_are_still_found_then_indexed(tmp_path):
+    memos = open_memos(tmp_path / "store")
+    try:
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with memos.vectors.writer():
+                held.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait(30)
+        ids = memos.add(["green tea at noon", "black coffee at dawn"], ("u",))  # returns: the index is busy
+        assert sorted(memos.records.unindexed_ids()) == sorted(ids)
+        assert memos.search("green tea", ("u",), k=1)[0].cube.id == ids[0]  # read-your-writes while waiting
+        release.set()
+        holder.join()
+        report = memos.check()
+        assert report.ok and memos.records.unindexed_ids() == []
+        assert set(ids) <= memos.vectors.ids() and unsearchable_vectors(memos) == 0
+    finally:
+        memos.close()
+
+
+def test_close_indexes_what_is_waiting(tmp_path):
+    memos = open_memos(tmp_path / "store")
+    ids = memos.add("tea", ("u",))
+    memos.records.mark_indexed(ids, False)
+    memos.close()
+    again = open_memos(tmp_path / "store")
+    try:
+        assert again.records.unindexed_ids() == [] and set(ids) <= again.vectors.ids()
+    finally:
+        again.close()
