@@ -450,6 +450,8 @@ class MemOS:
         keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
                                                column_weights=config.keyword_column_weights)
                    if analysis.keywords else [])
+        if query_vector is not None:
+            validate_embeddings([query_vector], expected=1, dim=self._dim())  # typed error on a wrong-sized query
         vector = (self._vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
                   if query_vector is not None else [])
         ids = {h.id for h in keyword} | {h.id for h in vector}

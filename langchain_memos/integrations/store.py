@@ -156,6 +156,9 @@ def _store_conditions(filter: Mapping[str, Any] | None) -> tuple[list[Condition]
             validate_json_value(spec, what=f"filter value of {'.'.join(path)}")
             target.append(Condition(path, "$eq", spec))
 
+    if filter is not None and not isinstance(filter, Mapping):
+        raise InvalidInputError(f"a search filter must be a dict such as {{'category': 'books'}}, "
+                                f"got {type(filter).__name__}")
     for key, spec in (filter or {}).items():
         if not isinstance(key, str):
             raise InvalidInputError(f"filter keys must be strings, got {key!r}")

@@ -71,3 +71,21 @@ def test_store_keys_with_nul_are_found_again():
         store.put(("a",), "k\x00x", {"text": "v"})
         assert store.get(("a",), "k\x00x").value == {"text": "v"}
         assert store.get(("a",), "k") is None
+
+
+def test_a_store_filter_that_is_not_a_dict_is_a_typed_error():
+    with open_store(None) as store:
+        with pytest.raises(InvalidInputError, match="filter must be a dict"):
+            store.search(("a",), filter=[("category", "books")])  # type: ignore[arg-type]
+
+
+def test_a_query_embedding_of_another_dimension_is_a_typed_error():
+    from langchain_memos.errors import EmbeddingDimensionError
+
+    memos = open_memos(None)
+    try:
+        memos.add("green tea", ("u",))
+        with pytest.raises(EmbeddingDimensionError, match="same embedding model"):
+            memos.search_by_vector("tea", [0.1] * 7, ("u",))
+    finally:
+        memos.close()
