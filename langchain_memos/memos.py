@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
 
@@ -172,6 +172,7 @@ class MemOS:
         self.vectors = vectors
         self.records.setup()
         self.forget_hooks: list[ForgetHook] = []
+        self.check_hooks: list[Callable[[bool], tuple[int, int]]] = []
         self._closed = False
 
     # ------------------------------------------------------------ construction
@@ -792,7 +793,20 @@ class MemOS:
             report.repaired += problems
         else:
             report.unrepaired = problems
+        for hook in self.check_hooks:  # engines with their own copies (e.g. graph tables)
+            found, fixed = hook(repair)
+            report.repaired += fixed
+            report.unrepaired += max(found - fixed, 0)
         return report
+
+    def add_check_hook(self, hook: Callable[[bool], tuple[int, int]]) -> None:
+        """Register an integrity check that :meth:`check` runs after its own.
+
+        ``hook(repair)`` compares an engine's copies with the record store (e.g. graph
+        tables against cubes), repairs when ``repair`` is true, and returns
+        ``(problems_found, problems_repaired)``; the rest counts as unrepaired.
+        """
+        self.check_hooks.append(hook)
 
     async def acheck(self, *, repair: bool = True) -> IntegrityReport:
         """Async twin of :meth:`check`."""

@@ -38,3 +38,14 @@ def test_doctor_finds_and_repairs_drift(tmp_path, capsys):
     assert main(["doctor", "--path", str(path), "--embed", "hash", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["repaired"] == 2
     assert main(["doctor", "--path", str(path), "--embed", "hash", "--json", "--no-repair"]) == 0
+
+
+def test_check_hooks_report_into_the_integrity_report():
+    memos = open_memos(None)
+    try:
+        memos.add_check_hook(lambda repair: (3, 2 if repair else 0))
+        assert memos.check(repair=False).unrepaired == 3
+        report = memos.check()
+        assert (report.repaired, report.unrepaired, report.ok) == (2, 1, False)
+    finally:
+        memos.close()
