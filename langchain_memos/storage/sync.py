@@ -13,8 +13,15 @@ writer, and until then searches score them exactly from the record store
 into its vector candidates), so reads still see every acknowledged write.
 
 Example:
-    >>> from langchain_memos.storage.sync import index_pending
-    >>> # after records.write(...):  index_pending(records, vectors, wait=False)  # doctest: +SKIP
+    >>> from langchain_memos.cube import MemCube
+    >>> from langchain_memos.storage.chroma import ChromaVectorIndex
+    >>> from langchain_memos.storage.sqlite import SQLiteRecordStore
+    >>> records, vectors = SQLiteRecordStore(None), ChromaVectorIndex.ephemeral()
+    >>> cube = MemCube(content="tea", namespace=("u",))
+    >>> records.write([cube], [[1.0, 0.0]], [None])
+    []
+    >>> index_pending(records, vectors, wait=False), records.unindexed_ids(), vectors.ids() == {cube.id}
+    (1, [], True)
 """
 
 from __future__ import annotations
