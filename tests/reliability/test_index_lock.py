@@ -118,3 +118,21 @@ def test_close_indexes_what_is_waiting(tmp_path):
         assert again.records.unindexed_ids() == [] and set(ids) <= again.vectors.ids()
     finally:
         again.close()
+
+
+def test_waiting_writes_are_found_when_search_uses_the_ann_index(tmp_path):
+    """Past the exact-search limit the vector index answers; waiting embeddings are merged in exactly."""
+    memos = open_memos(tmp_path / "store")
+    try:
+        rng = np.random.default_rng(0)
+        fillers = [MemCube(content=f"filler {i}", namespace=("u",)) for i in range(2100)]
+        memos.records.write(fillers, list(rng.standard_normal((2100, 64)).astype(np.float32)), [None] * 2100)
+        memos.check()  # indexes them
+        new = memos.add("zebra quokka axolotl", ("u",))[0]
+        memos.vectors.delete([new])  # as if another writer had not indexed it yet
+        memos.records.mark_indexed([new], False)
+        vector = memos.embed_query("zebra quokka axolotl")
+        cq = memos._plan("zebra", ("u",), 5, {}).cube_query
+        assert memos._vector_candidates(cq, vector, 10)[0].id == new
+    finally:
+        memos.close()
