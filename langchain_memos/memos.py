@@ -322,12 +322,17 @@ class MemOS:
             self._index(wait=False)
         return [c.id for c in cubes]
 
-    def _index(self, *, wait: bool) -> int | None:
+    def _index(self, cubes: Sequence[MemCube] = (), vectors_by_id: Mapping[str, Any] | None = None, *,
+               wait: bool = False) -> int | None:
         """Move embeddings waiting in the record store into the vector index (see :mod:`.storage.sync`).
 
-        ``wait=False``: when another thread or process is indexing, leave ours to it;
-        searches score waiting embeddings exactly until then.
+        ``cubes`` (older call sites; ``vectors_by_id`` is ignored, the record store holds
+        the embeddings): flag these for (re)indexing first. ``wait=False``: when another
+        thread or process is indexing, leave ours to it; searches score waiting
+        embeddings exactly until then.
         """
+        if cubes:
+            self.records.mark_indexed([c.id for c in cubes], False)
         return index_pending(self.records, self.vectors, wait=wait)
 
     def add(self, items: Any, namespace: Sequence[str], **options: Any) -> list[str]:
