@@ -22,8 +22,8 @@ from . import concurrency, crashes, fuzz, injection, isolation
 
 #: Parameters of the full run and of the quick (test) run.
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"ops_per_writer": 850, "kills": 20, "fuzz_per_target": 1100, "queries": 1000},
-    "quick": {"ops_per_writer": 25, "kills": 3, "fuzz_per_target": 30, "queries": 200},
+    "full": {"ops_per_writer": 850, "keys_per_writer": 400, "kills": 20, "fuzz_per_target": 1100, "queries": 1000},
+    "quick": {"ops_per_writer": 25, "keys_per_writer": 40, "kills": 3, "fuzz_per_target": 30, "queries": 200},
 }
 
 REQUIRED_ZERO = ("lost", "integrity_errors_unrepaired", "untyped_errors", "leaks")
@@ -85,12 +85,12 @@ def run(directory: Path, profile: str = "full", chroma_server: str | None = None
             print(f"{name}: {timings[name]}s", file=sys.stderr)
 
     step("concurrency", lambda: concurrency.run(directory / "concurrency", ops_per_writer=params["ops_per_writer"],
-                                                seed=seed))
+                                                keys_per_writer=params["keys_per_writer"], seed=seed))
     if chroma_server:
         host, port = chroma_server.rsplit(":", 1)
         step("concurrency_chroma_server", lambda: concurrency.run(
-            directory / "concurrency-server", ops_per_writer=params["ops_per_writer"] // 4, seed=seed,
-            server=(host, int(port))))
+            directory / "concurrency-server", ops_per_writer=params["ops_per_writer"] // 4,
+            keys_per_writer=params["keys_per_writer"], seed=seed, server=(host, int(port))))
     step("crashes", lambda: crashes.run(directory / "crashes", kills=params["kills"], seed=seed))
     step("fuzz", lambda: fuzz.run(params["fuzz_per_target"]))
     step("isolation", lambda: isolation.run(directory / "isolation", queries=params["queries"], seed=seed))

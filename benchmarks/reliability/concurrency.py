@@ -27,14 +27,14 @@ from ._shared import describe, is_locked, is_typed, open_memos, open_store, unse
 KEYS_PER_WRITER = 40
 
 
-def run_writer(store: Any, writer: str, ops: int, seed: int) -> dict[str, Any]:
-    """Run ``ops`` random operations on the keys of ``writer``; return its model and counters."""
+def run_writer(store: Any, writer: str, ops: int, seed: int, keys: int = KEYS_PER_WRITER) -> dict[str, Any]:
+    """Run ``ops`` random operations on ``keys`` keys of ``writer``; return its model and counters."""
     rng = random.Random(seed)
     namespace = ("rel", writer)
     model: dict[str, dict[str, Any] | None] = {}
     out = {"writer": writer, "ops": 0, "acknowledged": 0, "stale_reads": 0, "locked": 0, "typed_errors": 0, "untyped": []}
     for n in range(ops):
-        key = f"k{rng.randrange(KEYS_PER_WRITER)}"
+        key = f"k{rng.randrange(keys)}"
         roll = rng.random()
         out["ops"] += 1
         try:
@@ -67,15 +67,19 @@ def run_writer(store: Any, writer: str, ops: int, seed: int) -> dict[str, Any]:
 
 
 def _process_main(path: str, writer: str, ops: int, seed: int, result_file: str,
-                  server: tuple[str, int] | None) -> None:
+                  server: tuple[str, int] | None, keys: int) -> None:
     with open_store(path, server) as store:
-        result = run_writer(store, writer, ops, seed)
+        result = run_writer(store, writer, ops, seed, keys)
     Path(result_file).write_text(json.dumps(result))
 
 
 def run(path: str | Path, *, threads: int = 8, processes: int = 4, ops_per_writer: int = 100,
-        seed: int = 0, server: tuple[str, int] | None = None) -> dict[str, Any]:
+        seed: int = 0, server: tuple[str, int] | None = None, keys_per_writer: int = KEYS_PER_WRITER) -> dict[str, Any]:
     """Run the scenario in the (empty) directory ``path``; return its figures.
+
+    ``keys_per_writer``: more keys mean more live vectors; past about a thousand, Chroma
+    moves them from its log into the HNSW index on disk, where an unguarded process
+    overwrites the vectors of the others.
 
     ``server``: keep the vectors on the Chroma server at ``(host, port)`` (SQLite stays in ``path``).
     """
@@ -86,7 +90,7 @@ def run(path: str | Path, *, threads: int = 8, processes: int = 4, ops_per_write
     for i in range(processes):
         result_file = path.parent / f"{path.name}-proc{i}.json"
         proc = ctx.Process(target=_process_main, args=(str(path), f"p{i}", ops_per_writer, seed * 1000 + i,
-                                                       str(result_file), server))
+                                                       str(result_file), server, keys_per_writer))
         procs.append((proc, result_file))
     results: list[dict[str, Any]] = []
     with open_store(path, server) as store:
@@ -95,7 +99,7 @@ def run(path: str | Path, *, threads: int = 8, processes: int = 4, ops_per_write
         lock = threading.Lock()
 
         def thread_main(i: int) -> None:
-            result = run_writer(store, f"t{i}", ops_per_writer, seed * 1000 + 100 + i)
+            result = run_writer(store, f"t{i}", ops_per_writer, seed * 1000 + 100 + i, keys_per_writer)
             with lock:
                 results.append(result)
 

@@ -136,3 +136,52 @@ def test_waiting_writes_are_found_when_search_uses_the_ann_index(tmp_path):
         assert memos._vector_candidates(cq, vector, 10)[0].id == new
     finally:
         memos.close()
+
+
+_WRITER = r"""
+import sys, numpy as np
+from langchain_memos.storage.chroma import ChromaVectorIndex
+from langchain_memos.cube import MemCube
+idx = ChromaVectorIndex.persistent(sys.argv[1], collection_name="shared")
+print("open", flush=True)
+for line in sys.stdin:
+    tag, n, seed = line.split()
+    ids = [f"{tag}{i}" for i in range(int(n))]
+    vecs = np.random.default_rng(int(seed)).standard_normal((int(n), 16)).astype("float32")
+    idx.upsert(ids, list(vecs), [MemCube(content="", namespace=("n",), id=i) for i in ids])
+    print("done", flush=True)
+"""
+
+
+def test_a_stale_writer_process_does_not_overwrite_another_process_vectors(tmp_path):
+    """Past ~1,000 vectors Chroma keeps them in an HNSW file each process loads into memory: a
+    process writing with an old copy used to drop the vectors another process wrote meanwhile."""
+    folder = str(tmp_path / "chroma")
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, folder], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "open"
+        return proc
+
+    def write(proc: subprocess.Popen, tag: str, n: int, seed: int) -> None:
+        proc.stdin.write(f"{tag} {n} {seed}\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+
+    a = start()
+    write(a, "a", 1500, 1)
+    b = start()
+    write(b, "b", 1500, 2)
+    write(a, "c", 1500, 3)  # a last read the folder before b wrote
+    for proc in (a, b):
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    index = ChromaVectorIndex.persistent(folder, collection_name="shared")
+    try:
+        for tag, seed in (("a", 1), ("b", 2), ("c", 3)):
+            vecs = np.random.default_rng(seed).standard_normal((1500, 16)).astype("float32")
+            missing = [i for i in range(0, 1500, 15) if f"{tag}{i}" not in {h.id for h in index.search(list(vecs[i]), 10)}]
+            assert missing == [], (tag, len(missing))
+    finally:
+        index.close()
