@@ -45,7 +45,9 @@ def summarise(scenarios: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "drift_repaired": crash["repaired"],
         "integrity_errors_unrepaired": conc["integrity_errors_unrepaired"] + crash["integrity_errors_unrepaired"]
         + server.get("integrity_errors_unrepaired", 0),
-        "unsearchable_vectors": conc["unsearchable_vectors"] + crash["unsearchable_vectors"],
+        "stale_vectors": conc["stale_vectors"] + server.get("stale_vectors", 0) + crash["stale_vectors"],
+        "unreachable_vectors": conc["unreachable_vectors"] + crash["unreachable_vectors"],
+        "unreachable_vectors_chroma_server": server.get("unreachable_vectors", 0),
         "fuzz_cases": fz["fuzz_cases"] + inj["injection_cases"],
         "untyped_errors": conc["untyped_errors"] + server.get("untyped_errors", 0) + fz["untyped_errors"],
         "half_written": fz["half_written"],
@@ -57,7 +59,7 @@ def summarise(scenarios: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def failures(summary: dict[str, Any], profile: str) -> list[str]:
     """Which requirements the figures miss."""
     out = [f"{k} = {summary[k]}" for k in (*REQUIRED_ZERO, "half_written", "locked_escapes", "stale_reads",
-                                           "unsearchable_vectors") if summary[k]]
+                                           "stale_vectors", "unreachable_vectors") if summary[k]]
     if summary["recovered"] != summary["kills"]:
         out.append(f"recovered {summary['recovered']} of {summary['kills']} kills")
     if profile == "full":

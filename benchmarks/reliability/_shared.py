@@ -79,13 +79,16 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def unsearchable_vectors(memos: Any, limit: int | None = None) -> int:
-    """Hot cubes the vector index cannot find by their own embedding, or holds with a stale one.
+def vector_health(memos: Any, limit: int | None = None) -> tuple[int, int]:
+    """``(stale, unreachable)`` among the hot cubes' vectors.
 
-    ``check()`` compares id lists; this asks the index for each stored embedding
-    (``limit``: only the first ones) and expects the cube among the 50 nearest (an
-    index overwritten by another process loses vectors it still lists), and that
-    the index's copy of the embedding is the record store's (cosine 1).
+    ``check()`` compares id lists; this reads each stored embedding (``limit``: only
+    the first ones) back from the index. *Stale*: the index holds another embedding
+    for the cube (or none), an integrity error. *Unreachable*: the index holds the
+    right one but its approximate search does not return it among the 50 nearest to
+    itself: a process that overwrote another's index file, or HNSW recall after heavy
+    update/delete churn (seen on a Chroma server); MemOS scores small candidate sets
+    exactly, so only large scopes feel it.
     """
     from langchain_memos.cube import HOT_TIERS, Status
     from langchain_memos.storage.base import CubeQuery
@@ -93,9 +96,11 @@ def unsearchable_vectors(memos: Any, limit: int | None = None) -> int:
     ids = memos.records.query_ids(CubeQuery(tiers=frozenset(HOT_TIERS), statuses=frozenset(Status),
                                             include_expired=True), order_by=None)
     stored = memos.records.embeddings(sorted(ids)[:limit])
-    missing = 0
+    stale = unreachable = 0
     for cube_id, vector in stored.items():
         own = memos.vectors.search(vector, 1, ids=[cube_id])
-        if cube_id not in {h.id for h in memos.vectors.search(vector, 50)} or not own or own[0].score < 0.999:
-            missing += 1
-    return missing
+        if not own or own[0].score < 0.999:
+            stale += 1
+        elif cube_id not in {h.id for h in memos.vectors.search(vector, 50)}:
+            unreachable += 1
+    return stale, unreachable

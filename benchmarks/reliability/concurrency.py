@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ._shared import describe, is_locked, is_typed, open_memos, open_store, unsearchable_vectors
+from ._shared import describe, is_locked, is_typed, open_memos, open_store, vector_health
 
 KEYS_PER_WRITER = 40
 
@@ -134,7 +134,7 @@ def run(path: str | Path, *, threads: int = 8, processes: int = 4, ops_per_write
         after = memos.check(repair=False)
         figures["integrity_repaired"] = report.repaired
         figures["integrity_errors_unrepaired"] = after.unrepaired + report.unrepaired
-        figures["unsearchable_vectors"] = unsearchable_vectors(memos)
+        figures["stale_vectors"], figures["unreachable_vectors"] = vector_health(memos)
     finally:
         memos.close()
     with open_store(path, server) as store:

@@ -11,9 +11,10 @@ REQUIRED_KEYS = ("ops", "acknowledged", "lost", "kills", "recovered", "integrity
 def _scenarios(**over):
     base = {
         "concurrency": {"ops": 10_200, "acknowledged": 6000, "lost": 0, "stale_reads": 0, "locked_escapes": 0,
-                        "integrity_errors_unrepaired": 0, "unsearchable_vectors": 0, "untyped_errors": 0},
+                        "integrity_errors_unrepaired": 0, "stale_vectors": 0, "unreachable_vectors": 0,
+                        "untyped_errors": 0},
         "crashes": {"kills": 20, "recovered": 20, "acknowledged": 900, "lost": 0, "drift_found": 50, "repaired": 50,
-                    "integrity_errors_unrepaired": 0, "unsearchable_vectors": 0},
+                    "integrity_errors_unrepaired": 0, "stale_vectors": 0, "unreachable_vectors": 0},
         "fuzz": {"fuzz_cases": 5500, "untyped_errors": 0, "half_written": 0},
         "isolation": {"isolation_queries": 1250, "leaks": 0},
         "injection": {"injection_cases": 96, "injection_failures": 0},

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from benchmarks.reliability._shared import open_memos, unsearchable_vectors
+from benchmarks.reliability._shared import open_memos, vector_health
 from langchain_memos.cube import MemCube
 from langchain_memos.errors import MemOSError, StoreLockedError
 from langchain_memos.storage.chroma import ChromaVectorIndex
@@ -103,7 +103,7 @@ def test_a_busy_index_leaves_writes_waiting_and_they_are_still_found_then_indexe
         holder.join()
         report = memos.check()
         assert report.ok and memos.records.unindexed_ids() == []
-        assert set(ids) <= memos.vectors.ids() and unsearchable_vectors(memos) == 0
+        assert set(ids) <= memos.vectors.ids() and vector_health(memos) == (0, 0)
     finally:
         memos.close()
 
