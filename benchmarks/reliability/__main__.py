@@ -58,8 +58,9 @@ def summarise(scenarios: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def failures(summary: dict[str, Any], profile: str) -> list[str]:
     """Which requirements the figures miss."""
+    # unreachable_vectors is reported, not required: right vectors that approximate search missed (HNSW recall)
     out = [f"{k} = {summary[k]}" for k in (*REQUIRED_ZERO, "half_written", "locked_escapes", "stale_reads",
-                                           "stale_vectors", "unreachable_vectors") if summary[k]]
+                                           "stale_vectors") if summary[k]]
     if summary["recovered"] != summary["kills"]:
         out.append(f"recovered {summary['recovered']} of {summary['kills']} kills")
     if profile == "full":
