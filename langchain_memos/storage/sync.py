@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager
+from typing import Any, ContextManager, NamedTuple, cast
 
 from ..cube import MemCube, Tier
 from .base import RecordStore, VectorIndex
@@ -73,10 +73,18 @@ def index_pending(records: RecordStore, vectors: VectorIndex, *, wait: bool, bat
                 return total
 
 
+class _Labels(NamedTuple):
+    """What the index keeps with a vector besides the embedding (it reads ``namespace`` and ``tier``
+    of the cube it is given), without building a whole MemCube per vector."""
+
+    id: str
+    namespace: tuple[str, ...]
+    tier: Tier
+
+
 def _stub(waiting: tuple[str, Any, Any, Any]) -> MemCube:
-    """The fields the index keeps with a vector (id, namespace, tier) as a cube."""
     cube_id, namespace, tier, _ = waiting
-    return MemCube(content="", namespace=namespace, tier=tier, id=cube_id)
+    return cast(MemCube, _Labels(cube_id, tuple(namespace), Tier(tier)))
 
 
 __all__ = ["CLAIM_BATCH", "index_pending"]
