@@ -31,8 +31,9 @@ class MemOSConfig:
             for ``"chroma-http"``.
         collection: The Chroma collection name.
         max_content_chars: Largest content a cube may hold.
-        busy_timeout_s: How long a write waits for a locked SQLite database before
-            raising :class:`~langchain_memos.errors.StoreLockedError`.
+        busy_timeout_s: How long a call waits for a locked SQLite database, or for the
+            vector index lock another process holds, before raising
+            :class:`~langchain_memos.errors.StoreLockedError`.
         embed_batch_size: Texts per call to the embedder.
         track_access: Count reads and retrieval hits on cubes (feeds heat).
         default_user: The acting user when a call names none (``None`` = trusted).

@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Mapping, Sequence
@@ -100,10 +102,26 @@ def _text_of(content: Any) -> str:
 
 
 def _base_cube(content: str, namespace: tuple[str, ...], options: Mapping[str, Any], offset: int) -> MemCube:
-    created = to_utc(options.get("created_at")) or utcnow()
     ttl = options.get("ttl_minutes")
-    if ttl is not None and (not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl <= 0):
-        raise InvalidInputError(f"ttl_minutes must be a positive number, got {ttl!r}")
+    if ttl is not None and (not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not ttl > 0
+                            or not math.isfinite(ttl)):
+        raise InvalidInputError(f"ttl_minutes must be a positive finite number, got {ttl!r}")
+    if options.get("metadata") is not None and not isinstance(options["metadata"], Mapping):
+        raise InvalidInputError(f"metadata must be a dict, got {type(options['metadata']).__name__}")
+    try:
+        return _build_cube(content, namespace, options, offset, ttl)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(f"an add() option has a value of the wrong type or range ({type(exc).__name__}: "
+                                f"{exc}); check created_at/valid_from/valid_to (datetimes), ttl_minutes, "
+                                "importance (numbers), memory_type/tier (their enum values), tags, permissions, "
+                                "provenance") from exc
+
+
+def _build_cube(content: str, namespace: tuple[str, ...], options: Mapping[str, Any], offset: int,
+                ttl: float | None) -> MemCube:
+    created = to_utc(options.get("created_at")) or utcnow()
     provenance = [p if isinstance(p, Provenance) else Provenance.from_dict(p) for p in options.get("provenance") or ()]
     permissions = options.get("permissions") or Permissions()
     return MemCube(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
 
@@ -44,11 +44,13 @@ from .errors import (
     EngineUnavailableError,
     GraphIngestError,
     InvalidInputError,
+    MemOSError,
     PermissionDeniedError,
     StorageError,
 )
 from .events import ChangeListeners, Listener, MemChange
-from .filters import parse_filter
+from .filters import Condition, parse_filter
+from .forget import ForgetHook, ForgetRequest, run_forget_hooks
 from .ingest import PlannedCube, index_text_for, plan_items
 from .retrieval.fusion import Hit, RetrievalConfig
 from .retrieval.indexing import date_text, thread_keyword_docs
@@ -56,7 +58,15 @@ from .retrieval.pipeline import SearchPlan, exact_vector_search, plan_search, ra
 from .retrieval.query import analyze_query
 from .storage.base import AuditRecord, CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
 from .storage.base import TierMove
-from .validation import validate_content, validate_embeddings, validate_json_value, validate_namespace
+from .storage.sync import index_pending
+from .validation import (
+    validate_content,
+    validate_embeddings,
+    validate_enum,
+    validate_enums,
+    validate_json_value,
+    validate_namespace,
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,7 @@ class IntegrityReport:
         vectors: Vectors in the vector index.
         missing_vectors: Cubes that should be in the vector index but were not.
         orphan_vectors: Vectors with no cube behind them.
-        repaired: How many problems were fixed.
+        repaired: How many problems were fixed (embeddings left waiting for the index included).
         unrepaired: Problems left (e.g. ``repair=False``).
     """
 
@@ -141,11 +151,14 @@ def _open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
     records = SQLiteRecordStore(config.sqlite_path, busy_timeout_s=config.busy_timeout_s)
     if config.vector_backend == "chroma-http":
         vectors = ChromaVectorIndex.http(config.chroma_host, config.chroma_port, ssl=config.chroma_ssl,
-                                         headers=config.chroma_headers or None, collection_name=config.collection)
+                                         headers=config.chroma_headers or None, collection_name=config.collection,
+                                         lock_path=directory / f"{config.collection}.chroma-http.lock"
+                                         if directory is not None else None, lock_timeout_s=config.busy_timeout_s)
     elif config.vector_backend == "chroma-ephemeral" or directory is None:
         vectors = ChromaVectorIndex.ephemeral()  # a unique collection: ephemeral clients share a process
     elif config.vector_backend == "chroma":
-        vectors = ChromaVectorIndex.persistent(config.chroma_path, collection_name=config.collection)
+        vectors = ChromaVectorIndex.persistent(config.chroma_path, collection_name=config.collection,
+                                               lock_timeout_s=config.busy_timeout_s)
     else:
         raise InvalidInputError(
             f"unknown vector_backend {config.vector_backend!r}; use 'chroma', 'chroma-http' or 'chroma-ephemeral'"
@@ -199,6 +212,8 @@ class MemOS:
         self.records.setup()
         self._changes = ChangeListeners()
         self._sections: list[Any] = []
+        self.forget_hooks: list[ForgetHook] = []
+        self.check_hooks: list[Callable[[bool], tuple[int, int]]] = []
         from .graph.memory import GraphMemory
 
         store = graph if graph is not None else _open_graph(self.config, self.records)
@@ -222,9 +237,13 @@ class MemOS:
         return cls(path, **kwargs)
 
     def close(self) -> None:
-        """Close the engines; idempotent."""
+        """Index what is still waiting, then close the engines; idempotent."""
         if not self._closed:
             self._closed = True
+            try:
+                self._index(wait=True)
+            except MemOSError:
+                pass  # the rows stay flagged in the record store; the next open's check() indexes them
             if self._graph is not None:
                 self._graph.store.close()
             self.records.close()
@@ -367,16 +386,24 @@ class MemOS:
         cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE or c.id not in vectors]
         if replaced or cold:
             self.vectors.delete([*replaced, *cold])
-        self._index([c for c in cubes if c.id in vectors and c.tier is not Tier.ARCHIVE], vectors)
+        if any(c.id in vectors and c.tier is not Tier.ARCHIVE for c in cubes):
+            self._index(wait=False)
         self._changes.emit(MemChange(written=tuple(cubes), removed=tuple(replaced),
                                      reason=next((c.history[-1].reason for c in cubes if c.history), "add")))
         return [c.id for c in cubes]
 
-    def _index(self, cubes: Sequence[MemCube], vectors_by_id: Mapping[str, Sequence[float]]) -> None:
-        if not cubes:
-            return
-        self.vectors.upsert([c.id for c in cubes], [vectors_by_id[c.id] for c in cubes], cubes)
-        self.records.mark_indexed([c.id for c in cubes])
+    def _index(self, cubes: Sequence[MemCube] = (), vectors_by_id: Mapping[str, Any] | None = None, *,
+               wait: bool = False) -> int | None:
+        """Move embeddings waiting in the record store into the vector index (see :mod:`.storage.sync`).
+
+        ``cubes`` (older call sites; ``vectors_by_id`` is ignored, the record store holds
+        the embeddings): flag these for (re)indexing first. ``wait=False``: when another
+        thread or process is indexing, leave ours to it; searches score waiting
+        embeddings exactly until then.
+        """
+        if cubes:
+            self.records.mark_indexed([c.id for c in cubes], False)
+        return index_pending(self.records, self.vectors, wait=wait)
 
     def add(self, items: Any, namespace: Sequence[str], **options: Any) -> list[str]:
         """Add memories and return their ids, in input order.
@@ -733,13 +760,13 @@ class MemOS:
                     user: str | None, default_tiers: Sequence[Tier] | None = HOT_TIERS,
                     time_range: tuple[Any, Any] | None = None, as_of: Any = None) -> CubeQuery:
         namespace = validate_namespace(namespace, allow_empty=True)
-        tier_set = frozenset(Tier(t) for t in tiers) if tiers is not None else (
+        tier_set = validate_enums(Tier, tiers, what="tier") if tiers is not None else (
             frozenset(default_tiers) if default_tiers is not None else None)
         start, end = (time_range or (None, None))
         return CubeQuery(
             namespace_prefix=namespace,
             tiers=tier_set,
-            types=frozenset(MemoryType(t) for t in types) if types is not None else None,
+            types=validate_enums(MemoryType, types, what="memory type") if types is not None else None,
             conditions=tuple(parse_filter(filters)),
             reader=self._user(user),
             created_after=to_utc(start),
@@ -768,6 +795,8 @@ class MemOS:
         keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
                                                column_weights=config.keyword_column_weights)
                    if analysis.keywords else [])
+        if query_vector is not None:
+            validate_embeddings([query_vector], expected=1, dim=self._dim())  # typed error on a wrong-sized query
         vector = (self._vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
                   if query_vector is not None else [])
         ids = {h.id for h in keyword} | {h.id for h in vector}
@@ -820,6 +849,14 @@ class MemOS:
         matching = self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)
         if len(matching) <= exact_limit:
             return exact_vector_search(query_vector, self.records.embeddings(matching), pool)
+        # embeddings still waiting for the index (another writer is indexing them) are scored exactly
+        pending = self.records.unindexed_ids(limit=max_fetch + 1)
+        if len(pending) > max_fetch:
+            return exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(cq, order_by=None)),
+                                       pool)
+        waiting = exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(
+            replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids), order_by=None)),
+            pool) if pending else []
         fetch = 2 * pool
         while True:
             hits = self.vectors.search(query_vector, fetch)
@@ -830,7 +867,7 @@ class MemOS:
                 replace(cq, ids=fetched if cq.ids is None else fetched & cq.ids), order_by=None))
             kept = [h for h in hits if h.id in allowed]
             if len(kept) >= pool or len(hits) < fetch:
-                return kept[:pool]
+                return _merge_scored(kept, waiting, pool)
             if fetch >= max_fetch:
                 break
             share = len(kept) / len(hits)
@@ -876,15 +913,21 @@ class MemOS:
         if "content" in changes:
             validate_content(changes["content"], max_chars=self.config.max_content_chars)
         if "metadata" in changes:
+            if not isinstance(changes["metadata"], Mapping):
+                raise InvalidInputError(f"metadata must be a dict, got {type(changes['metadata']).__name__}")
             validate_json_value(changes["metadata"], what="metadata")
         now = utcnow()
         entry = HistoryEntry(version=cube.version, content=cube.content, metadata=cube.metadata, changed_at=now,
                              reason=reason, actor=actor, snapshot=cube.snapshot())
-        new = cube.copy(**changes)
-        new.version = cube.version + 1
-        new.updated_at = now
-        new.history = [*cube.history, entry]
-        new.__post_init__()
+        try:
+            new = cube.copy(**changes)
+            new.version = cube.version + 1
+            new.updated_at = now
+            new.history = [*cube.history, entry]
+            new.__post_init__()
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise InvalidInputError(f"cannot update {sorted(changes)} of cube {cube.id} ({exc}); pass values of "
+                                    "the types MemCube declares for these fields") from exc
         return PlannedCube.for_cube(new, reembed=("content" in changes and changes["content"] != cube.content))
 
     def _plan_update(self, cube_id: str, changes: dict[str, Any], reason: str, user: str | None) -> PlannedCube:
@@ -916,7 +959,7 @@ class MemOS:
 
     def promote(self, cube_id: str, tier: Tier | str, *, reason: str = "promote", user: str | None = None) -> MemCube:
         """Move a cube to another tier (up or down). Archive takes it out of the hot indexes."""
-        tier = Tier(tier)
+        tier = validate_enum(Tier, tier, what="tier")
         status = Status.ARCHIVED if tier is Tier.ARCHIVE else (
             Status.ACTIVATED if tier in (Tier.ACTIVATION, Tier.WORKING) else None)
         changes: dict[str, Any] = {"tier": tier}
@@ -1020,15 +1063,80 @@ class MemOS:
         """Async twin of :meth:`expire`."""
         return await asyncio.to_thread(self.expire, now=now, reason=reason)
 
+    # ------------------------------------------------------------ forgetting
+    def add_forget_hook(self, hook: ForgetHook) -> None:
+        """Register a cleanup that :meth:`delete_user` and :meth:`forget_namespace` call after their own erasure.
+
+        Engines that keep copies outside the record store and vector index (graph,
+        adapters, KV caches, archive files) register here; see :mod:`langchain_memos.forget`.
+        """
+        self.forget_hooks.append(hook)
+
+    def _forget(self, user: str | None, namespaces: Iterable[Sequence[str]]) -> list[str]:
+        prefixes = tuple(validate_namespace(ns) for ns in namespaces)
+        everything = frozenset(Status)
+        ids: set[str] = set()
+        if user is not None:
+            ids.update(self.records.query_ids(CubeQuery(statuses=everything, include_expired=True, cube_conditions=(
+                Condition(("owner",), "$eq", user),)), order_by=None))
+        for prefix in prefixes:
+            ids.update(self.records.query_ids(CubeQuery(namespace_prefix=prefix, statuses=everything,
+                                                        include_expired=True), order_by=None))
+        wanted = sorted(ids)
+        erased = self.records.erase(wanted, namespaces=prefixes, actors=[user] if user is not None else [])
+        self.drop_derived(wanted, reason="erase")  # vectors, graph sources, change listeners (adapters go stale)
+        if self._graph is not None:
+            for prefix in prefixes:
+                self._graph.store.delete_namespace(prefix)
+        run_forget_hooks(self.forget_hooks, ForgetRequest(user=user, namespaces=prefixes, cube_ids=tuple(wanted)))
+        return erased
+
+    def delete_user(self, user: str, *, namespaces: Iterable[Sequence[str]] = ()) -> list[str]:
+        """Erase every trace of a user; return the ids of the cubes erased.
+
+        Erased: every cube the user owns (any namespace, any tier, the archive
+        included) and every cube under ``namespaces`` (e.g. ``[("users", user)]``),
+        with their history, embeddings, vectors and keyword rows; the content kept by
+        their audit records and the user's name as an audit actor; then what each
+        :meth:`add_forget_hook` hook holds. Idempotent: call it again after a failure.
+
+        Raises:
+            InvalidInputError: ``user`` is not a non-empty string, or a namespace is invalid.
+            StorageError: A forget hook failed (the stores are already erased).
+        """
+        if not isinstance(user, str) or not user:
+            raise InvalidInputError(f"delete_user() needs the user id as a non-empty string, got {user!r}")
+        return self._forget(user, namespaces)
+
+    def forget_namespace(self, namespace: Sequence[str]) -> list[str]:
+        """Erase every cube under a namespace prefix as :meth:`delete_user` does; return the ids erased."""
+        return self._forget(None, [namespace])
+
+    async def adelete_user(self, user: str, *, namespaces: Iterable[Sequence[str]] = ()) -> list[str]:
+        """Async twin of :meth:`delete_user`."""
+        return await asyncio.to_thread(self.delete_user, user, namespaces=namespaces)
+
+    async def aforget_namespace(self, namespace: Sequence[str]) -> list[str]:
+        """Async twin of :meth:`forget_namespace`."""
+        return await asyncio.to_thread(self.forget_namespace, namespace)
+
     # -------------------------------------------------------------- integrity
     def check(self, *, repair: bool = True) -> IntegrityReport:
-        """Compare the record store and the vector index; re-index or drop what drifted."""
+        """Compare the record store and the vector index; re-index or drop what drifted.
+
+        Embeddings still waiting for the index (write-behind, or a crash between the
+        record commit and the index write) are indexed first when ``repair``; then
+        every hot cube with an embedding must have a vector and every vector a cube.
+        Run it when no other process is writing, or it may see their writes in flight.
+        """
         report = IntegrityReport()
+        if repair:
+            report.repaired += self._index(wait=True) or 0  # embeddings a crash or another writer left waiting
         report.records = self.records.count(CubeQuery(statuses=frozenset(Status), include_expired=True))
         indexed = self.vectors.ids()
         report.vectors = len(indexed)
-        expected = {c.id for c in self.records.query(CubeQuery(tiers=frozenset(HOT_TIERS),
-                                                               statuses=frozenset(Status), include_expired=True))}
+        expected = self.records.query_ids(CubeQuery(tiers=frozenset(HOT_TIERS), statuses=frozenset(Status),
+                                                    include_expired=True), order_by=None)
         with_vectors = set(self.records.embeddings(sorted(expected)))
         report.missing_vectors = sorted(with_vectors - indexed)
         report.orphan_vectors = sorted(indexed - with_vectors)
@@ -1037,20 +1145,29 @@ class MemOS:
             if report.orphan_vectors:
                 self.vectors.delete(report.orphan_vectors)
             if report.missing_vectors:
-                cubes = [c for c in self.records.get(report.missing_vectors) if c is not None]
-                self._index(cubes, self.records.embeddings([c.id for c in cubes]))
+                self.records.mark_indexed(report.missing_vectors, False)
+                self._index(wait=True)
             self.records.audit([AuditRecord(action="repair", cube_id=None, namespace=(), at=utcnow(),
                                             reason="integrity check",
                                             detail={"missing_vectors": len(report.missing_vectors),
                                                     "orphan_vectors": len(report.orphan_vectors)})])
-            report.repaired = problems
+            report.repaired += problems
         else:
             report.unrepaired = problems
-        pending = self.records.unindexed_ids()
-        if repair and pending:
-            cubes = [c for c in self.records.get(pending) if c is not None and c.tier is not Tier.ARCHIVE]
-            self._index(cubes, self.records.embeddings([c.id for c in cubes]))
+        for hook in self.check_hooks:  # engines with their own copies (e.g. graph tables)
+            found, fixed = hook(repair)
+            report.repaired += fixed
+            report.unrepaired += max(found - fixed, 0)
         return report
+
+    def add_check_hook(self, hook: Callable[[bool], tuple[int, int]]) -> None:
+        """Register an integrity check that :meth:`check` runs after its own.
+
+        ``hook(repair)`` compares an engine's copies with the record store (e.g. graph
+        tables against cubes), repairs when ``repair`` is true, and returns
+        ``(problems_found, problems_repaired)``; the rest counts as unrepaired.
+        """
+        self.check_hooks.append(hook)
 
     async def acheck(self, *, repair: bool = True) -> IntegrityReport:
         """Async twin of :meth:`check`."""
@@ -1147,10 +1264,22 @@ class MemOS:
         cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE]
         if cold:
             self.vectors.delete(cold)
-        hot = [c for c in cubes if c.tier is not Tier.ARCHIVE]
-        vectors = self.records.embeddings([c.id for c in hot])
-        self._index([c for c in hot if c.id in vectors], vectors)
+        hot = [c.id for c in cubes if c.tier is not Tier.ARCHIVE]
+        if hot:
+            self.records.mark_indexed(list(self.records.embeddings(hot)), False)  # refresh their tier labels
+            self._index(wait=False)
         return cubes
+
+
+def _merge_scored(first: Sequence[ScoredId], second: Sequence[ScoredId], k: int) -> list[ScoredId]:
+    """The ``k`` best of two scored lists (an id in both keeps its higher score)."""
+    if not second:
+        return list(first[:k])
+    best: dict[str, ScoredId] = {}
+    for hit in [*first, *second]:
+        if hit.id not in best or hit.score > best[hit.id].score:
+            best[hit.id] = hit
+    return sorted(best.values(), key=lambda h: (-h.score, h.id))[:k]
 
 
 def _merge_contents(contents: Sequence[str]) -> str:

@@ -45,7 +45,9 @@ def escape(text: str) -> str:
 
 
 def _attr(text: str) -> str:
-    return escape(text).replace('"', "&quot;")
+    """An attribute value: escaped, quotes and line breaks (any control character) as character references."""
+    out = escape(text).replace('"', "&quot;")
+    return "".join(f"&#{ord(ch)};" if ord(ch) < 32 or ch in "\u2028\u2029\x85" else ch for ch in out)
 
 
 def render_memory(cube: MemCube) -> str:

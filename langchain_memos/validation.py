@@ -12,7 +12,10 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from enum import Enum
+from typing import Any, Iterable, Sequence, TypeVar
+
+E = TypeVar("E", bound=Enum)
 
 from .errors import ContentTooLargeError, InvalidInputError, InvalidNamespaceError, NonJSONValueError
 from .storage.base import NS_SEP
@@ -134,3 +137,33 @@ def validate_embeddings(vectors: Sequence[Sequence[float]], *, expected: int, di
         if not all(math.isfinite(x) for x in v):
             raise InvalidInputError("the embedder returned NaN or Infinity; check the model and its input")
     return batch_dim
+
+
+def validate_enum(kind: type[E], value: Any, *, what: str) -> E:
+    """``value`` as a member of the enum ``kind`` (a member or its string value).
+
+    Raises:
+        InvalidInputError: Naming the accepted values.
+
+    Example:
+        >>> from langchain_memos.cube import Tier
+        >>> validate_enum(Tier, "long_term", what="tier")
+        <Tier.LONG_TERM: 'long_term'>
+    """
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        allowed = ", ".join(repr(m.value) for m in kind)
+        raise InvalidInputError(f"{what} {value!r} is not one of {allowed}") from None
+
+
+def validate_enums(kind: type[E], values: Iterable[Any], *, what: str) -> frozenset[E]:
+    """A collection of enum values as a frozenset of members (see :func:`validate_enum`).
+
+    Raises:
+        InvalidInputError: ``values`` is a single string or not iterable, or holds an unknown value.
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidInputError(f"{what} must be a list of values such as {[m.value for m in kind][:2]}, "
+                                f"got {values!r}")
+    return frozenset(validate_enum(kind, v, what=what) for v in values)

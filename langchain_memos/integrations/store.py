@@ -101,6 +101,10 @@ def _check_namespace(namespace: Any, *, allow_empty: bool) -> tuple[str, ...]:
 
 def _validate_op(op: Op) -> None:
     """LangGraph's label checks plus ours (empty namespace for items, control characters)."""
+    if isinstance(op, (GetOp, PutOp)):
+        _check_namespace(op.namespace, allow_empty=False)
+    elif isinstance(op, SearchOp):
+        _check_namespace(op.namespace_prefix, allow_empty=True)
     try:
         validate_op_namespace(op)
     except LangGraphNamespaceError as exc:
@@ -152,6 +156,9 @@ def _store_conditions(filter: Mapping[str, Any] | None) -> tuple[list[Condition]
             validate_json_value(spec, what=f"filter value of {'.'.join(path)}")
             target.append(Condition(path, "$eq", spec))
 
+    if filter is not None and not isinstance(filter, Mapping):
+        raise InvalidInputError(f"a search filter must be a dict such as {{'category': 'books'}}, "
+                                f"got {type(filter).__name__}")
     for key, spec in (filter or {}).items():
         if not isinstance(key, str):
             raise InvalidInputError(f"filter keys must be strings, got {key!r}")

@@ -236,8 +236,19 @@ class RecordStore(Protocol):
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids whose embedding is not yet confirmed in the vector index."""
 
-    def mark_indexed(self, ids: Sequence[str]) -> None:
-        """Record that these ids are in the vector index."""
+    def erase(self, ids: Sequence[str], *, namespaces: Sequence[Sequence[str]] = (),
+              actors: Sequence[str] = ()) -> list[str]:
+        """Delete cubes keeping no copy (no audit content; audit rows under ``namespaces`` scrubbed,
+        ``actors`` names removed from the audit log); return the ids erased."""
+
+    def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
+        """Record that these ids are in the vector index (``indexed=False``: that they must be re-indexed)."""
+
+    def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
+        """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, embedding)`` (archived too)."""
+
+    def confirm_indexed(self, entries: Sequence[tuple[str, tuple[str, ...], Tier, Any | None]]) -> int:
+        """Flag cubes indexed if their namespace, tier and embedding still equal ``entries``; return how many."""
 
     def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
         """Count one access for each id, set ``last_accessed_at``, add ``heat_delta``."""

@@ -25,11 +25,12 @@ import math
 import re
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..cube import MemCube, Tier
 from ..errors import EmbeddingDimensionError, EngineUnavailableError, InvalidInputError, MemOSError, StorageError
 from .base import ScoredId, ns_key
+from .locks import IndexLock
 
 #: Page size used when listing every id.
 _PAGE = 5000
@@ -63,6 +64,37 @@ def _client(factory: Any, **kwargs: Any) -> Any:
         if "different settings" not in str(exc):
             raise
         return factory(**kwargs)
+
+
+def _private_persistent_client(folder: Path) -> tuple[Any, Callable[[], None]]:
+    """A ``PersistentClient`` on ``folder`` with a Chroma system of its own, and the function that stops it.
+
+    Chroma shares one system (one in-memory HNSW) per path within a process; an index
+    that must reopen after another process wrote cannot refresh a shared one, so each
+    gets its own: the cached system (if any) is set aside while the client is built,
+    then put back.
+    """
+    chromadb = _import_chromadb()
+    from chromadb.api.shared_system_client import SharedSystemClient as Shared
+
+    key = str(folder)
+    systems, counts = Shared._identifier_to_system, Shared._identifier_to_refcount
+    kept_system, kept_count = systems.pop(key, None), counts.pop(key, None)
+    try:
+        client = _client(chromadb.PersistentClient, path=key)
+        system = systems.pop(client._identifier)
+        counts.pop(client._identifier, None)
+    except MemOSError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot open a Chroma index in {folder} ({exc}); check the folder is writable "
+                           "and not used by another Chroma version") from exc
+    finally:
+        if kept_system is not None:
+            systems[key] = kept_system
+        if kept_count is not None:
+            counts[key] = kept_count
+    return client, system.stop
 
 
 def vector_metadata(cube: MemCube) -> dict[str, Any]:
@@ -144,37 +176,85 @@ class ChromaVectorIndex:
         EngineUnavailableError: The client cannot reach its server.
     """
 
-    def __init__(self, client: Any, collection_name: str = "memos", *, location: str | None = None) -> None:
-        self._client = client
+    def __init__(self, client: Any, collection_name: str = "memos", *, location: str | None = None,
+                 lock: IndexLock | None = None, reopen: Callable[[], tuple[Any, Callable[[], None]]] | None = None,
+                 release: Callable[[], None] | None = None) -> None:
         self.collection_name = collection_name
         self._where = location or "Chroma"
         self._closed = False
+        self._lock = lock
+        self._reopen = reopen
+        self._release = release
+        self._seen = ""
+        self._client: Any = None
+        self._collection: Any = None
+        with self._locked(exclusive=True):  # creating the collection is a write other processes must not race
+            self._attach(client)
+            if self._lock is not None:
+                self._seen = self._lock.token() or self._lock.bump()
+
+    def _attach(self, client: Any) -> None:
+        self._client = client
         with self._errors("open the collection"):
             self._collection = client.get_or_create_collection(
-                collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+                self.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
             self._max_batch = int(client.get_max_batch_size())
         self._check_space()
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def persistent(cls, path: str | Path, collection_name: str = "memos") -> "ChromaVectorIndex":
-        """An embedded index stored in the folder ``path`` (created when missing)."""
-        chromadb = _import_chromadb()
+    def persistent(cls, path: str | Path, collection_name: str = "memos", *,
+                   lock_timeout_s: float = 30.0) -> "ChromaVectorIndex":
+        """An embedded index stored in the folder ``path`` (created when missing), safe to share between processes.
+
+        Every process (and every instance) gets its own Chroma client, and a file lock
+        next to the folder (``<path>.lock``) serialises writes across processes; a
+        client reopens when another one wrote since it last looked (see
+        :class:`~langchain_memos.storage.locks.IndexLock`).
+
+        Raises:
+            StorageError: The folder cannot be created or holds an incompatible index.
+            StoreLockedError: Another process held the lock past ``lock_timeout_s``.
+        """
+        _import_chromadb()
         folder = Path(path).expanduser()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            client = _client(chromadb.PersistentClient, path=str(folder))
-        except MemOSError:
+        except OSError as exc:
+            raise StorageError(f"cannot create the Chroma folder {folder} ({exc}); check it is writable") from exc
+        lock = IndexLock(folder.with_name(folder.name + ".lock"), timeout_s=lock_timeout_s)
+        state: dict[str, Any] = {}
+
+        def reopen() -> tuple[Any, Callable[[], None]]:
+            if "stop" in state:
+                state.pop("stop")()
+            client, stop = _private_persistent_client(folder)
+            state["stop"] = stop
+            return client, stop
+
+        def release() -> None:
+            if "stop" in state:
+                state.pop("stop")()
+            lock.close()
+
+        try:
+            with lock.hold(exclusive=True):
+                client, _ = reopen()
+            return cls(client, collection_name, location=f"Chroma at {folder}", lock=lock, reopen=reopen,
+                       release=release)
+        except BaseException:
+            release()
             raise
-        except Exception as exc:
-            raise StorageError(f"cannot open a Chroma index in {folder} ({exc}); check the folder is writable "
-                               "and not used by another Chroma version") from exc
-        return cls(client, collection_name, location=f"Chroma at {folder}")
 
     @classmethod
     def http(cls, host: str, port: int, ssl: bool = False, headers: Mapping[str, str] | None = None,
-             collection_name: str = "memos") -> "ChromaVectorIndex":
+             collection_name: str = "memos", *, lock_path: str | Path | None = None,
+             lock_timeout_s: float = 30.0) -> "ChromaVectorIndex":
         """An index on a Chroma server (``chroma run``) reached over HTTP.
+
+        ``lock_path``: a lock file that serialises this host's writers to the collection
+        (so two processes never index two versions of one cube out of order); the
+        server itself needs no reopening.
 
         Raises:
             EngineUnavailableError: No server answers at ``host:port``.
@@ -186,7 +266,9 @@ class ChromaVectorIndex:
             raise EngineUnavailableError(
                 f"cannot reach a Chroma server at {host}:{port} ({exc}); is the Chroma server running at "
                 f"{host}:{port}? start it with `chroma run --path DIR --host {host} --port {port}`") from exc
-        return cls(client, collection_name, location=f"Chroma server at {host}:{port}")
+        lock = IndexLock(lock_path, timeout_s=lock_timeout_s) if lock_path is not None else None
+        return cls(client, collection_name, location=f"Chroma server at {host}:{port}", lock=lock,
+                   release=lock.close if lock is not None else None)
 
     @classmethod
     def ephemeral(cls, collection_name: str | None = None) -> "ChromaVectorIndex":
@@ -233,6 +315,36 @@ class ChromaVectorIndex:
         return StorageError(f"{self._where} failed to {action}: {type(exc).__name__}: {text}; "
                             "run MemOS.check() to rebuild the index from the record store if this persists")
 
+    @contextlib.contextmanager
+    def _locked(self, *, exclusive: bool, wait: bool = True) -> Iterator[bool]:
+        """Hold the cross-process lock (persistent indexes) and reopen the client if another one wrote."""
+        if self._lock is None:
+            yield True
+            return
+        with self._lock.hold(exclusive=exclusive, wait=wait) as held:
+            if held and self._reopen is not None and self._client is not None and self._lock.token() != self._seen:
+                with self._errors("reopen after another process wrote"):
+                    client, _ = self._reopen()
+                self._attach(client)
+                self._seen = self._lock.token()
+            yield held
+
+    @contextlib.contextmanager
+    def writer(self, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the index for several writes at once (re-entrant); yields whether it is held.
+
+        With ``wait=False`` it yields ``False`` at once when another thread or process
+        is writing (the caller leaves its work for that writer, see
+        :func:`langchain_memos.storage.sync.index_pending`).
+        """
+        with self._locked(exclusive=True, wait=wait) as held:
+            yield held
+
+    def _changed(self) -> None:
+        """Record a write: a new change token tells other processes to reopen."""
+        if self._lock is not None:
+            self._seen = self._lock.bump()
+
     def _check_space(self) -> None:
         # configuration_json, not .configuration: the latter warns about the (intended) absent embedding function
         config = getattr(self._collection, "configuration_json", None) or {}
@@ -269,18 +381,24 @@ class ChromaVectorIndex:
         vectors = _as_matrix(embeddings, ids)
         metas = [vector_metadata(c) for c in cubes]
         ids = list(ids)
-        with self._errors("upsert vectors"):
-            for part in self._batches(len(ids)):
-                self._collection.upsert(ids=ids[part], embeddings=vectors[part], metadatas=metas[part])
+        with self._locked(exclusive=True), self._errors("upsert vectors"):
+            try:
+                for part in self._batches(len(ids)):
+                    self._collection.upsert(ids=ids[part], embeddings=vectors[part], metadatas=metas[part])
+            finally:
+                self._changed()
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove vectors; unknown ids are ignored."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return
-        with self._errors("delete vectors"):
-            for part in self._batches(len(ids)):
-                self._collection.delete(ids=ids[part])
+        with self._locked(exclusive=True), self._errors("delete vectors"):
+            try:
+                for part in self._batches(len(ids)):
+                    self._collection.delete(ids=ids[part])
+            finally:
+                self._changed()
 
     def search(self, embedding: Sequence[float], k: int, *, namespace_prefix: tuple[str, ...] = (),
                tiers: frozenset[Tier] | None = None, ids: Sequence[str] | None = None) -> list[ScoredId]:
@@ -299,7 +417,7 @@ class ChromaVectorIndex:
         where = build_where(tuple(namespace_prefix), tiers)
         if ids is not None:
             return self._search_ids(query, k, where, list(dict.fromkeys(ids)))
-        with self._errors("search"):
+        with self._locked(exclusive=False), self._errors("search"):
             # Chroma answers n_results beyond the collection size (and an empty one) with what it has;
             # count() costs milliseconds on a large collection, so it only clamps huge k
             n_results = int(k) if k <= _PAGE else min(int(k), self._collection.count())
@@ -318,7 +436,7 @@ class ChromaVectorIndex:
 
         got_ids: list[str] = []
         got_vecs: list[Any] = []
-        with self._errors("search"):
+        with self._locked(exclusive=False), self._errors("search"):
             for part in self._batches(len(ids)):
                 res = self._collection.get(ids=ids[part], where=where, include=["embeddings"])
                 got_ids.extend(res["ids"])
@@ -340,7 +458,7 @@ class ChromaVectorIndex:
     def ids(self) -> set[str]:
         """Every id in the index."""
         out: set[str] = set()
-        with self._errors("list ids"):
+        with self._locked(exclusive=False), self._errors("list ids"):
             offset = 0
             while True:
                 page = self._collection.get(include=[], limit=_PAGE, offset=offset)["ids"]
@@ -351,14 +469,18 @@ class ChromaVectorIndex:
 
     def count(self) -> int:
         """How many vectors the index holds."""
-        with self._errors("count vectors"):
+        with self._locked(exclusive=False), self._errors("count vectors"):
             return int(self._collection.count())
 
     def close(self) -> None:
-        """Release the client reference; idempotent (Chroma persists on every write)."""
+        """Release the client (and, for a persistent index, its private Chroma system and lock); idempotent."""
+        if self._closed:
+            return
         self._closed = True
         self._collection = None
         self._client = None
+        if self._release is not None:
+            self._release()
 
 
 __all__ = ["ChromaVectorIndex", "build_where", "vector_metadata"]

@@ -73,6 +73,9 @@ ORDERINGS: dict[str, str] = {
     "ns ASC, key ASC": "c.ns ASC, c.key ASC, c.id ASC",
 }
 
+#: Most values bound as separate parameters in one statement.
+_MAX_PARAMS = 500
+
 #: Most distinct terms one keyword query uses.
 MAX_QUERY_TERMS = 64
 
@@ -696,8 +699,15 @@ class SQLiteRecordStore:
             raise InvalidInputError(f"write() needs one embedding and one keyword doc per cube; got {len(cubes)} "
                                     f"cubes, {len(embeddings)} embeddings, {len(keyword_docs)} keyword docs")
         blobs = _embedding_blobs(embeddings)
-        rows = [self._cube_row(cube, emb if blobs is None else blobs[i], doc, i, checked=blobs is not None)
-                for i, (cube, emb, doc) in enumerate(zip(cubes, embeddings, keyword_docs))]
+        try:
+            rows = [self._cube_row(cube, emb if blobs is None else blobs[i], doc, i, checked=blobs is not None)
+                    for i, (cube, emb, doc) in enumerate(zip(cubes, embeddings, keyword_docs))]
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            if isinstance(exc, InvalidInputError):
+                raise
+            raise InvalidInputError(f"a cube has a field of the wrong type ({type(exc).__name__}: {exc}); "
+                                    "build cubes with the types MemCube declares (metadata a dict, numbers "
+                                    "for importance/heat, datetimes for times)") from exc
         updates = [(cube_id, _keyword_row(doc, f"keyword update of {cube_id}"))
                    for cube_id, doc in (keyword_updates or {}).items()]
         dims = {row["dim"] for row in rows if row["dim"] is not None}
@@ -732,6 +742,9 @@ class SQLiteRecordStore:
         """
         if not isinstance(cube, MemCube):
             raise InvalidInputError(f"write() takes MemCube objects, got {type(cube).__name__} at position {i}")
+        if not isinstance(cube.id, str) or not cube.id or "\x00" in cube.id:
+            raise InvalidInputError(f"cube id {cube.id!r} must be a non-empty string without NUL characters; "
+                                    "leave id unset to get a generated one")
         for label in cube.namespace:
             if not isinstance(label, str) or NS_SEP in label:
                 raise InvalidNamespaceError(f"namespace label {label!r} of cube {cube.id} must be a string without "
@@ -875,12 +888,91 @@ class SQLiteRecordStore:
 
         return self._write(tx)
 
-    def mark_indexed(self, ids: Sequence[str]) -> None:
-        """Record that these ids' embeddings are in the vector index."""
+    def erase(self, ids: Sequence[str], *, namespaces: Sequence[Sequence[str]] = (),
+              actors: Sequence[str] = ()) -> list[str]:
+        """Delete cubes leaving no copy of their data (right to be forgotten); return the ids erased.
+
+        Unlike :meth:`delete`, nothing of them is kept: rows, history, embeddings,
+        keyword rows and metadata go, audit records of these cubes or under
+        ``namespaces`` (prefixes) or by one of ``actors`` lose their namespace, reason
+        and detail (content), and the actor's name. Freed pages
+        are zeroed (``secure_delete``), the keyword index is merged so no deleted term
+        survives in it, and the WAL is checkpointed. One audit record ``"erase"`` with
+        the count is added.
+        """
+        wanted = list(dict.fromkeys(ids))
+        prefixes = [tuple(ns) for ns in namespaces]
+        at = utcnow().timestamp()
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            erased: list[str] = []
+            for cube_id in wanted:
+                row = conn.execute("SELECT rid FROM cubes WHERE id = ?", (cube_id,)).fetchone()
+                if row is not None:
+                    self._delete_rows(conn, row[0], cube_id)
+                    erased.append(cube_id)
+            scrub = "UPDATE audit SET ns = '', reason = 'erased', detail = '{\"erased\": true}'"
+            conn.execute(f"{scrub} WHERE cube_id IN (SELECT value FROM json_each(?))", (_json_list(wanted),))
+            for prefix in prefixes:
+                where, params = _prefix_sql("ns", prefix)
+                conn.execute(f"{scrub} WHERE {where}", params)
+            for actor in actors:
+                conn.execute(f"{scrub}, actor = NULL WHERE actor = ?", (actor,))
+            conn.execute("INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) "
+                         "VALUES ('erase', NULL, '', ?, NULL, 'erase', ?)", (at, _dumps({"cubes": len(erased)}, "audit")))
+            return erased
+
+        with self._lock:
+            self._retry(lambda conn: conn.execute("PRAGMA secure_delete=ON"), begin=None)
+            try:
+                erased = self._write(tx)
+                self._write(lambda conn: conn.execute("INSERT INTO fts(fts) VALUES ('optimize')"))
+            finally:
+                self._retry(lambda conn: conn.execute("PRAGMA secure_delete=OFF"), begin=None)
+            if not self._memory:
+                self._retry(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(), begin=None)
+        return erased
+
+    def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
+        """Record that these ids' embeddings are in the vector index (``indexed=False``: that they must be re-indexed)."""
         if not ids:
             return
         self._write(lambda conn: conn.execute(
-            "UPDATE cubes SET indexed = 1 WHERE id IN (SELECT value FROM json_each(?))", (_json_list(ids),)))
+            "UPDATE cubes SET indexed = ? WHERE id IN (SELECT value FROM json_each(?))",
+            (1 if indexed else 0, _json_list(ids))))
+
+    def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
+        """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, float32 embedding)``.
+
+        Archived cubes are listed too (the caller leaves them out of the hot index and
+        confirms them all the same). Nothing is changed: see :meth:`confirm_indexed`.
+        """
+        import numpy as np
+
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT c.id, c.ns, c.tier, v.vec FROM cubes AS c LEFT JOIN vectors AS v ON v.id = c.id "
+            "WHERE c.has_vector = 1 AND c.indexed = 0 LIMIT ?", (int(limit),)).fetchall())
+        return [(cube_id, ns_from_key(ns), Tier(tier), None if vec is None else np.frombuffer(vec, dtype="<f4"))
+                for cube_id, ns, tier, vec in rows]
+
+    def confirm_indexed(self, entries: Sequence[tuple[str, tuple[str, ...], Tier, Any | None]]) -> int:
+        """Flag cubes as indexed if they still have the namespace, tier and embedding given; return how many.
+
+        ``entries`` are rows of :meth:`unindexed_embeddings` after the index took them.
+        A cube written again in between (new embedding, tier or namespace) keeps
+        waiting, so the index always ends up with the last version, and a crash
+        between the index write and this call leaves the rows waiting (indexed again
+        by the next writer or ``MemOS.check()``), never flagged with a stale vector.
+        """
+        import numpy as np
+
+        rows = [(cube_id, ns_key(ns), Tier(tier).value, None if vec is None else np.asarray(vec, dtype="<f4").tobytes())
+                for cube_id, ns, tier, vec in entries]
+        if not rows:
+            return 0
+        sql = ("UPDATE cubes SET indexed = 1 WHERE id = ? AND ns = ? AND tier = ? AND indexed = 0 "
+               "AND (SELECT v.vec FROM vectors AS v WHERE v.id = cubes.id) IS ?")
+        return self._write(lambda conn: conn.executemany(sql, [(i, ns, t, v) for i, ns, t, v in rows]).rowcount)
 
     def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
         """Count one access per id (an id listed twice counts twice), set ``last_accessed_at``, add heat.
@@ -993,9 +1085,15 @@ class SQLiteRecordStore:
             return []
         ns = ns_key(tuple(namespace))
 
+        wanted = list(dict.fromkeys(keys))
+
         def tx(conn: sqlite3.Connection) -> dict[str, MemCube]:
-            rows = conn.execute("SELECT key, id, data FROM cubes WHERE ns = ? AND key IN "
-                                "(SELECT value FROM json_each(?))", (ns, _json_list(keys))).fetchall()
+            # keys are bound one parameter each (not as a JSON list): SQLite's JSON functions cut text at a NUL
+            rows = []
+            for start in range(0, len(wanted), _MAX_PARAMS):
+                part = wanted[start:start + _MAX_PARAMS]
+                rows.extend(conn.execute(f"SELECT key, id, data FROM cubes WHERE ns = ? AND key IN "
+                                         f"({', '.join('?' * len(part))})", (ns, *part)).fetchall())
             by_id = self._load(conn, [(r[1], r[2]) for r in rows])
             return {r[0]: by_id[r[1]] for r in rows}
 
