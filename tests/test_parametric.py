@@ -464,3 +464,26 @@ def test_policy_takes_current_hot_stable_long_term_cubes_only(memos, tmp_path: P
         SourceRef(c.id, c.version, content_digest(c.content)) for c in got)))
     assert not distill_decision(memos, store, ns, policy).due
     assert not distill_decision(memos, store, ("users", "nobody"), policy).due
+
+
+def test_delete_user_erases_adapters_and_graph_traces(memos, tmp_path: Path, base_dir: Path) -> None:
+    ns, other = ("users", "maya"), ("users", "tomas")
+    cubes = _fact_cubes(ns)
+    memos.add(cubes, ns)
+    memos.add("I live in Porto", ns, owner="maya")
+    memos.add("I live in Leeds", other, owner="tomas")
+    parametric = _parametric(memos, tmp_path, base_dir)
+    model, _ = _load(base_dir)
+    parametric.registry = registry = AdapterRegistry(model, parametric.store)
+    mine = _random_adapter(parametric.store, base_dir, ns, 0, sources=tuple(
+        SourceRef(c.id, 1, content_digest(c.content)) for c in cubes))
+    theirs = _random_adapter(parametric.store, base_dir, other, 1)
+    assert registry.switch(ns) == mine
+    assert memos.graph.export_rows(ns)["relations"]
+    memos.delete_user("maya", namespaces=[ns])
+    assert parametric.store.versions(ns) == [] and registry.mounted(ns) is None  # no weights keep her facts
+    assert parametric.store.versions(other) == [theirs]
+    assert memos.graph.export_rows(ns) == {"entities": [], "relations": []}
+    assert memos.graph.export_rows(other)["relations"]
+    assert memos.list(ns) == []
+    parametric.close()

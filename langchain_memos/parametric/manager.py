@@ -68,10 +68,26 @@ class ParametricMemory:
         self.clock = clock or utcnow
         self._distill_lock = threading.Lock()
         self._unsubscribe = memos.on_change(self._on_change)
+        memos.add_forget_hook(self._erase)
 
     def close(self) -> None:
         """Stop listening to the MemOS (idempotent)."""
         self._unsubscribe()
+        if self._erase in self.memos.forget_hooks:
+            self.memos.forget_hooks.remove(self._erase)
+
+    def _erase(self, request: Any) -> None:
+        """A ``MemOS.delete_user`` / ``forget_namespace`` hook: delete (and unmount) every adapter of an erased
+        namespace or distilled from an erased cube, so no weights keep what was forgotten."""
+        prefixes = [tuple(p) for p in request.namespaces]
+        doomed = {m.adapter_id: m for m in self.store.built_from(request.cube_ids, include_stale=True)}
+        for manifest in self.store.all():
+            if any(tuple(manifest.namespace[:len(p)]) == p for p in prefixes):
+                doomed[manifest.adapter_id] = manifest
+        for manifest in doomed.values():
+            if self.registry is not None:
+                self.registry.unmount(manifest.namespace)
+            self.store.delete(manifest)
 
     def __enter__(self) -> "ParametricMemory":
         return self
