@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 VectorBackend = Literal["chroma", "chroma-http", "chroma-ephemeral"]
 GraphBackend = Literal["sqlite", "neo4j"]
@@ -30,6 +30,9 @@ class MemOSConfig:
         chroma_host / chroma_port / chroma_ssl / chroma_headers: Server settings
             for ``"chroma-http"``.
         collection: The Chroma collection name.
+        hnsw: HNSW settings for a new Chroma collection, over
+            :data:`~langchain_memos.storage.chroma.DEFAULT_HNSW` (``ef_construction`` 40);
+            e.g. ``{"ef_construction": 100, "ef_search": 200}``. Existing collections keep theirs.
         max_content_chars: Largest content a cube may hold.
         busy_timeout_s: How long a call waits for a locked SQLite database, or for the
             vector index lock another process holds, before raising
@@ -54,6 +57,7 @@ class MemOSConfig:
     chroma_ssl: bool = False
     chroma_headers: dict[str, str] = field(default_factory=dict)
     collection: str = "memos"
+    hnsw: dict[str, Any] = field(default_factory=dict)
     max_content_chars: int = 100_000
     busy_timeout_s: float = 30.0
     embed_batch_size: int = 256

@@ -153,12 +153,13 @@ def _open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
         vectors = ChromaVectorIndex.http(config.chroma_host, config.chroma_port, ssl=config.chroma_ssl,
                                          headers=config.chroma_headers or None, collection_name=config.collection,
                                          lock_path=directory / f"{config.collection}.chroma-http.lock"
-                                         if directory is not None else None, lock_timeout_s=config.busy_timeout_s)
+                                         if directory is not None else None, lock_timeout_s=config.busy_timeout_s,
+                                         hnsw=config.hnsw)
     elif config.vector_backend == "chroma-ephemeral" or directory is None:
-        vectors = ChromaVectorIndex.ephemeral()  # a unique collection: ephemeral clients share a process
+        vectors = ChromaVectorIndex.ephemeral(hnsw=config.hnsw)  # a unique collection: ephemeral clients share a process
     elif config.vector_backend == "chroma":
         vectors = ChromaVectorIndex.persistent(config.chroma_path, collection_name=config.collection,
-                                               lock_timeout_s=config.busy_timeout_s)
+                                               lock_timeout_s=config.busy_timeout_s, hnsw=config.hnsw)
     else:
         raise InvalidInputError(
             f"unknown vector_backend {config.vector_backend!r}; use 'chroma', 'chroma-http' or 'chroma-ephemeral'"

@@ -1096,3 +1096,19 @@ def test_write_lock_holds_off_other_threads(record_store):
         assert record_store.get([a.id])[0].content == "a"  # re-entrant for the holder
     worker.join(5)
     assert seen == ["a"]
+
+
+def test_new_chroma_collections_get_the_hnsw_settings(tmp_path) -> None:
+    from langchain_memos.storage.chroma import ChromaVectorIndex
+
+    index = ChromaVectorIndex.persistent(tmp_path / "c", hnsw={"ef_search": 150})
+    try:
+        config = index._collection.configuration_json["hnsw"]
+        assert (config["space"], config["ef_construction"], config["ef_search"]) == ("cosine", 40, 150)
+    finally:
+        index.close()
+    again = ChromaVectorIndex.persistent(tmp_path / "c", hnsw={"ef_construction": 100})
+    try:
+        assert again._collection.configuration_json["hnsw"]["ef_construction"] == 40  # an existing one keeps its own
+    finally:
+        again.close()

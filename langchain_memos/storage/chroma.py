@@ -32,6 +32,11 @@ from ..errors import EmbeddingDimensionError, EngineUnavailableError, InvalidInp
 from .base import ScoredId, ns_key
 from .locks import IndexLock
 
+#: HNSW build settings of new collections (existing collections keep theirs). A smaller
+#: ``ef_construction`` than Chroma's 100 inserts about 1.5x faster; search keeps
+#: ``ef_search`` 100, and MemOS scores small candidate sets exactly anyway.
+DEFAULT_HNSW: dict[str, Any] = {"ef_construction": 40}
+
 #: Page size used when listing every id.
 _PAGE = 5000
 _DIM_RE = re.compile(r"dimension of (\d+), got (\d+)")
@@ -178,8 +183,9 @@ class ChromaVectorIndex:
 
     def __init__(self, client: Any, collection_name: str = "memos", *, location: str | None = None,
                  lock: IndexLock | None = None, reopen: Callable[[], tuple[Any, Callable[[], None]]] | None = None,
-                 release: Callable[[], None] | None = None) -> None:
+                 release: Callable[[], None] | None = None, hnsw: Mapping[str, Any] | None = None) -> None:
         self.collection_name = collection_name
+        self.hnsw = {**DEFAULT_HNSW, **(hnsw or {}), "space": "cosine"}
         self._where = location or "Chroma"
         self._closed = False
         self._lock = lock
@@ -197,14 +203,14 @@ class ChromaVectorIndex:
         self._client = client
         with self._errors("open the collection"):
             self._collection = client.get_or_create_collection(
-                self.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+                self.collection_name, embedding_function=None, configuration={"hnsw": dict(self.hnsw)})
             self._max_batch = int(client.get_max_batch_size())
         self._check_space()
 
     # ------------------------------------------------------------ constructors
     @classmethod
     def persistent(cls, path: str | Path, collection_name: str = "memos", *,
-                   lock_timeout_s: float = 30.0) -> "ChromaVectorIndex":
+                   lock_timeout_s: float = 30.0, hnsw: Mapping[str, Any] | None = None) -> "ChromaVectorIndex":
         """An embedded index stored in the folder ``path`` (created when missing), safe to share between processes.
 
         Every process (and every instance) gets its own Chroma client, and a file lock
@@ -241,7 +247,7 @@ class ChromaVectorIndex:
             with lock.hold(exclusive=True):
                 client, _ = reopen()
             return cls(client, collection_name, location=f"Chroma at {folder}", lock=lock, reopen=reopen,
-                       release=release)
+                       release=release, hnsw=hnsw)
         except BaseException:
             release()
             raise
@@ -249,7 +255,7 @@ class ChromaVectorIndex:
     @classmethod
     def http(cls, host: str, port: int, ssl: bool = False, headers: Mapping[str, str] | None = None,
              collection_name: str = "memos", *, lock_path: str | Path | None = None,
-             lock_timeout_s: float = 30.0) -> "ChromaVectorIndex":
+             lock_timeout_s: float = 30.0, hnsw: Mapping[str, Any] | None = None) -> "ChromaVectorIndex":
         """An index on a Chroma server (``chroma run``) reached over HTTP.
 
         ``lock_path``: a lock file that serialises this host's writers to the collection
@@ -268,10 +274,11 @@ class ChromaVectorIndex:
                 f"{host}:{port}? start it with `chroma run --path DIR --host {host} --port {port}`") from exc
         lock = IndexLock(lock_path, timeout_s=lock_timeout_s) if lock_path is not None else None
         return cls(client, collection_name, location=f"Chroma server at {host}:{port}", lock=lock,
-                   release=lock.close if lock is not None else None)
+                   release=lock.close if lock is not None else None, hnsw=hnsw)
 
     @classmethod
-    def ephemeral(cls, collection_name: str | None = None) -> "ChromaVectorIndex":
+    def ephemeral(cls, collection_name: str | None = None, *,
+                  hnsw: Mapping[str, Any] | None = None) -> "ChromaVectorIndex":
         """An in-memory index (tests). Ephemeral clients of one process share data, so the
         default collection name is unique per call."""
         chromadb = _import_chromadb()
@@ -280,7 +287,7 @@ class ChromaVectorIndex:
         except Exception as exc:
             raise StorageError(f"cannot start an in-memory Chroma client ({exc}); create the client yourself "
                                "and pass it to ChromaVectorIndex(client)") from exc
-        return cls(client, collection_name or f"memos-{uuid.uuid4().hex}", location="ephemeral Chroma")
+        return cls(client, collection_name or f"memos-{uuid.uuid4().hex}", location="ephemeral Chroma", hnsw=hnsw)
 
     # ------------------------------------------------------------ plumbing
     def __repr__(self) -> str:
