@@ -223,6 +223,7 @@ class MemOS:
             from .transfer import TableSection
 
             self._sections.append(TableSection("graph", store))
+            self.check_hooks.append(self._check_graph)
         self._closed = False
 
     # ------------------------------------------------------------ construction
@@ -537,6 +538,19 @@ class MemOS:
             gone = self.records.delete(orphans, reason="source deleted", actor="memos:graph")
             if gone:
                 self.drop_derived(gone, reason="orphaned fact")
+
+    def _check_graph(self, repair: bool) -> tuple[int, int]:
+        """A :meth:`check` hook: relations whose source cubes are gone from the record store (a crash
+        between a delete and its graph cleanup); repair drops them as sources. Returns (found, repaired)."""
+        from .graph.base import RelationQuery
+
+        sources = sorted({ref for r in self._graph.store.relations(RelationQuery()) for ref in r.provenance})
+        present = {c.id for c in self.records.query(CubeQuery(ids=frozenset(sources), statuses=frozenset(Status),
+                                                              include_expired=True), with_history=False)}
+        missing = [ref for ref in sources if ref not in present]
+        if repair and missing:
+            self._drop_graph(missing)
+        return len(missing), len(missing) if repair else 0
 
     def _reextract(self, cube: MemCube) -> None:
         """After a content change: replace the graph traces of a cube that was extracted from."""

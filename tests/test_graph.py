@@ -306,3 +306,18 @@ def test_a_failing_graph_engine_never_loses_the_write_and_extract_backfills() ->
         assert m.extract(caught.value.ids) == 1  # again: merges, no duplicates
         assert [f.text for f in m.facts(NS)] == ["user live in Oslo"]
         assert len(m.list(NS, types=[MemoryType.FACT])) == 1
+
+
+def test_check_finds_and_repairs_graph_sources_whose_cubes_are_gone() -> None:
+    from langchain_memos import MemOS
+    from langchain_memos.embeddings import HashingEmbeddings
+
+    with MemOS.ephemeral(embeddings=HashingEmbeddings()) as memos:
+        [cube_id] = memos.add("I live in Boston", ("users", "ann"))
+        assert memos.check(repair=False).ok
+        memos.records.delete([cube_id], reason="simulated crash before the graph cleanup", actor="test")
+        report = memos.check(repair=False)
+        assert not report.ok and report.unrepaired >= 1
+        repaired = memos.check(repair=True)
+        assert repaired.repaired >= 1 and memos.check(repair=False).ok
+        assert not [r for r in memos.relations(("users", "ann")) if cube_id in r.provenance]
