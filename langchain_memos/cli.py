@@ -181,21 +181,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write every cube (history, embeddings, graph) as JSON Lines."""
-    from tqdm import tqdm
+    from .transfer import export_jsonl
 
-    from .transfer import export_lines
-
-    with _open(args) as memos, (open(args.file, "w", encoding="utf-8") if args.file != "-" else
-                                contextlib.nullcontext(sys.stdout)) as out:
-        lines = export_lines(memos, _namespace(args.ns))
-        header = next(lines)
-        out.write(json.dumps(header, sort_keys=True) + "\n")
-        cubes = 0
-        for line in tqdm(lines, total=header["cubes"], desc="export", unit="cube", file=sys.stderr,
-                         disable=None if args.file != "-" else True):
-            out.write(json.dumps(line, ensure_ascii=False, allow_nan=False, sort_keys=True) + "\n")
-            cubes += line["kind"] == "cube"
-    if args.file != "-":
+    to_stdout = args.file == "-"
+    with _open(args) as memos, (contextlib.nullcontext(sys.stdout) if to_stdout else
+                                open(args.file, "w", encoding="utf-8")) as out:
+        cubes = export_jsonl(memos, out, _namespace(args.ns), progress=not to_stdout and sys.stderr.isatty())
+    if not to_stdout:
         print(json.dumps({"exported": cubes, "file": args.file}) if args.json else f"exported {cubes} cubes to {args.file}")
     return 0
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from typing import IO, Any, Iterable, Iterator, Sequence
 
 from .cube import MemCube, Status
@@ -109,13 +110,26 @@ def export_lines(memos: Any, namespace: Sequence[str] = ()) -> Iterator[dict[str
             yield {"kind": section.name, "row": row}
 
 
-def export_jsonl(memos: Any, out: IO[str], namespace: Sequence[str] = ()) -> int:
-    """Write every cube under ``namespace`` (and the registered sections) to ``out``; returns cubes written."""
+def export_jsonl(memos: Any, out: IO[str], namespace: Sequence[str] = (), *, progress: bool = False) -> int:
+    """Write every cube under ``namespace`` (and the registered sections) to ``out``; returns cubes written.
+
+    ``progress``: show a tqdm bar (on stderr) counting the cubes.
+    """
+    from tqdm import tqdm
+
+    lines = export_lines(memos, namespace)
+    header = next(lines)
     written = 0
-    for line in export_lines(memos, namespace):
+    bar = tqdm(lines, total=header["cubes"], desc="export", unit="cube", file=sys.stderr, disable=not progress)
+    for line in _with_header(header, bar):
         out.write(json.dumps(line, ensure_ascii=False, allow_nan=False, sort_keys=True) + "\n")
         written += line["kind"] == "cube"
     return written
+
+
+def _with_header(header: dict[str, Any], rest: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    yield header
+    yield from rest
 
 
 def _parse(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
