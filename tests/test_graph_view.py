@@ -23,6 +23,15 @@ def _chromium() -> str | None:
     return None
 
 
+def _screenshot(chromium: str, page: Path, shot: Path, tmp_path: Path) -> None:
+    """Headless Chromium with no background networking (this machine's network is closed)."""
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'chromium-profile'}", "--hide-scrollbars",
+                    "--window-size=1000,800", f"--screenshot={shot}", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+
+
 def _graph() -> tuple[list[dict], list[dict]]:
     kinds = ["person", "place", "thing"]
     nodes = [{"id": f"n{i}", "label": f"Entity {i}", "kind": kinds[i % 3]} for i in range(9)]
@@ -58,9 +67,7 @@ def test_headless_chromium_draws_the_nodes(tmp_path: Path) -> None:
     page = tmp_path / "graph.html"
     page.write_text(render_graph_html(nodes, edges), encoding="utf-8")
     shot = tmp_path / "graph.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1000,800", f"--screenshot={shot}", page.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    _screenshot(chromium, page, shot, tmp_path)
     import numpy as np
 
     pixels = np.asarray(image_mod.open(shot).convert("RGB"))
@@ -96,9 +103,7 @@ def test_cli_graph_html_from_a_real_memory(tmp_path: Path, capsys: pytest.Captur
     import numpy as np
 
     shot = tmp_path / "graph.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1000,800", f"--screenshot={shot}", page.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    _screenshot(chromium, page, shot, tmp_path)
     pixels = np.asarray(image_mod.open(shot).convert("RGB"))
     coloured = sum(int((pixels == np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)], dtype=pixels.dtype))
                        .all(axis=-1).sum()) for c in KIND_COLOURS.values())
