@@ -715,11 +715,7 @@ class MemOS:
         for cube, vector in zip(cubes, embeddings):
             text = index_text_for(cube) if vector is not None else None
             planned.append(PlannedCube(cube=cube, index_text=text, embed_text=text))
-        ids = self._commit(planned, [v for v in embeddings if v is not None])
-        archived = [c.id for c in cubes if c.tier is Tier.ARCHIVE]
-        if archived:
-            self.records.mark_indexed(archived)  # archived cubes stay out of the vector index
-        return ids
+        return self._commit(planned, [v for v in embeddings if v is not None])
 
     def register_section(self, section: Any) -> None:
         """Add a section to exports: an object with ``name``, ``export_rows(namespace)`` and ``import_rows(rows)``

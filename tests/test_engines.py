@@ -553,6 +553,14 @@ def test_unindexed_ids_and_mark_indexed(record_store):
     assert record_store.unindexed_ids() == []
 
 
+def test_archived_embeddings_are_kept_but_never_pending(record_store):
+    from langchain_memos.cube import Tier
+
+    cold = cube("an old note", tier=Tier.ARCHIVE)
+    put(record_store, [cold], [vec(1, 0)])
+    assert record_store.unindexed_ids() == [] and cold.id in record_store.embeddings([cold.id])
+
+
 def test_meta_setup_close(record_store):
     assert record_store.get_meta("nope") is None
     record_store.set_meta("model", "m1")

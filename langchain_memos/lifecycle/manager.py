@@ -297,9 +297,6 @@ class MemLifecycle:
                     p.cube.access_count = current.access_count
                     p.cube.last_accessed_at = current.last_accessed_at
             self.memos._commit(list(planned), vectors)
-        archived = [p.cube.id for p in planned if p.cube.tier is Tier.ARCHIVE]
-        if archived:
-            records.mark_indexed(archived)  # nothing is pending for cubes outside the vector index
         return True
 
     # --------------------------------------------------------------------- heat

@@ -763,7 +763,9 @@ class SQLiteRecordStore:
             "owner": cube.owner, "readers": _dumps(list(cube.permissions.readers), "permissions.readers"),
             "metadata": _dumps(cube.metadata, f"metadata of cube {cube.id}"),
             "data": _dumps(data, f"cube {cube.id}"),
-            "indexed": 0 if vec is not None else 1, "has_vector": 1 if vec is not None else 0,
+            # an archived cube stays out of the vector index: nothing is pending for it
+            "indexed": 0 if vec is not None and cube.tier is not Tier.ARCHIVE else 1,
+            "has_vector": 1 if vec is not None else 0,
             "thread": cube.thread_id if cube.position is not None else None,
             "position": cube.position if cube.thread_id is not None else None,
         }
