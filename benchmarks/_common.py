@@ -209,11 +209,11 @@ def add_locomo_arguments(parser: Any, *, embed_help: str) -> None:
 
 def locomo_inputs(args: Any) -> tuple[list[Conversation], Any]:
     """The conversations and the (warmed-up) embedder a LoCoMo benchmark's parsed options ask for."""
-    from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
+    from langchain_memos.embeddings import embeddings_named
 
     conversations = load_locomo(args.data)
     if args.conversations:
         conversations = conversations[: args.conversations]
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(dims=384)
+    embeddings = embeddings_named(args.embed, hash_dims=384)
     embeddings.embed_query("warm-up")  # load the model before any timing
     return conversations, embeddings

@@ -10,6 +10,9 @@ through ``langchain.chat_models.init_chat_model``.
 :class:`PromptRecorder` is a callback handler: it keeps every message list a chat model
 was called with, whichever model it is, so a recipe can print (and a test can check)
 what memory put in front of the model.
+
+:func:`add_memory_options` / :func:`open_memory` give every recipe the same ``--path`` and
+``--embed`` options and open its memory the same way.
 """
 
 from __future__ import annotations
@@ -115,3 +118,24 @@ def call(name: str, args: dict[str, Any]) -> AIMessage:
     threads (say, a counter) would make later calls look already recorded.
     """
     return AIMessage("", tool_calls=[{"name": name, "args": dict(args), "id": f"call_{uuid.uuid4().hex[:12]}"}])
+
+
+def add_memory_options(parser: Any, *, path_help: str = "MemOS directory (default: in memory)") -> None:
+    """The recipes' ``--path`` and ``--embed`` options."""
+    from langchain_memos.embeddings import EMBEDDER_NAMES
+
+    parser.add_argument("--path", help=path_help)
+    parser.add_argument("--embed", choices=EMBEDDER_NAMES, default="minilm",
+                        help="offline MiniLM (default) or a cheap hashing embedder")
+
+
+def open_memory(args: Any, **options: Any) -> Any:
+    """A :class:`~langchain_memos.MemOS` in ``args.path`` (in memory without one), embedding as ``args.embed``
+    says; ``options`` go to the constructor (``retrieval=...``)."""
+    from langchain_memos import MemOS
+    from langchain_memos.embeddings import embeddings_named
+
+    embeddings = embeddings_named(args.embed)
+    if args.path:
+        return MemOS(args.path, embeddings=embeddings, **options)
+    return MemOS.ephemeral(embeddings=embeddings, **options)

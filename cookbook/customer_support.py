@@ -23,8 +23,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import ToolException, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
-from cookbook._models import PromptRecorder, call, chat_model, system_text
-from langchain_memos import HashingEmbeddings, LocalMiniLMEmbeddings, MemOS, MemoryType
+from cookbook._models import PromptRecorder, add_memory_options, call, chat_model, open_memory, system_text
+from langchain_memos import MemOS, MemoryType
 from langchain_memos.integrations import create_memos_agent
 from langchain_memos.integrations.tool_memory import all_tool_stats
 
@@ -105,13 +105,9 @@ def run(memos: MemOS, model: Any) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the recipe; returns :func:`run`'s result."""
     parser = argparse.ArgumentParser(prog="python -m cookbook.customer_support", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--path", help="MemOS directory (default: in memory)")
-    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
-                        help="offline MiniLM (default) or a cheap hashing embedder")
+    add_memory_options(parser)
     args = parser.parse_args(argv)
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(256)
-    memos = MemOS(args.path, embeddings=embeddings) if args.path else MemOS.ephemeral(embeddings=embeddings)
-    with memos:
+    with open_memory(args) as memos:
         return run(memos, chat_model(support_script))
 
 

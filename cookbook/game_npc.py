@@ -25,8 +25,9 @@ from typing import Any, Sequence
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from langchain_memos import HashingEmbeddings, LocalMiniLMEmbeddings, MemCube, MemOS, MemoryType, Tier
+from langchain_memos import MemCube, MemOS, MemoryType, Tier
 from langchain_memos.cube import utcnow
+from langchain_memos.embeddings import EMBEDDER_NAMES, embeddings_named
 from langchain_memos.render import render_memory_block
 
 NPC = ("npcs", "brannoc")
@@ -102,11 +103,10 @@ def main(argv: Sequence[str] | None = None, *, settings: Any = None) -> dict[str
     parser = argparse.ArgumentParser(prog="python -m cookbook.game_npc", description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-model", help="a transformers model directory (default: SmolLM2-135M-Instruct)")
     parser.add_argument("--adapters", help="adapter directory (default: a temporary one)")
-    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm")
+    parser.add_argument("--embed", choices=EMBEDDER_NAMES, default="minilm")
     parser.add_argument("--max-new-tokens", type=int, default=40)
     args = parser.parse_args(argv)
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(256)
-    with MemOS.ephemeral(embeddings=embeddings) as memos:
+    with MemOS.ephemeral(embeddings=embeddings_named(args.embed)) as memos:
         return run(memos, args.adapters or tempfile.mkdtemp(prefix="memos-npc-"), base_model=args.base_model,
                    settings=settings, max_new_tokens=args.max_new_tokens)
 

@@ -31,9 +31,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
-from cookbook._models import PromptRecorder, call, chat_model, last_human, memories_in, system_text, tool_results
-from langchain_memos import (HashingEmbeddings, LocalMiniLMEmbeddings, MemOS, MemoryType, RetrievalConfig,
-                             render_memory_block)
+from cookbook._models import (PromptRecorder, add_memory_options, call, chat_model, last_human, memories_in,
+                             open_memory, system_text, tool_results)
+from langchain_memos import MemOS, MemoryType, RetrievalConfig, render_memory_block
 from langchain_memos.cube import utcnow
 from langchain_memos.integrations import create_memos_agent
 from langchain_memos.retrieval.query import analyze_query
@@ -149,15 +149,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the recipe; returns :func:`run`'s result."""
     parser = argparse.ArgumentParser(prog="python -m cookbook.personal_assistant",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--path", help="MemOS directory (default: in memory)")
-    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
-                        help="offline MiniLM (default) or a cheap hashing embedder")
+    add_memory_options(parser)
     args = parser.parse_args(argv)
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(256)
-    retrieval = RetrievalConfig(time_boost=0.5)  # favour memories from the period a question names
-    memos = (MemOS(args.path, embeddings=embeddings, retrieval=retrieval) if args.path
-             else MemOS.ephemeral(embeddings=embeddings, retrieval=retrieval))
-    with memos:
+    # favour memories from the period a question names
+    with open_memory(args, retrieval=RetrievalConfig(time_boost=0.5)) as memos:
         return run(memos, chat_model(assistant_script))
 
 

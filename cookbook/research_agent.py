@@ -31,8 +31,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool, tool
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from cookbook._models import PromptRecorder, call, chat_model, last_human, tool_results
-from langchain_memos import HashingEmbeddings, LocalMiniLMEmbeddings, MemCube, MemOS, Provenance
+from cookbook._models import PromptRecorder, add_memory_options, call, chat_model, last_human, open_memory, tool_results
+from langchain_memos import MemCube, MemOS, Provenance
 from langchain_memos.integrations import create_memos_agent
 
 LIBRARY = ("library", "field-notes")
@@ -155,13 +155,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the recipe; returns :func:`run`'s result."""
     parser = argparse.ArgumentParser(prog="python -m cookbook.research_agent", description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", help="a directory of .txt files (default: the sample notes, written to a temp dir)")
-    parser.add_argument("--path", help="MemOS directory (default: in memory)")
-    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
-                        help="offline MiniLM (default) or a cheap hashing embedder")
+    add_memory_options(parser)
     args = parser.parse_args(argv)
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(256)
-    memos = MemOS(args.path, embeddings=embeddings) if args.path else MemOS.ephemeral(embeddings=embeddings)
-    with memos, tempfile.TemporaryDirectory(prefix="memos-notes-") as tmp:
+    with open_memory(args) as memos, tempfile.TemporaryDirectory(prefix="memos-notes-") as tmp:
         docs = Path(args.docs) if args.docs else write_notes(Path(tmp))
         return run(memos, chat_model(research_script), docs)
 

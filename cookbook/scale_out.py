@@ -25,7 +25,8 @@ from typing import Any, Sequence
 
 from cookbook import personal_assistant
 from cookbook._models import chat_model
-from langchain_memos import HashingEmbeddings, LocalMiniLMEmbeddings, MemOS, MemOSConfig, RetrievalConfig
+from langchain_memos import MemOS, MemOSConfig, RetrievalConfig
+from langchain_memos.embeddings import EMBEDDER_NAMES, embeddings_named
 
 
 def scaled_config(path: str, chroma_host: str, chroma_port: int, collection: str = "memos") -> MemOSConfig:
@@ -46,12 +47,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--chroma-host", default="127.0.0.1")
     parser.add_argument("--chroma-port", type=int, default=8000)
     parser.add_argument("--collection", default="memos-assistant", help="Chroma collection name")
-    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm")
+    parser.add_argument("--embed", choices=EMBEDDER_NAMES, default="minilm")
     args = parser.parse_args(argv)
     config = scaled_config(args.path or tempfile.mkdtemp(prefix="memos-scale-"), args.chroma_host, args.chroma_port,
                            args.collection)
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(256)
-    with MemOS(config=config, embeddings=embeddings, retrieval=RetrievalConfig(time_boost=0.5)) as memos:
+    with MemOS(config=config, embeddings=embeddings_named(args.embed),
+               retrieval=RetrievalConfig(time_boost=0.5)) as memos:
         result = personal_assistant.run(memos, chat_model(personal_assistant.assistant_script))
         where = {"vectors": repr(memos.vectors), "graph": type(memos.graph).__name__,
                  "vectors_indexed": len(memos.vectors.ids())}

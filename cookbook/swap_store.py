@@ -27,7 +27,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.memory import InMemoryStore
 
-from langchain_memos.embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
+from langchain_memos.embeddings import EMBEDDER_NAMES, embeddings_named
 from langchain_memos.integrations import MemOSStore
 
 NOTES = [
@@ -98,10 +98,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, list[str]]]:
     parser = argparse.ArgumentParser(prog="python -m cookbook.swap_store", description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", choices=["both", "memos", "inmemory"], default="both")
     parser.add_argument("--path", help="MemOSStore directory (default: a temporary one)")
-    parser.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
+    parser.add_argument("--embed", choices=EMBEDDER_NAMES, default="minilm",
                         help="offline MiniLM (default) or a cheap hashing embedder")
     args = parser.parse_args(argv)
-    embeddings = LocalMiniLMEmbeddings() if args.embed == "minilm" else HashingEmbeddings(384)
+    embeddings = embeddings_named(args.embed, hash_dims=384)
     index = {"dims": 384, "embed": embeddings, "fields": ["text"]}
     results = {}
     if args.store in ("both", "inmemory"):

