@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tiny_models import bpe_tokenizer
 
 # =====================================================================================
 # Storage engines (used by tests/test_engines.py)
@@ -166,10 +167,6 @@ def vector_index(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 # --------------------------------------------------------------------------- a tiny local LM
-TINY_CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 TINY_CORPUS = [
     "Maya's cat is called Pixel. Maya's favourite colour is teal. Maya's home town is Porto.",
     "Tomas's dog is called Rex. Tomas's favourite colour is amber. Tomas's home town is Leeds.",
@@ -179,26 +176,12 @@ TINY_CORPUS = [
 ]
 
 
-def _tiny_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|pad|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tk.train_from_iterator(TINY_CORPUS, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|pad|>",
-                                   chat_template=TINY_CHAT_TEMPLATE)
-
-
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Llama and its tokenizer saved as a model directory (seconds to build, no download)."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    tokenizer = _tiny_tokenizer()
+    tokenizer = bpe_tokenizer(TINY_CORPUS, vocab_size=400)
     config = transformers.LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
                                       num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
                                       max_position_embeddings=512, eos_token_id=tokenizer.eos_token_id,

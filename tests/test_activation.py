@@ -43,13 +43,10 @@ from langchain_memos.activation.kv_cache import forward_last_logits, model_finge
 from langchain_memos.activation.prompts import encode, render_chat, supports_native_tools, system_prefix  # noqa: E402
 from langchain_memos.cube import MemCube  # noqa: E402
 from langchain_memos.errors import MemOSError  # noqa: E402
+from tiny_models import CHAT_TEMPLATE, bpe_tokenizer  # noqa: E402
 
 EXACT = 1e-4
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 TOOLS_TEMPLATE = (
     "{% if tools %}<|im_start|>system\nTools:{% for t in tools %} {{ t['function']['name'] }}{% endfor %}"
     "<|im_end|>\n{% endif %}" + CHAT_TEMPLATE
@@ -63,17 +60,7 @@ CORPUS = [
 
 
 def _tokenizer(template: str = CHAT_TEMPLATE):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=["<|pad|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tk.train_from_iterator(CORPUS, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|pad|>",
-                                   chat_template=template)
+    return bpe_tokenizer(CORPUS, vocab_size=420, template=template)
 
 
 def _model(vocab: int, seed: int = 0, eos: int | None = None):
