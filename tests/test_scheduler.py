@@ -239,10 +239,10 @@ _CHILD = textwrap.dedent("""
             out.flush()
             os.fsync(out.fileno())
             if i % 4 == 0:
-                try:
-                    scheduler.consolidate(ns, block=False)
-                except Exception:
-                    pass
+                scheduler.consolidate(ns)  # waits for queue room: write-time fuse jobs never starve it
+            committed = os.path.join(path, "summary-committed")
+            if not os.path.exists(committed) and scheduler.status().lifecycle.get("summaries", 0) > 0:
+                open(committed, "w").close()
 """)
 
 
@@ -258,6 +258,11 @@ def test_kill_mid_job_loses_no_acknowledged_write(tmp_path, delay):
             time.sleep(0.05)
         assert child.poll() is None, child.stderr.read().decode()[-3000:]
         assert marker.exists(), "the background job never started"
+        committed = tmp_path / "summary-committed"  # a job committed: the kill can land after it, not before
+        while not committed.exists() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        assert committed.exists(), child.stderr.read().decode()[-3000:] if child.poll() is not None else \
+            "no job committed a summary within the deadline"
         time.sleep(delay)  # let jobs and writes interleave, then kill in the middle of whatever runs
         child.send_signal(signal.SIGKILL)
         child.wait(30)
