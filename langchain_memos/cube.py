@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 
 class MemoryType(str, Enum):
@@ -194,6 +194,25 @@ class HistoryEntry:
 _TIME_FIELDS = ("created_at", "updated_at", "last_accessed_at", "valid_from", "valid_to", "expires_at")
 
 
+#: How :meth:`MemCube.to_dict` turns each field into JSON (``None``: as is, enums by value).
+_SPECIAL_FIELDS: dict[str, Callable[[Any], Any]] = {
+    **{name: _iso for name in _TIME_FIELDS},
+    "namespace": list,
+    "tags": list,
+    "provenance": lambda value: [p.to_dict() for p in value],
+    "permissions": lambda value: value.to_dict(),
+}
+_CONVERTERS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
+
+
+def _json_converters(cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """``(field name, converter)`` for every field of a MemCube class, computed once per class."""
+    table = _CONVERTERS.get(cls)
+    if table is None:
+        table = _CONVERTERS[cls] = tuple((f.name, _SPECIAL_FIELDS.get(f.name)) for f in fields(cls))
+    return table
+
+
 @dataclass
 class MemCube:
     """A unit of memory: content plus the metadata its lifecycle needs.
@@ -335,23 +354,15 @@ class MemCube:
     def to_dict(self, *, include_history: bool = True) -> dict[str, Any]:
         """Return a JSON-safe dict; :meth:`from_dict` gives back an equal cube."""
         data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _TIME_FIELDS:
-                data[f.name] = _iso(value)
-            elif isinstance(value, Enum):
-                data[f.name] = value.value
-            elif f.name == "namespace" or f.name == "tags":
-                data[f.name] = list(value)
-            elif f.name == "provenance":
-                data[f.name] = [p.to_dict() for p in value]
-            elif f.name == "history":
+        for name, convert in _json_converters(type(self)):
+            value = getattr(self, name)
+            if convert is not None:
+                data[name] = convert(value)
+            elif name == "history":
                 if include_history:
-                    data[f.name] = [h.to_dict() for h in value]
-            elif f.name == "permissions":
-                data[f.name] = value.to_dict()
+                    data[name] = [h.to_dict() for h in value]
             else:
-                data[f.name] = value
+                data[name] = value.value if isinstance(value, Enum) else value
         return data
 
     @classmethod
