@@ -18,7 +18,9 @@ deterministic bag-of-hashed-words embedder, so the store itself is measured;
 * **get**: ``--gets`` single-item ``store.get`` calls on random stored keys.
 
 Each store runs in its own child process (fresh interpreter, ``spawn``), so its
-``peak_rss_mb`` (``ru_maxrss`` read in that child) is its own. The top level of
+``peak_rss_mb`` (``ru_maxrss`` read in that child) is its own; for MemOSStore it adds
+the peak of its index worker process (``index_worker_rss_mb``: the embedded Chroma
+index is built there once a store has indexed ``MemOSConfig.index_worker_after`` vectors). The top level of
 the JSON adds ``search_p95_speedup_vs_inmemory`` (InMemoryStore p95 / MemOSStore
 p95) and ``put_ratio_vs_inmemory`` (MemOSStore put rate / InMemoryStore's).
 Each store also records the 1-minute load average before and after its run:
@@ -172,6 +174,7 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
             item = store.get(ns, key)
             get_ms.append((time.perf_counter() - t0) * 1000.0)
             missing += item is None
+        worker_rss = _index_worker_rss_mb(store)
     return {
         "store": label,
         "n": n,
@@ -183,11 +186,19 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
         "search_wrong_category": wrong,
         "get_ms_p50": percentile(get_ms, 50),
         "get_missing": missing,
-        "peak_rss_mb": peak_rss_mb(),
+        # this process plus MemOSStore's index worker process, when one ran
+        "peak_rss_mb": peak_rss_mb() + worker_rss,
+        "index_worker_rss_mb": worker_rss,
         # 1-minute load average before and after: a busy machine (other processes) skews the figures
         "load_avg_before": load_before,
         "load_avg_after": os.getloadavg()[0],
     }
+
+
+def _index_worker_rss_mb(store: Any) -> float:
+    """Peak RSS of MemOSStore's index worker process (0 for other stores, or while it indexes inline)."""
+    vectors = getattr(getattr(store, "memos", None), "vectors", None)
+    return float(vectors.peak_rss_mb()) if hasattr(vectors, "peak_rss_mb") else 0.0
 
 
 def _ratio(num: float, den: float) -> float:

@@ -33,6 +33,11 @@ class MemOSConfig:
         hnsw: HNSW settings for a new Chroma collection, over
             :data:`~langchain_memos.storage.chroma.DEFAULT_HNSW` (``ef_construction`` 40);
             e.g. ``{"ef_construction": 100, "ef_search": 200}``. Existing collections keep theirs.
+        index_worker_after: With the embedded Chroma (``"chroma"``), how many vectors are
+            indexed in this process before indexing moves to a worker process on another
+            core (writes then return while the HNSW graph is built; see
+            :mod:`~langchain_memos.storage.index_worker`). ``0``: from the first write;
+            ``None``: never (always in this process). POSIX only.
         max_content_chars: Largest content a cube may hold.
         busy_timeout_s: How long a call waits for a locked SQLite database, or for the
             vector index lock another process holds, before raising
@@ -58,6 +63,7 @@ class MemOSConfig:
     chroma_headers: dict[str, str] = field(default_factory=dict)
     collection: str = "memos"
     hnsw: dict[str, Any] = field(default_factory=dict)
+    index_worker_after: int | None = 5000
     max_content_chars: int = 100_000
     busy_timeout_s: float = 30.0
     embed_batch_size: int = 256

@@ -58,6 +58,7 @@ from .retrieval.pipeline import SearchPlan, exact_vector_search, plan_search, ra
 from .retrieval.query import analyze_query
 from .storage.base import AuditRecord, CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
 from .storage.base import TierMove
+from .storage.index_worker import WorkerSpec, WorkerVectorIndex, worker_supported
 from .storage.sync import index_pending
 from .validation import (
     validate_content,
@@ -158,8 +159,17 @@ def _open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
     elif config.vector_backend == "chroma-ephemeral" or directory is None:
         vectors = ChromaVectorIndex.ephemeral(hnsw=config.hnsw)  # a unique collection: ephemeral clients share a process
     elif config.vector_backend == "chroma":
-        vectors = ChromaVectorIndex.persistent(config.chroma_path, collection_name=config.collection,
-                                               lock_timeout_s=config.busy_timeout_s, hnsw=config.hnsw)
+        def persistent() -> ChromaVectorIndex:
+            return ChromaVectorIndex.persistent(config.chroma_path, collection_name=config.collection,
+                                                lock_timeout_s=config.busy_timeout_s, hnsw=config.hnsw)
+
+        vectors = persistent()
+        if config.index_worker_after is not None and worker_supported():
+            spec = WorkerSpec(sqlite_path=str(config.sqlite_path), chroma_path=str(config.chroma_path),
+                              collection=config.collection, hnsw=dict(config.hnsw),
+                              busy_timeout_s=config.busy_timeout_s)
+            vectors = WorkerVectorIndex(vectors, spec, start_after=config.index_worker_after,
+                                        reopen_inline=persistent)
     else:
         raise InvalidInputError(
             f"unknown vector_backend {config.vector_backend!r}; use 'chroma', 'chroma-http' or 'chroma-ephemeral'"
@@ -405,6 +415,9 @@ class MemOS:
         """
         if cubes:
             self.records.mark_indexed([c.id for c in cubes], False)
+        in_worker = getattr(self.vectors, "index_pending", None)
+        if in_worker is not None:
+            return in_worker(self.records, wait=wait)
         return index_pending(self.records, self.vectors, wait=wait)
 
     def add(self, items: Any, namespace: Sequence[str], **options: Any) -> list[str]:

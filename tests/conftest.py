@@ -31,6 +31,7 @@ RECORD_STORE_KINDS = ["sqlite-file", "sqlite-memory"]
 #: VectorIndex engine kinds the conformance suite runs over.
 VECTOR_INDEX_KINDS = [
     "chroma-persistent",
+    "chroma-worker",
     "chroma-ephemeral",
     pytest.param("chroma-http", marks=pytest.mark.server),
 ]
@@ -145,18 +146,31 @@ def vector_index(request: pytest.FixtureRequest, tmp_path: Path):
     name = f"t-{uuid.uuid4().hex}"
     if kind == "chroma-persistent":
         index = ChromaVectorIndex.persistent(tmp_path / "chroma", collection_name=name)
+    elif kind == "chroma-worker":
+        from langchain_memos.storage.index_worker import WorkerSpec, WorkerVectorIndex, worker_supported
+
+        if not worker_supported():
+            pytest.skip("the index worker needs POSIX (it inherits its pipe as a file descriptor)")
+
+        def persistent() -> ChromaVectorIndex:
+            return ChromaVectorIndex.persistent(tmp_path / "chroma", collection_name=name)
+
+        spec = WorkerSpec(sqlite_path=str(tmp_path / "memos.sqlite3"), chroma_path=str(tmp_path / "chroma"),
+                          collection=name)
+        index = WorkerVectorIndex(persistent(), spec, start_after=0, reopen_inline=persistent)
+        assert index.start_worker(), "the index worker did not start"
     elif kind == "chroma-ephemeral":
         index = ChromaVectorIndex.ephemeral()
     else:
         host, port = request.getfixturevalue("chroma_server")
         index = ChromaVectorIndex.http(host, port, collection_name=name)
     index.kind = kind  # type: ignore[attr-defined]
-    client = index._client
+    client = getattr(index, "_client", None)
     try:
         yield index
     finally:
         index.close()
-        if kind != "chroma-persistent":
+        if kind not in ("chroma-persistent", "chroma-worker"):
             try:
                 client.delete_collection(index.collection_name)
             except Exception:

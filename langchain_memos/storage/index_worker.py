@@ -1,0 +1,465 @@
+"""Build the embedded vector index on a second core: a worker process that owns the Chroma client.
+
+Chroma's embedded client builds its HNSW graph in Rust while holding Python's GIL,
+so on a bulk write the caller spends about half its time inside Chroma and no
+thread can overlap with it. :class:`WorkerVectorIndex` moves the persistent Chroma
+client into a child process instead: the caller commits cubes and their
+embeddings to SQLite (the source of truth) and only *tells* the worker to index
+(:func:`~langchain_memos.storage.sync.index_pending`, run in the worker with its
+own SQLite connection), then goes on with the next batch while the worker builds
+the graph on another core. At most :data:`MAX_IN_FLIGHT` index requests are
+outstanding, so the index never falls far behind.
+
+Reads stay exact: the worker serves every request in order over one pipe, so a
+search sent after a write runs after that write's indexing; until a row is
+confirmed indexed, ``MemOS`` also scores it exactly from the record store.
+
+The worker starts lazily: an index begins inline (in-process, as
+:class:`~langchain_memos.storage.chroma.ChromaVectorIndex`) and hands over to a
+worker once ``start_after`` vectors have been indexed through it, so small and
+short-lived stores never start a process. If the worker cannot start or dies,
+the index falls back to inline Chroma in this process and logs a warning; rows
+the worker had not confirmed are still flagged in SQLite and are indexed again.
+The worker is a plain ``python -m langchain_memos.storage.index_worker`` child
+(never ``multiprocessing``, which would re-import the caller's ``__main__``); it
+exits when its pipe closes, including when this process dies. POSIX only
+(elsewhere the index stays inline).
+
+Example:
+    >>> from langchain_memos.storage.index_worker import worker_supported
+    >>> isinstance(worker_supported(), bool)
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from .. import errors as _errors
+from ..cube import MemCube, Tier
+from ..errors import StorageError
+from .base import RecordStore, ScoredId, VectorIndex
+from .sync import index_pending
+
+log = logging.getLogger(__name__)
+
+#: Index requests a writer may have outstanding before it waits for the worker.
+MAX_IN_FLIGHT = 2
+
+#: Vectors indexed in-process before an index hands over to its worker (``MemOSConfig.index_worker_after``).
+DEFAULT_START_AFTER = 5000
+
+#: Seconds to wait for a new worker's interpreter to answer, then for it to open its engines.
+HELLO_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 120.0
+
+
+def worker_supported() -> bool:
+    """Whether this platform can run the index worker (POSIX: the pipe is passed as a file descriptor)."""
+    return os.name == "posix"
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What the worker opens: the SQLite file and the Chroma folder and collection (all picklable)."""
+
+    sqlite_path: str
+    chroma_path: str
+    collection: str = "memos"
+    hnsw: dict[str, Any] = field(default_factory=dict)
+    busy_timeout_s: float = 30.0
+
+
+# --------------------------------------------------------------------------- child side
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _labels(entries: Sequence[tuple[str, tuple[str, ...], str]]) -> list[Any]:
+    from .sync import _Labels
+
+    return [_Labels(cube_id, tuple(ns), Tier(tier)) for cube_id, ns, tier in entries]
+
+
+def serve(conn: Connection, spec: WorkerSpec) -> None:
+    """The worker's loop: open the engines, then answer requests in order until the pipe closes."""
+    from .chroma import ChromaVectorIndex
+    from .sqlite import SQLiteRecordStore
+
+    records = SQLiteRecordStore(spec.sqlite_path, busy_timeout_s=spec.busy_timeout_s)
+    records.setup()
+    vectors = ChromaVectorIndex.persistent(spec.chroma_path, collection_name=spec.collection,
+                                           lock_timeout_s=spec.busy_timeout_s, hnsw=spec.hnsw)
+    handlers: dict[str, Callable[..., Any]] = {
+        "index": lambda: index_pending(records, vectors, wait=True),
+        "upsert": lambda ids, embeddings, entries: vectors.upsert(ids, embeddings, _labels(entries)),
+        "delete": vectors.delete,
+        "search": lambda embedding, k, kwargs: vectors.search(embedding, k, **kwargs),
+        "ids": vectors.ids,
+        "count": vectors.count,
+        "peak_rss_mb": _peak_rss_mb,
+    }
+    conn.send(("ready", os.getpid()))
+    try:
+        while True:
+            try:
+                op, args = conn.recv()
+            except (EOFError, OSError):
+                return  # the owner closed the pipe or died
+            if op == "close":
+                conn.send(("ok", None))
+                return
+            try:
+                conn.send(("ok", handlers[op](*args)))
+            except Exception as exc:  # every failure goes back to the caller, typed
+                conn.send(("error", (type(exc).__name__, str(exc))))
+    finally:
+        vectors.close()
+        records.close()
+
+
+def _child_main() -> None:
+    """Entry point of ``python -m langchain_memos.storage.index_worker FD``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when to stop (it closes the pipe)
+    conn = Connection(int(sys.argv[1]))
+    kind, payload = conn.recv()
+    if kind != "spec":
+        raise SystemExit(f"index worker: expected a spec, got {kind!r}")
+    conn.send(("started", os.getpid()))
+    try:
+        spec = WorkerSpec(**payload)
+        serve(conn, spec)
+    except Exception as exc:  # opening failed: tell the owner why, then exit
+        try:
+            conn.send(("error", (type(exc).__name__, str(exc))))
+        except OSError:
+            pass
+        raise SystemExit(1) from exc
+
+
+# --------------------------------------------------------------------------- owner side
+def _rebuild_error(name: str, message: str) -> Exception:
+    """The worker's exception as the same typed error here (any other type becomes a StorageError)."""
+    cls = getattr(_errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, _errors.MemOSError) and cls is not _errors.GraphIngestError:
+        return cls(message)
+    return StorageError(f"the index worker failed: {name}: {message}")
+
+
+class WorkerDied(Exception):
+    """The worker's pipe broke (it exited or was killed); internal, never leaves this module."""
+
+
+class _Worker:
+    """One child process and its pipe; every call holds the owner's lock."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+        try:
+            # its own session: a Ctrl-C in the terminal reaches the owner, which then closes the pipe
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "langchain_memos.storage.index_worker", str(child.fileno())],
+                pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                close_fds=True, start_new_session=True)
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        self.conn = Connection(os.dup(parent.fileno()))
+        parent.close()
+        self.in_flight = 0
+        try:
+            self.send("spec", asdict(spec))
+            # two steps: the interpreter answers at once, opening the engines may take longer
+            for step, timeout in (("started", HELLO_TIMEOUT_S), ("ready", START_TIMEOUT_S)):
+                if not self.conn.poll(timeout):
+                    raise StorageError(f"the index worker was not {step} within {timeout:g}s")
+                kind, payload = self._recv()
+                if kind == "error":
+                    raise _rebuild_error(*payload)
+        except BaseException:
+            self.kill()
+            raise
+
+    def _recv(self) -> tuple[str, Any]:
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise WorkerDied(str(exc) or "the pipe closed") from exc
+
+    def send(self, op: str, args: Any = ()) -> None:
+        try:
+            self.conn.send((op, args))
+        except (OSError, ValueError) as exc:
+            raise WorkerDied(str(exc) or "the pipe closed") from exc
+
+    def reply(self) -> Any:
+        """The next reply, in request order; a failure comes back as the typed error."""
+        kind, payload = self._recv()
+        if kind == "error":
+            raise _rebuild_error(*payload)
+        return payload
+
+    def kill(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def close(self) -> None:
+        """Let the worker finish what is queued, then stop it (killed if it does not answer)."""
+        try:
+            self.send("close")
+            for _ in range(self.in_flight + 1):  # outstanding index replies, then the close
+                if not self.conn.poll(START_TIMEOUT_S):
+                    break
+                self._recv()
+        except WorkerDied:
+            pass
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class WorkerVectorIndex:
+    """A persistent Chroma index whose writes and reads run in a worker process once it is busy.
+
+    It implements :class:`~langchain_memos.storage.base.VectorIndex` plus
+    :meth:`index_pending` (what ``MemOS`` calls after each commit).
+
+    Args:
+        inline: The in-process index it starts with and falls back to.
+        spec: What the worker opens (the same files as ``inline``).
+        start_after: Vectors indexed inline before the worker starts (0: at the first
+            index request).
+    """
+
+    def __init__(self, inline: VectorIndex, spec: WorkerSpec, *, start_after: int = DEFAULT_START_AFTER,
+                 reopen_inline: Callable[[], VectorIndex] | None = None) -> None:
+        self.spec = spec
+        self.start_after = max(0, int(start_after))
+        self._inline: VectorIndex | None = inline
+        self._reopen_inline = reopen_inline
+        self._worker: _Worker | None = None
+        self._retired: list[VectorIndex] = []
+        self._failed = not worker_supported()
+        self._indexed_inline = 0
+        self._lock = threading.RLock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        where = "worker" if self._worker is not None else "inline"
+        return f"WorkerVectorIndex({self.spec.chroma_path}, collection={self.spec.collection!r}, {where})"
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id, or ``None`` while indexing inline."""
+        return self._worker.process.pid if self._worker is not None else None
+
+    # ------------------------------------------------------------ switching
+    def start_worker(self) -> bool:
+        """Start the worker now instead of after ``start_after`` vectors; return whether it runs.
+
+        It stays inline (and returns ``False``) where workers are not supported or one failed.
+        """
+        with self._lock:
+            if self._closed:
+                raise StorageError("this vector index is closed; open a new one to start its worker")
+            if self._worker is None and not self._failed:
+                self._start_worker()
+            return self._worker is not None
+
+    def _start_worker(self) -> None:
+        """Hand the index over to a new worker; stay inline when it does not start.
+
+        The inline client is retired, not closed, until :meth:`close`: a call another
+        thread started on it just before the hand-over still completes.
+        """
+        try:
+            self._worker = _Worker(self.spec)
+        except Exception as exc:  # noqa: BLE001 - any failure to start leaves the index inline
+            log.warning("langchain-memos: the index worker did not start (%s); indexing in this process", exc)
+            self._failed = True
+            return
+        if self._inline is not None:
+            self._retired.append(self._inline)
+        self._inline = None
+
+    def _worker_died(self, exc: BaseException) -> VectorIndex:
+        """Drop a dead worker and continue inline (its unconfirmed rows are still waiting in SQLite)."""
+        log.warning("langchain-memos: the index worker stopped (%s); indexing in this process", exc)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.kill()
+        self._failed = True
+        if self._reopen_inline is None:
+            raise StorageError("the index worker stopped and this index cannot reopen Chroma in-process; "
+                               "reopen the store") from exc
+        self._inline = self._reopen_inline()
+        return self._inline
+
+    def _call(self, op: str, *args: Any) -> tuple[Any, VectorIndex | None]:
+        """Run ``op`` in the worker, after its outstanding index requests: ``(result, None)``.
+
+        While inline, returns ``(None, inline index)`` and the caller runs the call itself
+        (outside this index's lock, so inline readers and writers do not queue behind each other).
+        """
+        with self._lock:
+            if self._closed:
+                raise StorageError(f"this vector index is closed; open a new one to {op}")
+            worker = self._worker
+            if worker is None:
+                return None, self._inline
+            try:
+                worker.send(op, args)
+                self._drain(worker, 0)
+                return worker.reply(), None
+            except WorkerDied as exc:
+                return None, self._worker_died(exc)
+
+    def _drain(self, worker: _Worker, keep: int) -> int:
+        """Read index replies until at most ``keep`` are outstanding; return how many vectors they indexed.
+
+        A failed index request is logged: its rows stay flagged in SQLite, and the next
+        request (or ``MemOS.check()``) indexes them again.
+        """
+        total = 0
+        while worker.in_flight > keep:
+            worker.in_flight -= 1
+            try:
+                total += worker.reply() or 0
+            except _errors.MemOSError as exc:
+                log.warning("langchain-memos: background indexing failed (%s); the rows stay waiting", exc)
+        return total
+
+    # ------------------------------------------------------------ indexing
+    def index_pending(self, records: RecordStore, *, wait: bool) -> int | None:
+        """Index the embeddings waiting in ``records`` (see :func:`~langchain_memos.storage.sync.index_pending`).
+
+        In the worker, ``wait=False`` only queues the request (returns ``None``), once
+        fewer than :data:`MAX_IN_FLIGHT` are outstanding; ``wait=True`` returns when
+        every queued request is done, with how many vectors they indexed. Inline, it
+        is :func:`~langchain_memos.storage.sync.index_pending` on the inline index.
+        """
+        with self._lock:
+            if self._closed:
+                raise StorageError("this vector index is closed; open a new one to index")
+            if self._worker is None and not self._failed and self._indexed_inline >= self.start_after:
+                self._start_worker()
+            worker, inline = self._worker, self._inline
+            if worker is not None:
+                try:
+                    worker.send("index")
+                    worker.in_flight += 1
+                    done = self._drain(worker, 0 if wait else MAX_IN_FLIGHT - 1)
+                    return done if wait else None
+                except WorkerDied as exc:
+                    inline = self._worker_died(exc)
+        assert inline is not None
+        indexed = index_pending(records, inline, wait=wait)
+        with self._lock:
+            self._indexed_inline += indexed or 0
+        return indexed
+
+    @contextlib.contextmanager
+    def writer(self, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the inline index for several writes (its cross-process lock); in the worker, requests
+        already run one at a time, so this yields ``True``."""
+        with self._lock:
+            inline = self._inline
+        if inline is None or not hasattr(inline, "writer"):
+            yield True
+            return
+        with inline.writer(wait=wait) as held:
+            yield held
+
+    # ------------------------------------------------------------ VectorIndex
+    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]], cubes: Sequence[MemCube]) -> None:
+        """Insert or replace vectors (see :meth:`ChromaVectorIndex.upsert`)."""
+        import numpy as np
+
+        entries = [(c.id, tuple(c.namespace), Tier(c.tier).value) for c in cubes]
+        try:
+            matrix: Any = np.asarray(embeddings, dtype=np.float32)
+        except (TypeError, ValueError):
+            matrix = [list(e) for e in embeddings]
+        result, inline = self._call("upsert", list(ids), matrix, entries)
+        if inline is not None:
+            inline.upsert(ids, embeddings, cubes)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove vectors; unknown ids are ignored."""
+        _, inline = self._call("delete", list(ids))
+        if inline is not None:
+            inline.delete(ids)
+
+    def search(self, embedding: Sequence[float], k: int, *, namespace_prefix: tuple[str, ...] = (),
+               tiers: frozenset[Tier] | None = None, ids: Sequence[str] | None = None) -> list[ScoredId]:
+        """Top-``k`` ids by cosine similarity, best first."""
+        kwargs = {"namespace_prefix": tuple(namespace_prefix), "tiers": tiers,
+                  "ids": list(ids) if ids is not None else None}
+        result, inline = self._call("search", list(map(float, embedding)), k, kwargs)
+        return inline.search(embedding, k, **kwargs) if inline is not None else result
+
+    def ids(self) -> set[str]:
+        """Every id in the index."""
+        result, inline = self._call("ids")
+        return inline.ids() if inline is not None else result
+
+    def count(self) -> int:
+        """How many vectors the index holds."""
+        result, inline = self._call("count")
+        return inline.count() if inline is not None else result
+
+    def peak_rss_mb(self) -> float:
+        """The worker's peak resident memory in MB (0 while indexing inline)."""
+        result, inline = self._call("peak_rss_mb")
+        return 0.0 if inline is not None else float(result)
+
+    def close(self) -> None:
+        """Finish outstanding indexing, stop the worker and close the inline client; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            worker, self._worker = self._worker, None
+            clients = [*self._retired, *([self._inline] if self._inline is not None else [])]
+            self._inline, self._retired = None, []
+        if worker is not None:
+            worker.close()
+        for client in clients:
+            client.close()
+
+
+if __name__ == "__main__":
+    _child_main()
+
+
+__all__ = ["DEFAULT_START_AFTER", "MAX_IN_FLIGHT", "WorkerSpec", "WorkerVectorIndex", "serve", "worker_supported"]

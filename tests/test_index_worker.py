@@ -1,0 +1,192 @@
+"""The index worker: the embedded Chroma index built in a child process (see ``storage/index_worker.py``).
+
+The engine conformance suite (``tests/test_engines.py``, kind ``chroma-worker``) covers the
+VectorIndex calls through the worker; these tests cover what ``MemOS`` and ``MemOSStore``
+see: the hand-over after ``index_worker_after`` vectors, results equal to inline indexing,
+a killed or unstartable worker, and a worker outliving its owner.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from langchain_memos import MemOS
+from langchain_memos.config import MemOSConfig
+from langchain_memos.storage import index_worker
+from langchain_memos.storage.index_worker import WorkerVectorIndex, worker_supported
+
+from langchain_memos.cube import MemCube, Tier
+from langchain_memos.embeddings import HashingEmbeddings
+
+pytestmark = pytest.mark.skipif(not worker_supported(), reason="the index worker needs POSIX")
+
+REPO = Path(__file__).resolve().parents[1]
+NS = ("users", "ann")
+
+
+def open_memos(path: Path, after: int | None) -> MemOS:
+    return MemOS(config=MemOSConfig(path=str(path), index_worker_after=after, graph_backend=None),
+                 embeddings=HashingEmbeddings())
+
+
+def texts(start: int, stop: int) -> list[str]:
+    return [f"note {i}: {'green tea' if i % 3 == 0 else 'black coffee'} at {'home' if i % 2 else 'work'} #{i}"
+            for i in range(start, stop)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped) counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def wait_gone(pid: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_hands_over_after_the_threshold_and_stops_on_close(tmp_path):
+    memos = open_memos(tmp_path, after=30)
+    assert isinstance(memos.vectors, WorkerVectorIndex)
+    memos.add(texts(0, 20), NS)
+    assert memos.vectors.worker_pid is None  # 20 < 30: still inline
+    memos.add(texts(20, 40), NS)
+    memos.add(texts(40, 50), NS)
+    pid = memos.vectors.worker_pid
+    assert pid is not None and alive(pid)
+    assert memos.vectors.count() == 50
+    hits = memos.search("green tea at home", namespace=NS, limit=5)
+    assert hits and all("green tea" in h.cube.content for h in hits[:3])
+    assert memos.records.unindexed_ids() == []
+    memos.close()
+    assert wait_gone(pid)
+
+
+def test_worker_results_equal_inline_results(tmp_path):
+    inline, worker = open_memos(tmp_path / "inline", after=None), open_memos(tmp_path / "worker", after=0)
+    try:
+        assert not isinstance(inline.vectors, WorkerVectorIndex)
+        for memos in (inline, worker):
+            # the same ids in both stores, so equal scores tie-break the same way
+            ids = memos.add([MemCube(content=t, namespace=NS, id=f"c{i:03d}") for i, t in enumerate(texts(0, 120))],
+                            NS)
+            memos.update(ids[3], content="note 3: now a lemon tart at home")
+            memos.delete(ids[4])
+            memos.demote(ids[5], Tier.ARCHIVE)
+        assert worker.vectors.worker_pid is not None
+        for query in ["green tea at home", "black coffee at work", "lemon tart", "note 5", "note 4"]:
+            a = [(h.cube.content, round(h.score, 6)) for h in inline.search(query, namespace=NS, limit=8)]
+            b = [(h.cube.content, round(h.score, 6)) for h in worker.search(query, namespace=NS, limit=8)]
+            assert a == b, query
+        assert inline.vectors.count() == worker.vectors.count() == 118  # one deleted, one archived
+        assert worker.check().unrepaired == 0
+    finally:
+        inline.close()
+        worker.close()
+
+
+def test_killed_worker_falls_back_inline_without_losing_writes(tmp_path, caplog):
+    memos = open_memos(tmp_path, after=0)
+    try:
+        first = memos.add(texts(0, 40), NS)
+        pid = memos.vectors.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert wait_gone(pid)
+        with caplog.at_level(logging.WARNING, logger=index_worker.__name__):
+            later = memos.add(texts(40, 60), NS)
+            hits = memos.search("note 45", namespace=NS, limit=3)
+        assert "index worker stopped" in caplog.text
+        assert memos.vectors.worker_pid is None  # inline from now on
+        assert hits[0].cube.content.startswith("note 45:")
+        report = memos.check()
+        assert report.unrepaired == 0 and not report.missing_vectors
+        assert memos.vectors.ids() == set(first) | set(later)
+    finally:
+        memos.close()
+
+
+def test_worker_that_cannot_start_leaves_the_index_inline(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(index_worker.sys, "executable", "/bin/false")
+    memos = open_memos(tmp_path, after=0)
+    try:
+        with caplog.at_level(logging.WARNING, logger=index_worker.__name__):
+            ids = memos.add(texts(0, 10), NS)
+        assert "did not start" in caplog.text
+        assert memos.vectors.worker_pid is None
+        assert memos.vectors.ids() == set(ids)
+        assert memos.search("note 7", namespace=NS, limit=1)[0].cube.content.startswith("note 7:")
+    finally:
+        memos.close()
+
+
+def test_worker_exits_when_its_owner_dies_and_every_acknowledged_write_survives(tmp_path):
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.test_index_worker import NS, open_memos, texts
+        from pathlib import Path
+        memos = open_memos(Path({str(tmp_path)!r}), after=0)
+        memos.add(texts(0, 200), NS)
+        print(memos.vectors.worker_pid, flush=True)
+        os.kill(os.getpid(), 9)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    pid = int(out.stdout.strip().splitlines()[-1])
+    assert wait_gone(pid), "the worker outlived its owner"
+    memos = open_memos(tmp_path, after=None)
+    try:
+        report = memos.check()
+        assert report.unrepaired == 0 and report.records == 200 and not report.missing_vectors
+        assert memos.vectors.count() == 200
+    finally:
+        memos.close()
+
+
+def test_store_put_and_filtered_search_through_the_worker(tmp_path):
+    from langgraph.store.base import PutOp
+
+    from langchain_memos.integrations import MemOSStore
+
+    embeddings = HashingEmbeddings()
+    index = {"dims": embeddings.dims, "embed": embeddings, "fields": ["text"]}
+    results = []
+    for name, after in (("inline", None), ("worker", 0)):
+        config = MemOSConfig(path=str(tmp_path / name), index_worker_after=after, graph_backend=None)
+        with MemOSStore.from_config(config, index=index) as store:
+            for start in range(0, 300, 100):
+                store.batch([PutOp(("docs", f"u{i % 3}"), f"k{i}", {"text": t, "kind": i % 4})
+                             for i, t in zip(range(start, start + 100), texts(start, start + 100))])
+            if after == 0:
+                assert store.memos.vectors.worker_pid is not None
+            # Every match in one page. Cube ids differ between the two stores, and many texts tie on
+            # similarity, so tied items may swap in and out of the ranked pool: compare the keys
+            # found and the multiset of scores.
+            found = []
+            for query in ("green tea at home", "black coffee"):
+                items = store.search(("docs",), query=query, filter={"kind": 1}, limit=100)
+                found.append((sorted(it.key for it in items),
+                              sorted(round(it.score, 6) for it in items if it.score is not None)))
+            results.append(found)
+    assert results[0] == results[1]
+    assert all(len(keys) == 75 and scores for keys, scores in results[0])
