@@ -190,3 +190,41 @@ def test_store_put_and_filtered_search_through_the_worker(tmp_path):
             results.append(found)
     assert results[0] == results[1]
     assert all(len(keys) == 75 and scores for keys, scores in results[0])
+
+
+def test_a_forked_copy_indexes_in_process_and_leaves_the_parents_worker_alone(tmp_path, monkeypatch):
+    memos = open_memos(tmp_path, after=0)
+    try:
+        memos.add(texts(0, 10), NS)
+        pid = memos.vectors.worker_pid
+        assert pid is not None
+        real_pid = os.getpid()
+        monkeypatch.setattr(index_worker.os, "getpid", lambda: real_pid + 1)  # as seen from a forked child
+        later = memos.add(texts(10, 20), NS)
+        assert memos.vectors.worker_pid is None and alive(pid)  # the parent's worker was not touched
+        assert set(later) <= memos.vectors.ids()
+    finally:
+        monkeypatch.undo()
+        memos.close()
+
+
+def test_an_interrupted_exchange_drops_the_worker_instead_of_reading_stale_replies(tmp_path, monkeypatch):
+    memos = open_memos(tmp_path, after=0)
+    try:
+        ids = memos.add(texts(0, 10), NS)
+        worker = memos.vectors._worker
+        pid = worker.process.pid
+
+        def interrupted() -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(worker, "reply", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            memos.vectors.count()
+        assert wait_gone(pid) and memos.vectors.worker_pid is None
+        # rows the worker may not have reached are still waiting in SQLite; check() indexes them inline
+        assert set(memos.records.unindexed_ids()) <= set(ids)
+        assert memos.check().unrepaired == 0
+        assert memos.vectors.count() == 10 and memos.vectors.ids() == set(ids) and not memos.records.unindexed_ids()
+    finally:
+        memos.close()

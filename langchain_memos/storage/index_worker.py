@@ -82,6 +82,14 @@ class WorkerSpec:
 
 # --------------------------------------------------------------------------- child side
 def _peak_rss_mb() -> float:
+    """This process's peak RSS in MB: ``VmHWM`` (``ru_maxrss`` would include the owner's RSS at fork time)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -271,6 +279,7 @@ class WorkerVectorIndex:
         self._retired: list[VectorIndex] = []
         self._failed = not worker_supported()
         self._indexed_inline = 0
+        self._owner_pid = os.getpid()
         self._lock = threading.RLock()
         self._closed = False
 
@@ -325,6 +334,18 @@ class WorkerVectorIndex:
         self._inline = self._reopen_inline()
         return self._inline
 
+    def _current_worker(self) -> _Worker | None:
+        """The worker, if this process owns it. In a forked child the pipe is the parent's: the
+        child leaves it alone and indexes in-process."""
+        if self._worker is not None and os.getpid() != self._owner_pid:
+            self._worker = None
+            self._failed = True
+            if self._reopen_inline is None:
+                raise StorageError("this vector index was forked from another process; open the store again "
+                                   "in this process")
+            self._inline = self._reopen_inline()
+        return self._worker
+
     def _call(self, op: str, *args: Any) -> tuple[Any, VectorIndex | None]:
         """Run ``op`` in the worker, after its outstanding index requests: ``(result, None)``.
 
@@ -334,7 +355,7 @@ class WorkerVectorIndex:
         with self._lock:
             if self._closed:
                 raise StorageError(f"this vector index is closed; open a new one to {op}")
-            worker = self._worker
+            worker = self._current_worker()
             if worker is None:
                 return None, self._inline
             try:
@@ -343,6 +364,11 @@ class WorkerVectorIndex:
                 return worker.reply(), None
             except WorkerDied as exc:
                 return None, self._worker_died(exc)
+            except _errors.MemOSError:
+                raise  # a typed failure the worker answered with: the pipe is still in step
+            except BaseException as exc:  # interrupted mid-exchange (e.g. Ctrl-C): the pipe is out of step
+                self._worker_died(exc)
+                raise
 
     def _drain(self, worker: _Worker, keep: int) -> int:
         """Read index replies until at most ``keep`` are outstanding; return how many vectors they indexed.
@@ -373,7 +399,7 @@ class WorkerVectorIndex:
                 raise StorageError("this vector index is closed; open a new one to index")
             if self._worker is None and not self._failed and self._indexed_inline >= self.start_after:
                 self._start_worker()
-            worker, inline = self._worker, self._inline
+            worker, inline = self._current_worker(), self._inline
             if worker is not None:
                 try:
                     worker.send("index")
@@ -382,6 +408,9 @@ class WorkerVectorIndex:
                     return done if wait else None
                 except WorkerDied as exc:
                     inline = self._worker_died(exc)
+                except BaseException as exc:  # interrupted mid-exchange: the pipe is out of step
+                    self._worker_died(exc)
+                    raise
         assert inline is not None
         indexed = index_pending(records, inline, wait=wait)
         with self._lock:
