@@ -65,6 +65,16 @@ def wait_gone(pid: int, timeout: float = 30.0) -> bool:
     return False
 
 
+@pytest.fixture
+def memos(tmp_path):
+    """A store whose index hands over to a worker at its first write; closed after the test."""
+    store = open_memos(tmp_path, after=0)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def test_hands_over_after_the_threshold_and_stops_on_close(tmp_path):
     memos = open_memos(tmp_path, after=30)
     assert isinstance(memos.vectors, WorkerVectorIndex)
@@ -105,39 +115,31 @@ def test_worker_results_equal_inline_results(tmp_path):
         worker.close()
 
 
-def test_killed_worker_falls_back_inline_without_losing_writes(tmp_path, caplog):
-    memos = open_memos(tmp_path, after=0)
-    try:
-        first = memos.add(texts(0, 40), NS)
-        pid = memos.vectors.worker_pid
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        assert wait_gone(pid)
-        with caplog.at_level(logging.WARNING, logger=index_worker.__name__):
-            later = memos.add(texts(40, 60), NS)
-            hits = memos.search("note 45", namespace=NS, limit=3)
-        assert "index worker stopped" in caplog.text
-        assert memos.vectors.worker_pid is None  # inline from now on
-        assert hits[0].cube.content.startswith("note 45:")
-        report = memos.check()
-        assert report.unrepaired == 0 and not report.missing_vectors
-        assert memos.vectors.ids() == set(first) | set(later)
-    finally:
-        memos.close()
+def test_killed_worker_falls_back_inline_without_losing_writes(memos, caplog):
+    first = memos.add(texts(0, 40), NS)
+    pid = memos.vectors.worker_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert wait_gone(pid)
+    with caplog.at_level(logging.WARNING, logger=index_worker.__name__):
+        later = memos.add(texts(40, 60), NS)
+        hits = memos.search("note 45", namespace=NS, limit=3)
+    assert "index worker stopped" in caplog.text
+    assert memos.vectors.worker_pid is None  # inline from now on
+    assert hits[0].cube.content.startswith("note 45:")
+    report = memos.check()
+    assert report.unrepaired == 0 and not report.missing_vectors
+    assert memos.vectors.ids() == set(first) | set(later)
 
 
-def test_worker_that_cannot_start_leaves_the_index_inline(tmp_path, monkeypatch, caplog):
+def test_worker_that_cannot_start_leaves_the_index_inline(memos, monkeypatch, caplog):
     monkeypatch.setattr(index_worker.sys, "executable", "/bin/false")
-    memos = open_memos(tmp_path, after=0)
-    try:
-        with caplog.at_level(logging.WARNING, logger=index_worker.__name__):
-            ids = memos.add(texts(0, 10), NS)
-        assert "did not start" in caplog.text
-        assert memos.vectors.worker_pid is None
-        assert memos.vectors.ids() == set(ids)
-        assert memos.search("note 7", namespace=NS, limit=1)[0].cube.content.startswith("note 7:")
-    finally:
-        memos.close()
+    with caplog.at_level(logging.WARNING, logger=index_worker.__name__):
+        ids = memos.add(texts(0, 10), NS)
+    assert "did not start" in caplog.text
+    assert memos.vectors.worker_pid is None
+    assert memos.vectors.ids() == set(ids)
+    assert memos.search("note 7", namespace=NS, limit=1)[0].cube.content.startswith("note 7:")
 
 
 def test_worker_exits_when_its_owner_dies_and_every_acknowledged_write_survives(tmp_path):
@@ -192,39 +194,30 @@ def test_store_put_and_filtered_search_through_the_worker(tmp_path):
     assert all(len(keys) == 75 and scores for keys, scores in results[0])
 
 
-def test_a_forked_copy_indexes_in_process_and_leaves_the_parents_worker_alone(tmp_path, monkeypatch):
-    memos = open_memos(tmp_path, after=0)
-    try:
-        memos.add(texts(0, 10), NS)
-        pid = memos.vectors.worker_pid
-        assert pid is not None
-        real_pid = os.getpid()
-        monkeypatch.setattr(index_worker.os, "getpid", lambda: real_pid + 1)  # as seen from a forked child
-        later = memos.add(texts(10, 20), NS)
-        assert memos.vectors.worker_pid is None and alive(pid)  # the parent's worker was not touched
-        assert set(later) <= memos.vectors.ids()
-    finally:
-        monkeypatch.undo()
-        memos.close()
+def test_a_forked_copy_indexes_in_process_and_leaves_the_parents_worker_alone(memos, monkeypatch):
+    memos.add(texts(0, 10), NS)
+    pid = memos.vectors.worker_pid
+    assert pid is not None
+    real_pid = os.getpid()
+    monkeypatch.setattr(index_worker.os, "getpid", lambda: real_pid + 1)  # as seen from a forked child
+    later = memos.add(texts(10, 20), NS)
+    assert memos.vectors.worker_pid is None and alive(pid)  # the parent's worker was not touched
+    assert set(later) <= memos.vectors.ids()
 
 
-def test_an_interrupted_exchange_drops_the_worker_instead_of_reading_stale_replies(tmp_path, monkeypatch):
-    memos = open_memos(tmp_path, after=0)
-    try:
-        ids = memos.add(texts(0, 10), NS)
-        worker = memos.vectors._worker
-        pid = worker.process.pid
+def test_an_interrupted_exchange_drops_the_worker_instead_of_reading_stale_replies(memos, monkeypatch):
+    ids = memos.add(texts(0, 10), NS)
+    worker = memos.vectors._worker
+    pid = worker.process.pid
 
-        def interrupted() -> None:
-            raise KeyboardInterrupt
+    def interrupted() -> None:
+        raise KeyboardInterrupt
 
-        monkeypatch.setattr(worker, "reply", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            memos.vectors.count()
-        assert wait_gone(pid) and memos.vectors.worker_pid is None
-        # rows the worker may not have reached are still waiting in SQLite; check() indexes them inline
-        assert set(memos.records.unindexed_ids()) <= set(ids)
-        assert memos.check().unrepaired == 0
-        assert memos.vectors.count() == 10 and memos.vectors.ids() == set(ids) and not memos.records.unindexed_ids()
-    finally:
-        memos.close()
+    monkeypatch.setattr(worker, "reply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        memos.vectors.count()
+    assert wait_gone(pid) and memos.vectors.worker_pid is None
+    # rows the worker may not have reached are still waiting in SQLite; check() indexes them inline
+    assert set(memos.records.unindexed_ids()) <= set(ids)
+    assert memos.check().unrepaired == 0
+    assert memos.vectors.count() == 10 and memos.vectors.ids() == set(ids) and not memos.records.unindexed_ids()

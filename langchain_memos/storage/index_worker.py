@@ -276,9 +276,9 @@ class WorkerVectorIndex:
         self._inline: VectorIndex | None = inline
         self._reopen_inline = reopen_inline
         self._worker: _Worker | None = None
-        self._retired: list[VectorIndex] = []
         self._failed = not worker_supported()
         self._indexed_inline = 0
+        self._inline_users = 0  # calls running on the inline index right now (outside the lock)
         self._owner_pid = os.getpid()
         self._lock = threading.RLock()
         self._closed = False
@@ -296,30 +296,30 @@ class WorkerVectorIndex:
     def start_worker(self) -> bool:
         """Start the worker now instead of after ``start_after`` vectors; return whether it runs.
 
-        It stays inline (and returns ``False``) where workers are not supported or one failed.
+        It stays inline (and returns ``False``) where workers are not supported, one
+        failed, or a call on the inline index is still running.
         """
         with self._lock:
-            if self._closed:
-                raise StorageError("this vector index is closed; open a new one to start its worker")
-            if self._worker is None and not self._failed:
-                self._start_worker()
+            self._check_open("start its worker")
+            self._maybe_start(force=True)
             return self._worker is not None
 
-    def _start_worker(self) -> None:
-        """Hand the index over to a new worker; stay inline when it does not start.
-
-        The inline client is retired, not closed, until :meth:`close`: a call another
-        thread started on it just before the hand-over still completes.
-        """
+    def _maybe_start(self, *, force: bool = False) -> None:
+        """Hand the index over to a new worker when it is due and no inline call is running (caller holds
+        the lock, so none can begin). The inline client is closed only after the worker answered: if
+        the worker does not start, the index stays inline."""
+        due = force or self._indexed_inline >= self.start_after
+        if self._worker is not None or self._failed or not due or self._inline_users:
+            return
         try:
             self._worker = _Worker(self.spec)
         except Exception as exc:  # noqa: BLE001 - any failure to start leaves the index inline
             log.warning("langchain-memos: the index worker did not start (%s); indexing in this process", exc)
             self._failed = True
             return
-        if self._inline is not None:
-            self._retired.append(self._inline)
-        self._inline = None
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
 
     def _worker_died(self, exc: BaseException) -> VectorIndex:
         """Drop a dead worker and continue inline (its unconfirmed rows are still waiting in SQLite)."""
@@ -327,10 +327,13 @@ class WorkerVectorIndex:
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.kill()
+        return self._fall_back_inline()
+
+    def _fall_back_inline(self) -> VectorIndex:
         self._failed = True
         if self._reopen_inline is None:
-            raise StorageError("the index worker stopped and this index cannot reopen Chroma in-process; "
-                               "reopen the store") from exc
+            raise StorageError("the index worker is gone and this index cannot reopen Chroma in-process; "
+                               "reopen the store")
         self._inline = self._reopen_inline()
         return self._inline
 
@@ -339,36 +342,43 @@ class WorkerVectorIndex:
         child leaves it alone and indexes in-process."""
         if self._worker is not None and os.getpid() != self._owner_pid:
             self._worker = None
-            self._failed = True
-            if self._reopen_inline is None:
-                raise StorageError("this vector index was forked from another process; open the store again "
-                                   "in this process")
-            self._inline = self._reopen_inline()
+            self._fall_back_inline()
         return self._worker
 
-    def _call(self, op: str, *args: Any) -> tuple[Any, VectorIndex | None]:
-        """Run ``op`` in the worker, after its outstanding index requests: ``(result, None)``.
+    def _check_open(self, action: str) -> None:
+        if self._closed:
+            raise StorageError(f"this vector index is closed; open a new one to {action}")
 
-        While inline, returns ``(None, inline index)`` and the caller runs the call itself
-        (outside this index's lock, so inline readers and writers do not queue behind each other).
-        """
+    def _run_inline(self, inline: VectorIndex, fn: Callable[[VectorIndex], Any]) -> Any:
+        """Run ``fn`` on the inline index outside the lock (inline readers and writers do not queue
+        behind each other); counted, so the index is not handed over under it."""
+        self._inline_users += 1  # the caller holds the lock
+        self._lock.release()
+        try:
+            return fn(inline)
+        finally:
+            self._lock.acquire()
+            self._inline_users -= 1
+
+    def _call(self, op: str, args: tuple[Any, ...], inline_fn: Callable[[VectorIndex], Any]) -> Any:
+        """Run ``op`` in the worker (after its outstanding index requests), or ``inline_fn`` inline."""
         with self._lock:
-            if self._closed:
-                raise StorageError(f"this vector index is closed; open a new one to {op}")
+            self._check_open(op)
             worker = self._current_worker()
-            if worker is None:
-                return None, self._inline
-            try:
-                worker.send(op, args)
-                self._drain(worker, 0)
-                return worker.reply(), None
-            except WorkerDied as exc:
-                return None, self._worker_died(exc)
-            except _errors.MemOSError:
-                raise  # a typed failure the worker answered with: the pipe is still in step
-            except BaseException as exc:  # interrupted mid-exchange (e.g. Ctrl-C): the pipe is out of step
-                self._worker_died(exc)
-                raise
+            if worker is not None:
+                try:
+                    worker.send(op, args)
+                    self._drain(worker, 0)
+                    return worker.reply()
+                except WorkerDied as exc:
+                    self._worker_died(exc)
+                except _errors.MemOSError:
+                    raise  # a typed failure the worker answered with: the pipe is still in step
+                except BaseException as exc:  # interrupted mid-exchange (e.g. Ctrl-C): the pipe is out of step
+                    self._worker_died(exc)
+                    raise
+            assert self._inline is not None
+            return self._run_inline(self._inline, inline_fn)
 
     def _drain(self, worker: _Worker, keep: int) -> int:
         """Read index replies until at most ``keep`` are outstanding; return how many vectors they indexed.
@@ -395,11 +405,9 @@ class WorkerVectorIndex:
         is :func:`~langchain_memos.storage.sync.index_pending` on the inline index.
         """
         with self._lock:
-            if self._closed:
-                raise StorageError("this vector index is closed; open a new one to index")
-            if self._worker is None and not self._failed and self._indexed_inline >= self.start_after:
-                self._start_worker()
-            worker, inline = self._current_worker(), self._inline
+            self._check_open("index")
+            self._maybe_start()
+            worker = self._current_worker()
             if worker is not None:
                 try:
                     worker.send("index")
@@ -407,27 +415,33 @@ class WorkerVectorIndex:
                     done = self._drain(worker, 0 if wait else MAX_IN_FLIGHT - 1)
                     return done if wait else None
                 except WorkerDied as exc:
-                    inline = self._worker_died(exc)
+                    self._worker_died(exc)
                 except BaseException as exc:  # interrupted mid-exchange: the pipe is out of step
                     self._worker_died(exc)
                     raise
-        assert inline is not None
-        indexed = index_pending(records, inline, wait=wait)
-        with self._lock:
+            assert self._inline is not None
+            indexed = self._run_inline(self._inline, lambda inline: index_pending(records, inline, wait=wait))
             self._indexed_inline += indexed or 0
-        return indexed
+            return indexed
 
     @contextlib.contextmanager
     def writer(self, *, wait: bool = True) -> Iterator[bool]:
         """Hold the inline index for several writes (its cross-process lock); in the worker, requests
         already run one at a time, so this yields ``True``."""
         with self._lock:
-            inline = self._inline
+            self._check_open("write")
+            inline = None if self._worker is not None else self._inline
+            if inline is not None and hasattr(inline, "writer"):
+                self._inline_users += 1
         if inline is None or not hasattr(inline, "writer"):
             yield True
             return
-        with inline.writer(wait=wait) as held:
-            yield held
+        try:
+            with inline.writer(wait=wait) as held:
+                yield held
+        finally:
+            with self._lock:
+                self._inline_users -= 1
 
     # ------------------------------------------------------------ VectorIndex
     def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]], cubes: Sequence[MemCube]) -> None:
@@ -439,38 +453,31 @@ class WorkerVectorIndex:
             matrix: Any = np.asarray(embeddings, dtype=np.float32)
         except (TypeError, ValueError):
             matrix = [list(e) for e in embeddings]
-        result, inline = self._call("upsert", list(ids), matrix, entries)
-        if inline is not None:
-            inline.upsert(ids, embeddings, cubes)
+        self._call("upsert", (list(ids), matrix, entries), lambda inline: inline.upsert(ids, embeddings, cubes))
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove vectors; unknown ids are ignored."""
-        _, inline = self._call("delete", list(ids))
-        if inline is not None:
-            inline.delete(ids)
+        self._call("delete", (list(ids),), lambda inline: inline.delete(ids))
 
     def search(self, embedding: Sequence[float], k: int, *, namespace_prefix: tuple[str, ...] = (),
                tiers: frozenset[Tier] | None = None, ids: Sequence[str] | None = None) -> list[ScoredId]:
         """Top-``k`` ids by cosine similarity, best first."""
         kwargs = {"namespace_prefix": tuple(namespace_prefix), "tiers": tiers,
                   "ids": list(ids) if ids is not None else None}
-        result, inline = self._call("search", list(map(float, embedding)), k, kwargs)
-        return inline.search(embedding, k, **kwargs) if inline is not None else result
+        return self._call("search", (list(map(float, embedding)), k, kwargs),
+                          lambda inline: inline.search(embedding, k, **kwargs))
 
     def ids(self) -> set[str]:
         """Every id in the index."""
-        result, inline = self._call("ids")
-        return inline.ids() if inline is not None else result
+        return self._call("ids", (), lambda inline: inline.ids())
 
     def count(self) -> int:
         """How many vectors the index holds."""
-        result, inline = self._call("count")
-        return inline.count() if inline is not None else result
+        return self._call("count", (), lambda inline: inline.count())
 
     def peak_rss_mb(self) -> float:
         """The worker's peak resident memory in MB (0 while indexing inline)."""
-        result, inline = self._call("peak_rss_mb")
-        return 0.0 if inline is not None else float(result)
+        return float(self._call("peak_rss_mb", (), lambda inline: 0.0))
 
     def close(self) -> None:
         """Finish outstanding indexing, stop the worker and close the inline client; idempotent."""
@@ -479,12 +486,11 @@ class WorkerVectorIndex:
                 return
             self._closed = True
             worker, self._worker = self._worker, None
-            clients = [*self._retired, *([self._inline] if self._inline is not None else [])]
-            self._inline, self._retired = None, []
+            inline, self._inline = self._inline, None
         if worker is not None:
             worker.close()
-        for client in clients:
-            client.close()
+        if inline is not None:
+            inline.close()
 
 
 if __name__ == "__main__":
