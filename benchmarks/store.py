@@ -4,6 +4,7 @@ Run from the repo root::
 
     python -m benchmarks.store --n 100000 --embed fake --json OUT.json
     python -m benchmarks.store --n 10000 --embed minilm --json OUT.json
+    python -m benchmarks.store --n 100000 --stores memos --index-worker-after none   # no index worker
 
 Every store gets the same workload and the same embedder (``fake``: a cheap
 deterministic bag-of-hashed-words embedder, so the store itself is measured;
@@ -105,12 +106,20 @@ def make_embeddings(kind: str, dims: int) -> Any:
 
 
 @contextmanager
-def open_store(name: str, directory: Path, index: dict[str, Any]) -> Iterator[Any]:
-    """Open one store under test in ``directory`` (closed on exit)."""
+def open_store(name: str, directory: Path, index: dict[str, Any],
+               index_worker_after: int | None | str = "default") -> Iterator[Any]:
+    """Open one store under test in ``directory`` (closed on exit).
+
+    ``index_worker_after``: MemOSStore's ``MemOSConfig.index_worker_after`` (``"default"`` keeps the default).
+    """
     if name == "memos":
+        from langchain_memos.config import MemOSConfig
         from langchain_memos.integrations import MemOSStore
 
-        with MemOSStore.from_path(str(directory / "memos"), index=index) as store:
+        config = MemOSConfig(path=str(directory / "memos"))
+        if index_worker_after != "default":
+            config.index_worker_after = index_worker_after  # type: ignore[assignment]
+        with MemOSStore.from_config(config, index=index) as store:
             yield store
     elif name == "inmemory":
         from langgraph.store.memory import InMemoryStore
@@ -146,7 +155,8 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
     index = {"dims": options["dims"], "embed": embeddings, "fields": ["text"]}
     label = LABELS[name]
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, open_store(name, Path(tmp), index) as store:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, \
+            open_store(name, Path(tmp), index, options.get("index_worker_after", "default")) as store:
         put_s = 0.0
         with tqdm(total=n, desc=f"put {label}", unit="item", disable=not progress, file=sys.stderr) as bar:
             for start in range(0, n, batch):
@@ -239,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=500, help="PutOps per store.batch call (default: %(default)s)")
     parser.add_argument("--dims", type=int, default=384, help="embedding dimensions (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=7, help="workload seed (default: %(default)s)")
+    parser.add_argument("--index-worker-after", default="default",
+                        help="MemOSStore's MemOSConfig.index_worker_after: a number of vectors, or 'none' to "
+                             "index in the store's own process (default: the config's default)")
     parser.add_argument("--in-process", action="store_true",
                         help="run every store in this process (for profiling; peak RSS is then shared)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -248,8 +261,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if unknown or args.n < 1 or args.batch < 1 or args.queries < 1 or args.gets < 1:
         parser.error(f"bad arguments: stores must be among {', '.join(STORES)} (got {unknown or 'ok'}); "
                      "n, batch, queries and gets must be >= 1")
+    worker_after: int | None | str = args.index_worker_after
+    if worker_after == "none":
+        worker_after = None
+    elif worker_after != "default":
+        try:
+            worker_after = int(worker_after)
+        except ValueError:
+            parser.error(f"--index-worker-after takes a number or 'none', got {args.index_worker_after!r}")
     options = {"n": args.n, "embed": args.embed, "dims": args.dims, "seed": args.seed, "batch": args.batch,
-               "queries": args.queries, "gets": args.gets, "progress": not args.no_progress}
+               "queries": args.queries, "gets": args.gets, "progress": not args.no_progress,
+               "index_worker_after": worker_after}
     results: dict[str, dict[str, Any]] = {}
     for name in names:
         if args.in_process:

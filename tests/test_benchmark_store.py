@@ -37,3 +37,13 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     assert payload["search_p95_speedup_vs_inmemory"] > 0 and payload["put_ratio_vs_inmemory"] > 0
     assert payload["workload"]["isolated_processes"] is True
     assert "MemOSStore" in capsys.readouterr().out  # the readable table
+
+
+def test_index_worker_option_reaches_memos_store_and_its_rss_is_counted(tmp_path: Path) -> None:
+    runs = {}
+    for after in ("0", "none"):
+        runs[after] = main(["--n", "300", "--queries", "4", "--gets", "4", "--batch", "100", "--stores", "memos",
+                            "--index-worker-after", after, "--no-progress", "--in-process"])["stores"]["memos"]
+    assert runs["0"]["index_worker_rss_mb"] > 0 and runs["none"]["index_worker_rss_mb"] == 0
+    for result in runs.values():
+        assert result["search_wrong_category"] == 0 and result["get_missing"] == 0 and result["search_hits_mean"] == 10
