@@ -267,6 +267,9 @@ class WorkerVectorIndex:
         spec: What the worker opens (the same files as ``inline``).
         start_after: Vectors indexed inline before the worker starts (0: at the first
             index request).
+        reopen_inline: Opens a fresh inline index (the same files); used when the worker
+            dies, or in a forked copy of this process. Without it those raise a
+            :class:`~langchain_memos.errors.StorageError` that says to reopen the store.
     """
 
     def __init__(self, inline: VectorIndex, spec: WorkerSpec, *, start_after: int = DEFAULT_START_AFTER,
@@ -493,8 +496,8 @@ class WorkerVectorIndex:
             inline.close()
 
 
+__all__ = ["DEFAULT_START_AFTER", "MAX_IN_FLIGHT", "WorkerSpec", "WorkerVectorIndex", "serve", "worker_supported"]
+
+
 if __name__ == "__main__":
     _child_main()
-
-
-__all__ = ["DEFAULT_START_AFTER", "MAX_IN_FLIGHT", "WorkerSpec", "WorkerVectorIndex", "serve", "worker_supported"]
