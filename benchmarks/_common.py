@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import re
-import resource
 import statistics
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -36,9 +34,10 @@ def median(values: Sequence[float]) -> float:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    """Peak resident set size of this process in MiB (the measure the index worker reports too)."""
+    from langchain_memos.storage.index_worker import peak_rss_mb as process_peak_rss_mb
+
+    return process_peak_rss_mb()
 
 
 def environment() -> dict[str, Any]:

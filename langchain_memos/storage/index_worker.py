@@ -49,7 +49,7 @@ from .. import errors as _errors
 from ..cube import MemCube, Tier
 from ..errors import StorageError
 from .base import RecordStore, ScoredId, VectorIndex
-from .sync import index_pending
+from .sync import index_pending, vector_labels
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,13 @@ class WorkerSpec:
 
 
 # --------------------------------------------------------------------------- child side
-def _peak_rss_mb() -> float:
-    """This process's peak RSS in MB: ``VmHWM`` (``ru_maxrss`` would include the owner's RSS at fork time)."""
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    ``VmHWM`` where ``/proc`` has it: ``ru_maxrss`` of a process started by fork and
+    exec also counts the pages its parent had at the fork. Elsewhere ``ru_maxrss``
+    (bytes on macOS, KiB on Linux).
+    """
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
@@ -92,13 +97,8 @@ def _peak_rss_mb() -> float:
         pass
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _labels(entries: Sequence[tuple[str, tuple[str, ...], str]]) -> list[Any]:
-    from .sync import _Labels
-
-    return [_Labels(cube_id, tuple(ns), Tier(tier)) for cube_id, ns, tier in entries]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
 def serve(conn: Connection, spec: WorkerSpec) -> None:
@@ -112,12 +112,13 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
                                            lock_timeout_s=spec.busy_timeout_s, hnsw=spec.hnsw)
     handlers: dict[str, Callable[..., Any]] = {
         "index": lambda: index_pending(records, vectors, wait=True),
-        "upsert": lambda ids, embeddings, entries: vectors.upsert(ids, embeddings, _labels(entries)),
+        "upsert": lambda ids, embeddings, entries: vectors.upsert(ids, embeddings,
+                                                                  [vector_labels(*e) for e in entries]),
         "delete": vectors.delete,
         "search": lambda embedding, k, kwargs: vectors.search(embedding, k, **kwargs),
         "ids": vectors.ids,
         "count": vectors.count,
-        "peak_rss_mb": _peak_rss_mb,
+        "peak_rss_mb": peak_rss_mb,
     }
     conn.send(("ready", os.getpid()))
     try:
@@ -348,6 +349,25 @@ class WorkerVectorIndex:
             self._fall_back_inline()
         return self._worker
 
+    @contextlib.contextmanager
+    def _exchange(self) -> Iterator[None]:
+        """Guard one request/reply exchange with the worker (the caller holds the lock).
+
+        A dead worker is replaced by the inline index and the caller goes on after the
+        block, inline. A typed error the worker answered with passes through: the pipe
+        is still in step. Anything else (e.g. Ctrl-C mid-exchange) leaves the pipe out of
+        step, so the worker is dropped before it propagates.
+        """
+        try:
+            yield
+        except WorkerDied as exc:
+            self._worker_died(exc)
+        except _errors.MemOSError:
+            raise
+        except BaseException as exc:
+            self._worker_died(exc)
+            raise
+
     def _check_open(self, action: str) -> None:
         if self._closed:
             raise StorageError(f"this vector index is closed; open a new one to {action}")
@@ -369,17 +389,10 @@ class WorkerVectorIndex:
             self._check_open(op)
             worker = self._current_worker()
             if worker is not None:
-                try:
+                with self._exchange():
                     worker.send(op, args)
                     self._drain(worker, 0)
                     return worker.reply()
-                except WorkerDied as exc:
-                    self._worker_died(exc)
-                except _errors.MemOSError:
-                    raise  # a typed failure the worker answered with: the pipe is still in step
-                except BaseException as exc:  # interrupted mid-exchange (e.g. Ctrl-C): the pipe is out of step
-                    self._worker_died(exc)
-                    raise
             assert self._inline is not None
             return self._run_inline(self._inline, inline_fn)
 
@@ -412,16 +425,11 @@ class WorkerVectorIndex:
             self._maybe_start()
             worker = self._current_worker()
             if worker is not None:
-                try:
+                with self._exchange():
                     worker.send("index")
                     worker.in_flight += 1
                     done = self._drain(worker, 0 if wait else MAX_IN_FLIGHT - 1)
                     return done if wait else None
-                except WorkerDied as exc:
-                    self._worker_died(exc)
-                except BaseException as exc:  # interrupted mid-exchange: the pipe is out of step
-                    self._worker_died(exc)
-                    raise
             assert self._inline is not None
             indexed = self._run_inline(self._inline, lambda inline: index_pending(records, inline, wait=wait))
             self._indexed_inline += indexed or 0
@@ -496,7 +504,8 @@ class WorkerVectorIndex:
             inline.close()
 
 
-__all__ = ["DEFAULT_START_AFTER", "MAX_IN_FLIGHT", "WorkerSpec", "WorkerVectorIndex", "serve", "worker_supported"]
+__all__ = ["DEFAULT_START_AFTER", "MAX_IN_FLIGHT", "WorkerSpec", "WorkerVectorIndex", "peak_rss_mb", "serve",
+           "worker_supported"]
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager, NamedTuple, cast
+from typing import ContextManager, NamedTuple, Sequence, cast
 
 from ..cube import MemCube, Tier
 from .base import RecordStore, VectorIndex
@@ -66,7 +66,7 @@ def index_pending(records: RecordStore, vectors: VectorIndex, *, wait: bool, bat
             waiting = records.unindexed_embeddings(batch)
             hot = [w for w in waiting if w[2] is not Tier.ARCHIVE and w[3] is not None]
             if hot:
-                vectors.upsert([w[0] for w in hot], [w[3] for w in hot], [_stub(w) for w in hot])
+                vectors.upsert([w[0] for w in hot], [w[3] for w in hot], [vector_labels(*w[:3]) for w in hot])
                 total += len(hot)
             # confirmed only after the index has them: a crash in between leaves them waiting
             if not records.confirm_indexed(waiting) or len(waiting) < batch:
@@ -82,9 +82,10 @@ class _Labels(NamedTuple):
     tier: Tier
 
 
-def _stub(waiting: tuple[str, Any, Any, Any]) -> MemCube:
-    cube_id, namespace, tier, _ = waiting
+def vector_labels(cube_id: str, namespace: Sequence[str], tier: Tier | str) -> MemCube:
+    """What :meth:`~langchain_memos.storage.base.VectorIndex.upsert` reads of a cube (id, namespace,
+    tier), as a light stand-in for the whole MemCube."""
     return cast(MemCube, _Labels(cube_id, tuple(namespace), Tier(tier)))
 
 
-__all__ = ["CLAIM_BATCH", "index_pending"]
+__all__ = ["CLAIM_BATCH", "index_pending", "vector_labels"]
