@@ -39,7 +39,12 @@ from langchain_memos.activation.errors import (  # noqa: E402
     PrefixMismatchError,
     UnsupportedCacheError,
 )
-from langchain_memos.activation.kv_cache import forward_last_logits, model_fingerprint, snapshot_cache  # noqa: E402
+from langchain_memos.activation.kv_cache import (  # noqa: E402
+    cache_argument,
+    forward_last_logits,
+    model_fingerprint,
+    snapshot_cache,
+)
 from langchain_memos.activation.prompts import encode, render_chat, supports_native_tools, system_prefix  # noqa: E402
 from langchain_memos.cube import MemCube  # noqa: E402
 from langchain_memos.errors import MemOSError  # noqa: E402
@@ -575,7 +580,7 @@ def test_prefix_cache_plugs_into_transformers_generate(tiny) -> None:
     entry = KVPrefixCache().build(model, prefix)
     ids = torch.tensor([full])
     plain = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=0)
-    cached = model.generate(ids, past_key_values=entry.to_cache(model.config), max_new_tokens=12, do_sample=False,
-                            pad_token_id=0)
+    cached = model.generate(ids, **{cache_argument(model): entry.to_cache(model.config)}, max_new_tokens=12,
+                            do_sample=False, pad_token_id=0)
     assert torch.equal(plain, cached)
     entry.check_intact()

@@ -204,6 +204,30 @@ def test_training_lowers_the_loss_and_the_adapter_round_trips(base_dir: Path, tm
     assert torch.allclose(_probe(fresh, tok), base_logits, atol=1e-6)
 
 
+def test_a_mounted_adapter_answers_exactly_as_the_model_that_saved_it(base_dir: Path, tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from langchain_memos.parametric.registry import base_model_info
+
+    store = AdapterStore(tmp_path)
+    trained, tok = _load(base_dir)
+    info = base_model_info(trained, str(base_dir))
+    torch.manual_seed(7)
+    peft_model = get_peft_model(trained, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                    init_lora_weights=False, task_type="CAUSAL_LM"))
+    expected = _probe(peft_model, tok)
+    store.save(("users", "maya"), lambda d: peft_model.save_pretrained(str(d)),
+               AdapterManifest(namespace=("users", "maya"), version=0, base_model=info))
+    model, _ = _load(base_dir)
+    registry = AdapterRegistry(model, store)
+    torch.manual_seed(8)  # a different seed: freshly injected (not loaded) LoRA weights would differ
+    with registry.activate(("users", "maya")):
+        assert torch.allclose(_probe(model, tok), expected, atol=1e-6)
+    registry.unmount(("users", "maya"))
+    assert not getattr(model, "peft_config", {}) and torch.allclose(_probe(model, tok), _probe(_load(base_dir)[0], tok),
+                                                                    atol=1e-6)
+
+
 def test_switching_users_switches_outputs_and_eviction_is_lru(base_dir: Path, tmp_path: Path) -> None:
     store = AdapterStore(tmp_path)
     users = [("users", name) for name in ("maya", "tomas", "lea")]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._extras import check_extra
 from .errors import ActivationDependencyError
 
 _FIX = "pip install 'langchain-memos[activation]'"
 
 
 def require_torch() -> Any:
-    """Import and return ``torch``; :class:`ActivationDependencyError` if it is missing."""
+    """Import and return ``torch``; :class:`ActivationDependencyError` if it is missing or conflicts."""
+    check_extra("activation", ActivationDependencyError)
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -19,7 +21,8 @@ def require_torch() -> Any:
 
 
 def require_transformers() -> Any:
-    """Import and return ``transformers``; :class:`ActivationDependencyError` if it is missing."""
+    """Import and return ``transformers``; :class:`ActivationDependencyError` if it is missing or conflicts."""
+    check_extra("activation", ActivationDependencyError)
     try:
         import transformers
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -24,7 +24,7 @@ Example:
     >>> cache = KVPrefixCache(max_entries=4)                              # doctest: +SKIP
     >>> prefix = cache.build(model, prefix_ids)                           # doctest: +SKIP
     >>> past = prefix.to_cache(model.config)                              # doctest: +SKIP
-    >>> out = model(input_ids=suffix_ids, past_key_values=past)           # doctest: +SKIP
+    >>> out = model(input_ids=suffix_ids, **{cache_argument(model): past})  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -118,17 +118,33 @@ def model_fingerprint(model: Any) -> str:
     return model_id
 
 
-_LOGITS_TO_KEEP: dict[type, bool] = {}
+_FORWARD_PARAMETERS: dict[type, frozenset[str]] = {}
 
 
-def _supports_logits_to_keep(model: Any) -> bool:
+def _forward_parameters(model: Any) -> frozenset[str]:
+    """The keyword names ``model.forward`` takes (cached per model class)."""
     cls = type(model)
-    if cls not in _LOGITS_TO_KEEP:
+    if cls not in _FORWARD_PARAMETERS:
         try:
-            _LOGITS_TO_KEEP[cls] = "logits_to_keep" in inspect.signature(model.forward).parameters
+            _FORWARD_PARAMETERS[cls] = frozenset(inspect.signature(model.forward).parameters)
         except (TypeError, ValueError):  # pragma: no cover
-            _LOGITS_TO_KEEP[cls] = False
-    return _LOGITS_TO_KEEP[cls]
+            _FORWARD_PARAMETERS[cls] = frozenset()
+    return _FORWARD_PARAMETERS[cls]
+
+
+def cache_argument(model: Any) -> str:
+    """The keyword ``model.forward``/``generate`` takes the KV cache as.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name is deprecated
+    and goes in 5.40); earlier releases only know ``past_key_values``.
+    """
+    return "cache" if "cache" in _forward_parameters(model) else "past_key_values"
+
+
+def output_cache(output: Any) -> Any:
+    """The grown KV cache of a model output (``cache`` from transformers 5.24, else ``past_key_values``)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def model_device(model: Any) -> Any:
@@ -157,12 +173,12 @@ def forward_last_logits(model: Any, token_ids: Sequence[int] | Any, past_key_val
         ids = torch.tensor([list(token_ids)], dtype=torch.long, device=model_device(model))
     if ids.shape[1] == 0:
         raise PrefixMismatchError("nothing to prefill: pass at least one token after the cached prefix")
-    kwargs: dict[str, Any] = {"input_ids": ids, "past_key_values": past_key_values, "use_cache": True}
-    if _supports_logits_to_keep(model):
+    kwargs: dict[str, Any] = {"input_ids": ids, cache_argument(model): past_key_values, "use_cache": True}
+    if "logits_to_keep" in _forward_parameters(model):
         kwargs["logits_to_keep"] = 1
     with torch.no_grad():
         out = model(**kwargs)
-    return out.logits[0, -1].float(), out.past_key_values
+    return out.logits[0, -1].float(), output_cache(out)
 
 
 # ----------------------------------------------------------------------------- prefix
@@ -685,9 +701,11 @@ __all__ = [
     "KVPrefix",
     "KVPrefixCache",
     "LayerState",
+    "cache_argument",
     "common_prefix_len",
     "forward_last_logits",
     "model_fingerprint",
+    "output_cache",
     "prefix_digest",
     "snapshot_cache",
 ]

@@ -7,7 +7,7 @@
 * :class:`AdapterStore`: adapter files + JSON manifests (base model, source cubes and versions,
   settings, metrics, staleness), one directory per namespace and version.
 * :class:`AdapterRegistry`: mount, switch and unmount adapters on one loaded base model
-  (``load_adapter``/``set_adapter``/``disable_adapters``/``delete_adapter``), LRU eviction.
+  (peft's ``inject_adapter_in_model``/``delete_adapter``, layer flags to switch), LRU eviction.
 * :class:`ParametricMemory`: distillation policy and scheduler job, staleness from MemOS change
   events (supersede, update, delete, expire, forget), rebuilds.
 * :class:`~langchain_memos.activation.ChatMemOSLocal` takes ``adapters=`` (a registry) and

@@ -1,8 +1,9 @@
 """AdapterRegistry: mount, switch and unmount per-namespace LoRA adapters on one loaded base model.
 
-The base model is loaded once; adapters are added to it with transformers' PEFT
-integration (``load_adapter``), made active with ``set_adapter``, bypassed with
-``disable_adapters`` (the base model answers) and removed with ``delete_adapter``. At
+The base model is loaded once; adapters are added to it with peft's integration API
+(:mod:`.adapters`: ``inject_adapter_in_model`` and the saved weights), made active or
+bypassed by flipping each LoRA layer's flags (the base model answers when all are off) and
+removed with peft's ``delete_adapter``. At
 most ``max_loaded`` adapters stay loaded: loading one more evicts the least recently
 used. Switching only flips which LoRA weights the layers use, so it takes about a
 millisecond.
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Sequence
 
+from .adapters import delete_adapter, load_adapter
 from .errors import AdapterMismatchError, AdapterNotFoundError
 from .manifest import AdapterManifest, namespace_key
 from .store import AdapterStore
@@ -78,7 +80,7 @@ class AdapterRegistry:
     """Per-namespace adapters of an :class:`~.store.AdapterStore`, mounted on one loaded model.
 
     Args:
-        model: A transformers causal LM (with the PEFT integration: ``load_adapter``...).
+        model: A transformers causal LM (adapters are injected into its layers with peft).
             Its :func:`~langchain_memos.activation.kv_cache.model_fingerprint` is taken
             now, before any adapter is added, and names the base model in cache keys.
         store: Where the adapters are.
@@ -158,7 +160,7 @@ class AdapterRegistry:
             raise AdapterNotFoundError(f"the files of adapter {manifest.adapter_id} are missing at {path}; "
                                        "fix: distill the namespace again")
         name = peft_name(manifest)
-        self.model.load_adapter(str(path), adapter_name=name)
+        load_adapter(self.model, path, name)
         marker = f".{name}."
         for param_name, param in self.model.named_parameters():
             if marker in param_name:
@@ -177,7 +179,7 @@ class AdapterRegistry:
         name = peft_name(manifest)
         if self._active == name:
             self._apply(None)
-        self.model.delete_adapter(name)
+        delete_adapter(self.model, name)
         self._layers = None
         self._loaded.pop(manifest.adapter_id, None)
         for key, adapter_id in list(self._mounted.items()):
