@@ -84,12 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         python = str(venv / "bin" / "python")
         print(f"installing the newest releases pyproject allows into {venv} ...", flush=True)
         install = subprocess.run([python, "-m", "pip", "install", "-q", "-c", str(PINS), "-e", ".[all,dev]"],
-                                 cwd=ROOT)
+                                 cwd=ROOT, capture_output=True, text=True)
         if install.returncode != 0:
-            print("the install failed: pyproject's ranges do not resolve today (see pip's message above)")
+            print(install.stdout + install.stderr)
+            print("the install failed: pyproject's ranges do not resolve today (pip's message is above)")
             return 2
-        frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
-                                text=True, check=True).stdout
+        frozen = subprocess.run([python, "-m", "pip", "freeze", "--all", "--exclude-editable", "--exclude", "pip"],
+                                capture_output=True, text=True, check=True).stdout
         moved = drift(pins(LOCK.read_text(encoding="utf-8")), pins(frozen))
         print(f"{len(moved)} packages differ from constraints.txt:" if moved else "no package moved from the lock")
         print("\n".join(moved))
