@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from langgraph.store.base import InvalidNamespaceError as LangGraphNamespaceError
 
@@ -79,16 +79,29 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def vector_health(memos: Any, limit: int | None = None) -> tuple[int, int]:
-    """``(stale, unreachable)`` among the hot cubes' vectors.
+class VectorHealth(NamedTuple):
+    """What :func:`vector_health` found among the hot cubes' vectors.
 
-    ``check()`` compares id lists; this reads each stored embedding (``limit``: only
-    the first ones) back from the index. *Stale*: the index holds another embedding
-    for the cube (or none), an integrity error. *Unreachable*: the index holds the
-    right one but its approximate search does not return it among the 50 nearest to
-    itself: a process that overwrote another's index file, or HNSW recall after heavy
-    update/delete churn (seen on a Chroma server); MemOS scores small candidate sets
-    exactly, so only large scopes feel it.
+    Attributes:
+        stale: The index holds another embedding for the cube, or none: an integrity error.
+        unreachable: The index holds the right embedding, but approximate search does not
+            return it among the 50 nearest to itself (HNSW recall after update/delete churn;
+            MemOS scores small candidate sets exactly, so only large scopes feel it).
+        unindexed: Of the unreachable, those that even a search for every vector in the
+            index does not return: the ANN graph does not hold them at all, which is what a
+            process that overwrote another's index file leaves behind.
+    """
+
+    stale: int
+    unreachable: int
+    unindexed: int
+
+
+def vector_health(memos: Any, limit: int | None = None) -> VectorHealth:
+    """Read each hot cube's stored embedding (``limit``: only the first ones) back from the index.
+
+    ``check()`` compares id lists; this compares vectors and asks the approximate search
+    for each (see :class:`VectorHealth` for what is counted).
     """
     from langchain_memos.cube import HOT_TIERS, Status
     from langchain_memos.storage.base import CubeQuery
@@ -96,11 +109,15 @@ def vector_health(memos: Any, limit: int | None = None) -> tuple[int, int]:
     ids = memos.records.query_ids(CubeQuery(tiers=frozenset(HOT_TIERS), statuses=frozenset(Status),
                                             include_expired=True), order_by=None)
     stored = memos.records.embeddings(sorted(ids)[:limit])
-    stale = unreachable = 0
+    stale = unreachable = unindexed = 0
+    everything = None
     for cube_id, vector in stored.items():
         own = memos.vectors.search(vector, 1, ids=[cube_id])
         if not own or own[0].score < 0.999:
             stale += 1
         elif cube_id not in {h.id for h in memos.vectors.search(vector, 50)}:
             unreachable += 1
-    return stale, unreachable
+            # a beam as wide as the index visits every node the HNSW graph can reach
+            everything = everything if everything is not None else memos.vectors.count()
+            unindexed += cube_id not in {h.id for h in memos.vectors.search(vector, everything)}
+    return VectorHealth(stale, unreachable, unindexed)

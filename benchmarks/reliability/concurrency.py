@@ -134,7 +134,8 @@ def run(path: str | Path, *, threads: int = 8, processes: int = 4, ops_per_write
         after = memos.check(repair=False)
         figures["integrity_repaired"] = report.repaired
         figures["integrity_errors_unrepaired"] = after.unrepaired + report.unrepaired
-        figures["stale_vectors"], figures["unreachable_vectors"] = vector_health(memos)
+        health = vector_health(memos)
+        figures["stale_vectors"], figures["unreachable_vectors"], figures["unindexed_vectors"] = health
     finally:
         memos.close()
     with open_store(path, server) as store:

@@ -93,7 +93,7 @@ def _acks(log: Path) -> int:
 def verify(path: Path, log: Path, undecided: dict[str, Any]) -> dict[str, Any]:
     """Open the store after a kill and check integrity and acknowledged writes."""
     out = {"opened": False, "drift_found": 0, "repaired": 0, "unrepaired": 0, "lost": 0, "acknowledged": 0,
-           "sqlite_ok": False, "stale": 0, "unreachable": 0}
+           "sqlite_ok": False, "stale": 0, "unreachable": 0, "unindexed": 0}
     memos = open_memos(path)
     try:
         out["opened"] = True
@@ -110,7 +110,7 @@ def verify(path: Path, log: Path, undecided: dict[str, Any]) -> dict[str, Any]:
             got = cube.content if cube is not None else None
             if got != content and not (cube_id in undecided and got == undecided[cube_id]):
                 out["lost"] += 1
-        out["stale"], out["unreachable"] = vector_health(memos, limit=200)
+        out["stale"], out["unreachable"], out["unindexed"] = vector_health(memos, limit=200)
     finally:
         memos.close()
     with sqlite3.connect(path / "memos.sqlite3") as conn:
@@ -125,7 +125,7 @@ def run(path: str | Path, *, kills: int = 20, seed: int = 0, max_acks: int = 6) 
     log = path.parent / f"{path.name}-acks.jsonl"
     rng = random.Random(seed)
     figures = {"kills": 0, "recovered": 0, "acknowledged": 0, "lost": 0, "drift_found": 0, "repaired": 0,
-               "integrity_errors_unrepaired": 0, "stale_vectors": 0, "unreachable_vectors": 0,
+               "integrity_errors_unrepaired": 0, "stale_vectors": 0, "unreachable_vectors": 0, "unindexed_vectors": 0,
                "sqlite_corrupt": 0}
     undecided: dict[str, Any] = {}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[2]),
@@ -155,6 +155,7 @@ def run(path: str | Path, *, kills: int = 20, seed: int = 0, max_acks: int = 6) 
         figures["integrity_errors_unrepaired"] += result["unrepaired"]
         figures["stale_vectors"] += result["stale"]
         figures["unreachable_vectors"] += result["unreachable"]
+        figures["unindexed_vectors"] += result["unindexed"]
         figures["sqlite_corrupt"] += int(not result["sqlite_ok"])
     return figures
 

@@ -20,7 +20,8 @@ def test_threads_and_processes_on_one_directory_lose_nothing(tmp_path):
     figures = concurrency.run(tmp_path / "store", threads=8, processes=4, ops_per_writer=25, seed=1)
     assert figures["writers"] == 12 and figures["ops"] == 300
     _assert_sound(figures)
-    assert (figures["stale_vectors"], figures["unreachable_vectors"]) == (0, 0)  # no process overwrote another's
+    # no process overwrote another's index: every vector is in the ANN graph (missing the 50 nearest is HNSW recall)
+    assert (figures["stale_vectors"], figures["unindexed_vectors"]) == (0, 0), figures
 
 
 @pytest.mark.server

@@ -103,7 +103,7 @@ def test_a_busy_index_leaves_writes_waiting_and_they_are_still_found_then_indexe
         holder.join()
         report = memos.check()
         assert report.ok and memos.records.unindexed_ids() == []
-        assert set(ids) <= memos.vectors.ids() and vector_health(memos) == (0, 0)
+        assert set(ids) <= memos.vectors.ids() and vector_health(memos) == (0, 0, 0)
     finally:
         memos.close()
 
