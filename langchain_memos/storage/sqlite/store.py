@@ -1,77 +1,34 @@
-"""The embedded record store: SQLite (WAL) with an FTS5 keyword index.
-
-:class:`SQLiteRecordStore` implements :class:`~langchain_memos.storage.base.RecordStore`.
-It is the source of truth for cubes, their history, their embeddings (float32
-blobs, so every vector index can be rebuilt), a BM25 keyword index and an audit
-log. One file may be opened by several threads and several processes at once:
-
-* file databases run in WAL mode with ``synchronous=NORMAL`` and foreign keys on;
-* each store holds one connection guarded by a re-entrant lock (threads of one
-  process take turns; processes coordinate through SQLite's file locks);
-* every write is one ``BEGIN IMMEDIATE`` transaction, retried with backoff while
-  the database is busy, up to ``busy_timeout_s``; after that
-  :class:`~langchain_memos.errors.StoreLockedError` is raised.
-
-Every value reaches SQL as a bound parameter; user strings are never formatted
-into statements. Metadata filters have exactly the semantics of
-:func:`langchain_memos.filters.matches` (one known gap: a string containing a NUL
-character cannot be compared by a filter). Conditions on a top-level field run
-on ``metadata_fields``, an indexed copy of each cube's top-level scalar metadata
-``(rid, key, type, atom)`` written from ``json_each`` in the same transaction as
-the cube (so a filter like ``{"category": "books"}`` is an index lookup, not a
-JSON scan of every row); nested paths compile to ``json_each`` lookups.
-
-Example:
-    >>> from langchain_memos.cube import MemCube
-    >>> from langchain_memos.storage.sqlite import SQLiteRecordStore
-    >>> store = SQLiteRecordStore(None)
-    >>> cube = MemCube(content="Alice prefers tea", namespace=("users", "alice"))
-    >>> store.write([cube], [None], [cube.content])
-    []
-    >>> store.get([cube.id]) == [cube]
-    True
-    >>> store.close()
-"""
+"""The SQLite record store class (see :mod:`langchain_memos.storage.sqlite` for the engine's design)."""
 
 from __future__ import annotations
 
 import json
 import math
 import random
-import re
 import sqlite3
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
-from ..cube import HistoryEntry, MemCube, MemoryType, Status, Tier, to_utc, utcnow
-from ..errors import (
+from ...cube import HistoryEntry, MemCube, Status, Tier, to_utc, utcnow
+from ...errors import (
     EmbeddingDimensionError,
     InvalidInputError,
     InvalidNamespaceError,
     StorageError,
     StoreLockedError,
 )
-from ..filters import Condition
-from .base import CUBE_FILTER_FIELDS, KEYWORD_COLUMNS, NS_SEP, AuditRecord, CubeQuery, KeywordDoc, ScoredId, ns_from_key, ns_key
-from .base import TierMove
+from ..base import KEYWORD_COLUMNS, NS_SEP, AuditRecord, CubeQuery, KeywordDoc, ScoredId, ns_from_key, ns_key
+from ..base import TierMove
+from .compiler import bm25_weights, compile_query, fts_match, keyword_search_sql, order_sql, page_params, prefix_sql
+from .values import dumps, epoch, from_epoch, json_list
 
 T = TypeVar("T")
 
 #: Version of the table layout, kept in ``meta.schema_version``.
 SCHEMA_VERSION = "3"
-
-#: ``order_by`` values :meth:`SQLiteRecordStore.query` accepts, and their SQL (ties broken by id).
-ORDERINGS: dict[str, str] = {
-    "updated_at DESC": "c.updated_at DESC, c.id ASC",
-    "created_at ASC": "c.created_at ASC, c.id ASC",
-    "created_at DESC": "c.created_at DESC, c.id ASC",
-    "heat DESC": "c.heat DESC, c.id ASC",
-    "key ASC": "c.key ASC, c.id ASC",
-    "ns ASC, key ASC": "c.ns ASC, c.key ASC, c.id ASC",
-}
 
 #: Page cache of each connection, in KiB (SQLite's default is 2 MiB; the indexes of a
 #: 100k-item store outgrow that, and every write then rereads index pages).
@@ -83,11 +40,6 @@ WAL_CHECKPOINT_PAGES = 10000
 
 #: Most values bound as separate parameters in one statement.
 _MAX_PARAMS = 500
-
-#: Most distinct terms one keyword query uses.
-MAX_QUERY_TERMS = 64
-
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS cubes (
@@ -182,52 +134,9 @@ _CUBE_INSERT = f"INSERT INTO cubes({', '.join(_CUBE_COLUMNS)}) VALUES ({', '.joi
 _CUBE_UPDATE = f"UPDATE cubes SET {', '.join(f'{c} = ?' for c in _CUBE_COLUMNS[1:])} WHERE rid = ?"
 
 
-# --------------------------------------------------------------------------- helpers
-def _epoch(value: datetime | None) -> float | None:
-    """Epoch seconds of a datetime (naive = UTC), or ``None``."""
-    return None if value is None else to_utc(value).timestamp()  # type: ignore[union-attr]
-
-
-def _from_epoch(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
-
-
-#: The strict JSON encoder of stored values (one instance: ``json.dumps`` with options builds one per call).
-_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True)
-
-
-def _dumps(value: Any, what: str, cube_id: str | None = None) -> str:
-    """JSON-encode ``value`` strictly (no NaN/Infinity, no non-JSON types).
-
-    ``what`` (with ``cube_id`` appended, when given) names the value in the error.
-    """
-    try:
-        return _JSON.encode(value)
-    except (TypeError, ValueError) as exc:
-        where = what if cube_id is None else f"{what} {cube_id}"
-        raise InvalidInputError(f"{where} cannot be stored as JSON ({exc}); use only JSON values "
-                                "(str, finite numbers, bool, None, lists, dicts with string keys)") from exc
-
-
-def _json_list(items: Iterable[Any]) -> str:
-    """A JSON array for ``json_each(?)`` (how lists of any size reach SQL as one parameter)."""
-    return json.dumps([item.value if hasattr(item, "value") else item for item in items], ensure_ascii=False)
-
-
 def _is_busy(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-
-
-def _prefix_sql(column: str, prefix: Sequence[str], exact: bool = False) -> tuple[str, list[Any]]:
-    """An index-friendly SQL condition for "namespace starts with ``prefix``"."""
-    key = ns_key(prefix)
-    if exact:
-        return f"{column} = ?", [key]
-    if not prefix:
-        return "1", []
-    # Every extension of `key` lies in [key + NS_SEP, key + chr(ord(NS_SEP) + 1)).
-    return f"({column} = ? OR ({column} >= ? AND {column} < ?))", [key, key + NS_SEP, key + chr(ord(NS_SEP) + 1)]
 
 
 def _validate_embedding(vec: Sequence[float], where: str) -> bytes:
@@ -298,30 +207,6 @@ def _embedding_blobs(embeddings: Sequence[Sequence[float] | None]) -> list[bytes
     return out
 
 
-def fts_match(terms: Sequence[str]) -> str | None:
-    """Turn plain words into a safe FTS5 query: each word quoted, joined by OR.
-
-    Args:
-        terms: Words chosen by query analysis (quotes, FTS5 operators and SQL in them are inert).
-
-    Returns:
-        The FTS5 ``MATCH`` expression, or ``None`` when no searchable term remains.
-
-    Example:
-        >>> fts_match(["alice", 'say"', "NEAR(tea)"])
-        '"alice" OR "say" OR "near" OR "tea"'
-    """
-    words: list[str] = []
-    for term in terms:
-        for word in _WORD.findall(str(term).lower()):
-            if word not in words:
-                words.append(word)
-    words = words[:MAX_QUERY_TERMS]
-    if not words:
-        return None
-    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
-
-
 def _keyword_row(doc: KeywordDoc | None, where: str) -> tuple[str, ...] | None:
     """Validate a keyword document and return its column values in :data:`KEYWORD_COLUMNS` order."""
     if doc is None:
@@ -337,194 +222,6 @@ def _keyword_row(doc: KeywordDoc | None, where: str) -> tuple[str, ...] | None:
     if not all(isinstance(v, str) for v in values):
         raise InvalidInputError(f"{where} columns must be strings")
     return values
-
-
-# --------------------------------------------------------------------------- filters
-def _leaf_predicate(cond: Condition, leaf: str) -> tuple[str, list[Any]]:
-    """The SQL test of one condition on a ``json_each`` row (or a ``metadata_fields`` row) aliased ``leaf``."""
-    op = cond.op
-    if op in ("$eq", "$ne"):
-        return _eq_sql(leaf, cond.value)
-    if op in ("$in", "$nin"):
-        return _in_sql(leaf, cond.value)
-    if op in ("$gt", "$gte", "$lt", "$lte"):
-        return _ordered_sql(leaf, op, cond.value)
-    raise InvalidInputError(f"unknown filter operator {op!r}; use one of $eq $ne $gt $gte $lt $lte $in $nin")
-
-
-def _condition_sql(cond: Condition, source: str, rid: str | None = None,
-                   correlated: bool = False) -> tuple[str, list[Any]]:
-    """Compile one metadata condition to SQL over the JSON column ``source``.
-
-    A top-level path with ``rid`` (the SQL expression of the cube's rid) becomes
-    ``rid [NOT] IN (SELECT rid FROM metadata_fields WHERE key = ? AND ...)``, an
-    index lookup; with ``correlated`` (the query lists a few ids) it is
-    ``[NOT] EXISTS`` on ``(rid, key)`` instead, one primary-key probe per row
-    rather than a list of every matching rid. Other conditions walk the path with
-    nested ``json_each``. Either way every key, whatever it contains, is a bound
-    parameter, and a missing path matches no row, which gives
-    :func:`~langchain_memos.filters.matches` semantics for every operator
-    (``$ne``/``$nin`` are the negation).
-    """
-    if not cond.path:
-        raise InvalidInputError("a filter condition needs a non-empty path")
-    if rid is not None and len(cond.path) == 1:
-        pred, pparams = _leaf_predicate(cond, "f")
-        negate = "NOT " if cond.op in ("$ne", "$nin") else ""
-        if correlated:
-            return (f"{negate}EXISTS (SELECT 1 FROM metadata_fields AS f WHERE f.rid = {rid} AND f.key = ? "
-                    f"AND ({pred}))", [cond.path[0], *pparams])
-        return (f"{rid} {negate}IN (SELECT f.rid FROM metadata_fields AS f WHERE f.key = ? AND ({pred}))",
-                [cond.path[0], *pparams])
-    joins: list[str] = []
-    wheres: list[str] = []
-    params: list[Any] = []
-    parent = source
-    for depth, part in enumerate(cond.path):
-        alias = f"j{depth}"
-        if depth == 0:
-            joins.append(f"json_each({parent}) AS {alias}")
-        else:
-            # Only descend into objects (json_each over a scalar's text would be malformed JSON).
-            prev = f"j{depth - 1}"
-            joins.append(f"json_each(CASE WHEN {prev}.type = 'object' THEN {prev}.value ELSE '{{}}' END) AS {alias}")
-        wheres.append(f"{alias}.key = ?")
-        params.append(part)
-    leaf = f"j{len(cond.path) - 1}"
-    pred, pparams = _leaf_predicate(cond, leaf)
-    exists = f"EXISTS (SELECT 1 FROM {', '.join(joins)} WHERE {' AND '.join(wheres)} AND ({pred}))"
-    if cond.op in ("$ne", "$nin"):
-        return f"NOT {exists}", params + pparams
-    return exists, params + pparams
-
-
-def _sql_number(value: int | float) -> int | float:
-    """Bind ints beyond SQLite's 64-bit range as floats (SQLite stores them that way too)."""
-    if isinstance(value, int) and not -(2**63) <= value < 2**63:
-        return float(value)
-    return value
-
-
-def _eq_sql(leaf: str, value: Any) -> tuple[str, list[Any]]:
-    if value is None:
-        return f"{leaf}.type = 'null'", []
-    if isinstance(value, bool):
-        return f"{leaf}.type = '{'true' if value else 'false'}'", []
-    if isinstance(value, (int, float)):
-        return f"{leaf}.type IN ('integer', 'real') AND {leaf}.atom = ?", [_sql_number(value)]
-    if isinstance(value, str):
-        return f"{leaf}.type = 'text' AND {leaf}.atom = ?", [value]
-    raise InvalidInputError(f"filter value {value!r} must be a JSON scalar (str, number, bool or None)")
-
-
-def _in_sql(leaf: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise InvalidInputError(f"$in/$nin take a list of values, got {values!r}")
-    parts: list[str] = []
-    params: list[Any] = []
-    for value in values:
-        sql, p = _eq_sql(leaf, value)
-        parts.append(f"({sql})")
-        params.extend(p)
-    return (" OR ".join(parts) if parts else "0"), params
-
-
-_ORDERED = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
-
-def _ordered_sql(leaf: str, op: str, value: Any) -> tuple[str, list[Any]]:
-    sym = _ORDERED[op]
-    if isinstance(value, bool) or value is None:
-        return "0", []  # ordered operators only compare numbers with numbers and strings with strings
-    if isinstance(value, (int, float)):
-        return f"{leaf}.type IN ('integer', 'real') AND {leaf}.atom {sym} ?", [_sql_number(value)]
-    if isinstance(value, str):
-        return f"{leaf}.type = 'text' AND {leaf}.atom {sym} ?", [value]
-    raise InvalidInputError(f"filter value {value!r} must be a JSON scalar (str, number, bool or None)")
-
-
-_TIME_COLUMNS = frozenset({"created_at", "updated_at", "last_accessed_at", "valid_from", "valid_to", "expires_at"})
-_SQL_OPS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
-
-def _cube_condition_sql(cond: Condition, alias: str) -> tuple[str, list[Any]]:
-    """Compile a condition on a cube column (whitelisted by ``CUBE_FILTER_FIELDS``)."""
-    if len(cond.path) != 1 or cond.path[0] not in CUBE_FILTER_FIELDS:
-        raise InvalidInputError(f"cannot filter on cube field {'.'.join(cond.path)!r}; "
-                                f"use one of {', '.join(sorted(CUBE_FILTER_FIELDS))}")
-    column = f"{alias}.{cond.path[0]}"
-
-    def value(v: Any) -> Any:
-        if cond.path[0] in _TIME_COLUMNS and v is not None:
-            return _epoch(to_utc(v))
-        return v.value if hasattr(v, "value") else v
-
-    if cond.op in ("$in", "$nin"):
-        values = [value(v) for v in cond.value]
-        sql = f"{column} IN (SELECT value FROM json_each(?))"
-        return (sql if cond.op == "$in" else f"({column} IS NULL OR NOT {sql})"), [_json_list(values)]
-    if cond.value is None:
-        return (f"{column} IS NULL" if cond.op == "$eq" else f"{column} IS NOT NULL"), []
-    if cond.op == "$ne":
-        return f"({column} IS NULL OR {column} != ?)", [value(cond.value)]
-    return f"{column} {_SQL_OPS[cond.op]} ?", [value(cond.value)]
-
-
-def compile_query(query: CubeQuery, alias: str = "c", rid: str | None = None) -> tuple[str, list[Any]]:
-    """Compile a :class:`CubeQuery` to a parameterised SQL ``WHERE`` clause over ``cubes AS alias``.
-
-    Args:
-        query: The structural query.
-        alias: The alias of the ``cubes`` table in the statement.
-        rid: The SQL expression metadata conditions test the rid on (default
-            ``alias.rid``); e.g. ``"+fts.rowid"`` lets a keyword search drop
-            non-matching rows before it joins ``cubes``.
-
-    Returns:
-        ``(sql, params)``; ``sql`` is ``"1"`` when nothing narrows the result.
-    """
-    a = alias
-    rid = rid or f"{a}.rid"
-    clauses: list[str] = []
-    params: list[Any] = []
-
-    def add(sql: str, *values: Any) -> None:
-        clauses.append(sql)
-        params.extend(values)
-
-    if query.namespace_prefix or query.exact_namespace:
-        sql, p = _prefix_sql(f"{a}.ns", query.namespace_prefix, query.exact_namespace)
-        add(sql, *p)
-    if query.ids is not None:
-        add(f"{a}.id IN (SELECT value FROM json_each(?))", _json_list(query.ids))
-    if query.tiers is not None:
-        add(f"{a}.tier IN (SELECT value FROM json_each(?))", _json_list(Tier(t) for t in query.tiers))
-    if query.types is not None:
-        add(f"{a}.memory_type IN (SELECT value FROM json_each(?))",
-            _json_list(MemoryType(t) for t in query.types))
-    if query.statuses is None:
-        add(f"{a}.status != ?", Status.EXPIRED.value)
-    else:
-        add(f"{a}.status IN (SELECT value FROM json_each(?))", _json_list(Status(s) for s in query.statuses))
-    if query.created_after is not None:
-        add(f"{a}.created_at >= ?", _epoch(query.created_after))
-    if query.created_before is not None:
-        add(f"{a}.created_at < ?", _epoch(query.created_before))
-    if query.valid_at is not None:
-        t = _epoch(query.valid_at)
-        add(f"({a}.valid_from IS NULL OR {a}.valid_from <= ?) AND ({a}.valid_to IS NULL OR {a}.valid_to > ?)", t, t)
-    if not query.include_expired:
-        add(f"({a}.expires_at IS NULL OR {a}.expires_at > ?)", _epoch(query.now or utcnow()))
-    if query.reader is not None:
-        add(f"({a}.owner IS NULL OR {a}.owner = ? OR EXISTS (SELECT 1 FROM json_each({a}.readers) AS r "
-            "WHERE r.value = ? OR r.value = '*'))", query.reader, query.reader)
-    for cond in query.conditions:
-        sql, p = _condition_sql(cond, f"{a}.metadata", rid, correlated=query.ids is not None)
-        add(sql, *p)
-    for cond in query.cube_conditions:
-        sql, p = _cube_condition_sql(cond, a)
-        add(sql, *p)
-    return (" AND ".join(f"({c})" for c in clauses) if clauses else "1"), params
 
 
 # --------------------------------------------------------------------------- the store
@@ -776,21 +473,21 @@ class SQLiteRecordStore:
         values = {
             "id": cube.id, "ns": ns_key(cube.namespace), "key": cube.key, "content": cube.content,
             "memory_type": cube.memory_type.value, "tier": cube.tier.value, "status": cube.status.value,
-            "created_at": _epoch(cube.created_at), "updated_at": _epoch(cube.updated_at),
-            "last_accessed_at": _epoch(cube.last_accessed_at), "valid_from": _epoch(cube.valid_from),
-            "valid_to": _epoch(cube.valid_to), "expires_at": _epoch(cube.expires_at),
+            "created_at": epoch(cube.created_at), "updated_at": epoch(cube.updated_at),
+            "last_accessed_at": epoch(cube.last_accessed_at), "valid_from": epoch(cube.valid_from),
+            "valid_to": epoch(cube.valid_to), "expires_at": epoch(cube.expires_at),
             "access_count": int(cube.access_count), "heat": float(cube.heat), "importance": float(cube.importance),
             "owner": cube.owner,
-            "readers": _dumps(list(readers), "permissions.readers of cube", cube.id) if readers else "[]",
-            "metadata": _dumps(cube.metadata, "metadata of cube", cube.id),
-            "data": _dumps(data, "cube", cube.id),
+            "readers": dumps(list(readers), "permissions.readers of cube", cube.id) if readers else "[]",
+            "metadata": dumps(cube.metadata, "metadata of cube", cube.id),
+            "data": dumps(data, "cube", cube.id),
             # an archived cube stays out of the vector index: nothing is pending for it
             "indexed": 0 if vec is not None and cube.tier is not Tier.ARCHIVE else 1,
             "has_vector": 1 if vec is not None else 0,
             "thread": cube.thread_id if cube.position is not None else None,
             "position": cube.position if cube.thread_id is not None else None,
         }
-        history = [(pos, h.version, _dumps(h.to_dict(), "history of cube", cube.id))
+        history = [(pos, h.version, dumps(h.to_dict(), "history of cube", cube.id))
                    for pos, h in enumerate(cube.history)]
         self._check_text(values, text, cube.id)
         return {"cube": values, "history": history, "vec": vec, "fields": _metadata_fields(cube.metadata),
@@ -904,7 +601,7 @@ class SQLiteRecordStore:
                 self._delete_rows(conn, rid, cube_id)
                 conn.execute("INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) "
                              "VALUES ('delete', ?, ?, ?, ?, ?, ?)",
-                             (cube_id, ns, at, actor, reason, _dumps(detail, "audit detail")))
+                             (cube_id, ns, at, actor, reason, dumps(detail, "audit detail")))
                 deleted.append(cube_id)
             return deleted
 
@@ -934,14 +631,14 @@ class SQLiteRecordStore:
                     self._delete_rows(conn, row[0], cube_id)
                     erased.append(cube_id)
             scrub = "UPDATE audit SET ns = '', reason = 'erased', detail = '{\"erased\": true}'"
-            conn.execute(f"{scrub} WHERE cube_id IN (SELECT value FROM json_each(?))", (_json_list(wanted),))
+            conn.execute(f"{scrub} WHERE cube_id IN (SELECT value FROM json_each(?))", (json_list(wanted),))
             for prefix in prefixes:
-                where, params = _prefix_sql("ns", prefix)
+                where, params = prefix_sql("ns", prefix)
                 conn.execute(f"{scrub} WHERE {where}", params)
             for actor in actors:
                 conn.execute(f"{scrub}, actor = NULL WHERE actor = ?", (actor,))
             conn.execute("INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) "
-                         "VALUES ('erase', NULL, '', ?, NULL, 'erase', ?)", (at, _dumps({"cubes": len(erased)}, "audit")))
+                         "VALUES ('erase', NULL, '', ?, NULL, 'erase', ?)", (at, dumps({"cubes": len(erased)}, "audit")))
             return erased
 
         with self._lock:
@@ -961,7 +658,7 @@ class SQLiteRecordStore:
             return
         self._write(lambda conn: conn.execute(
             "UPDATE cubes SET indexed = ? WHERE id IN (SELECT value FROM json_each(?))",
-            (1 if indexed else 0, _json_list(ids))))
+            (1 if indexed else 0, json_list(ids))))
 
     def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
         """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, float32 embedding)``.
@@ -1019,7 +716,7 @@ class SQLiteRecordStore:
                 data["last_accessed_at"] = iso
                 conn.execute("UPDATE cubes SET access_count = ?, heat = ?, last_accessed_at = ?, data = ? "
                              "WHERE id = ?",
-                             (data["access_count"], data["heat"], epoch, _dumps(data, "cube"), cube_id))
+                             (data["access_count"], data["heat"], epoch, dumps(data, "cube"), cube_id))
 
         self._write(tx)
 
@@ -1033,13 +730,13 @@ class SQLiteRecordStore:
 
         def tx(conn: sqlite3.Connection) -> None:
             rows = conn.execute("SELECT id, data FROM cubes WHERE id IN (SELECT value FROM json_each(?)) "
-                                "AND json_extract(data, '$.ttl_minutes') IS NOT NULL", (_json_list(ids),)).fetchall()
+                                "AND json_extract(data, '$.ttl_minutes') IS NOT NULL", (json_list(ids),)).fetchall()
             for cube_id, raw in rows:
                 data = json.loads(raw)
                 expires = when + timedelta(minutes=float(data["ttl_minutes"]))
                 data["expires_at"] = expires.isoformat()
                 conn.execute("UPDATE cubes SET expires_at = ?, data = ? WHERE id = ?",
-                             (expires.timestamp(), _dumps(data, "cube"), cube_id))
+                             (expires.timestamp(), dumps(data, "cube"), cube_id))
 
         self._write(tx)
 
@@ -1047,7 +744,7 @@ class SQLiteRecordStore:
         """Ids whose ``expires_at`` is at or before ``at`` (oldest expiry first)."""
         rows = self._read(lambda conn: conn.execute(
             "SELECT id FROM cubes WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
-            (_epoch(at), -1 if limit is None else int(limit))).fetchall())
+            (epoch(at), -1 if limit is None else int(limit))).fetchall())
         return [r[0] for r in rows]
 
     def audit(self, records: Iterable[AuditRecord]) -> None:
@@ -1058,7 +755,7 @@ class SQLiteRecordStore:
             if at is None:
                 raise InvalidInputError("an AuditRecord needs a datetime `at`")
             rows.append((rec.action, rec.cube_id, ns_key(rec.namespace), at.timestamp(), rec.actor, rec.reason,
-                         _dumps(rec.detail or {}, "audit detail")))
+                         dumps(rec.detail or {}, "audit detail")))
         if rows:
             self._write(lambda conn: conn.executemany(
                 "INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -1079,7 +776,7 @@ class SQLiteRecordStore:
         history: dict[str, list[HistoryEntry]] = {}
         for cube_id, entry in [] if not with_history else conn.execute(
                 "SELECT cube_id, entry FROM history WHERE cube_id IN (SELECT value FROM json_each(?)) "
-                "ORDER BY cube_id, pos", (_json_list(r[0] for r in rows),)):
+                "ORDER BY cube_id, pos", (json_list(r[0] for r in rows),)):
             history.setdefault(cube_id, []).append(HistoryEntry.from_dict(json.loads(entry)))
         cubes = {}
         for cube_id, data in rows:
@@ -1095,7 +792,7 @@ class SQLiteRecordStore:
 
         def tx(conn: sqlite3.Connection) -> dict[str, MemCube]:
             rows = conn.execute("SELECT id, data FROM cubes WHERE id IN (SELECT value FROM json_each(?))",
-                                (_json_list(ids),)).fetchall()
+                                (json_list(ids),)).fetchall()
             return self._load(conn, rows)
 
         found = self._read(tx)
@@ -1136,14 +833,11 @@ class SQLiteRecordStore:
         Raises:
             InvalidInputError: Unknown ``order_by`` or a negative limit/offset.
         """
-        if order_by not in ORDERINGS:
-            raise InvalidInputError(f"order_by {order_by!r} is not supported; use one of {', '.join(ORDERINGS)}")
-        if (limit is not None and limit < 0) or offset < 0:
-            raise InvalidInputError(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
+        order = order_sql(order_by)
+        page = page_params(limit, offset)
         where, params = compile_query(query)
-        sql = (f"SELECT c.id, c.data FROM cubes AS c WHERE {where} ORDER BY {ORDERINGS[order_by]} "
-               "LIMIT ? OFFSET ?")
-        params = [*params, -1 if limit is None else int(limit), int(offset)]
+        sql = f"SELECT c.id, c.data FROM cubes AS c WHERE {where}{order} LIMIT ? OFFSET ?"
+        params = [*params, *page]
 
         def tx(conn: sqlite3.Connection) -> list[MemCube]:
             rows = conn.execute(sql, params).fetchall()
@@ -1166,14 +860,11 @@ class SQLiteRecordStore:
         Raises:
             InvalidInputError: Unknown ``order_by`` or a negative limit/offset.
         """
-        if order_by is not None and order_by not in ORDERINGS:
-            raise InvalidInputError(f"order_by {order_by!r} is not supported; use None or one of {', '.join(ORDERINGS)}")
-        if (limit is not None and limit < 0) or offset < 0:
-            raise InvalidInputError(f"limit and offset must be >= 0, got limit={limit}, offset={offset}")
+        order = order_sql(order_by, allow_none=True)
+        page = page_params(limit, offset)
         where, params = compile_query(query)
-        order = f" ORDER BY {ORDERINGS[order_by]}" if order_by is not None else ""
         sql = f"SELECT c.id FROM cubes AS c WHERE {where}{order} LIMIT ? OFFSET ?"
-        params = [*params, -1 if limit is None else int(limit), int(offset)]
+        params = [*params, *page]
         return [r[0] for r in self._read(lambda conn: conn.execute(sql, params).fetchall())]
 
     def count(self, query: CubeQuery) -> int:
@@ -1195,16 +886,9 @@ class SQLiteRecordStore:
         match = fts_match(terms)
         if match is None or k <= 0:
             return []
-        weights = tuple(float(w) for w in (column_weights or (1.0,) * len(KEYWORD_COLUMNS)))
-        if len(weights) != len(KEYWORD_COLUMNS) or not all(math.isfinite(w) for w in weights):
-            raise InvalidInputError(f"column_weights needs {len(KEYWORD_COLUMNS)} finite numbers for {KEYWORD_COLUMNS}")
-        # metadata conditions test fts.rowid (= c.rid; "+" keeps FTS5 from taking it as a rowid
-        # constraint), so rows failing a filter are dropped before the cubes join and bm25
-        where, params = compile_query(query, rid="+fts.rowid")
-        bm25 = f"bm25(fts, {', '.join('?' * len(weights))})"
-        sql = (f"SELECT c.id, -{bm25} AS score FROM fts JOIN cubes AS c ON c.rid = fts.rowid "
-               f"WHERE fts MATCH ? AND {where} ORDER BY score DESC, c.id ASC LIMIT ?")
-        rows = self._read(lambda conn: conn.execute(sql, [*weights, match, *params, int(k)]).fetchall())
+        weights = bm25_weights(column_weights)
+        sql, params = keyword_search_sql(match, query, k, weights)
+        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [ScoredId(cube_id, float(score)) for cube_id, score in rows]
 
     def next_in_thread(self, ids: Sequence[str]) -> dict[str, str]:
@@ -1214,7 +898,7 @@ class SQLiteRecordStore:
         sql = ("SELECT c.id, (SELECT n.id FROM cubes AS n WHERE n.ns = c.ns AND n.thread = c.thread "
                "AND n.position > c.position ORDER BY n.position LIMIT 1) FROM cubes AS c "
                "WHERE c.id IN (SELECT value FROM json_each(?)) AND c.thread IS NOT NULL")
-        rows = self._read(lambda conn: conn.execute(sql, (_json_list(ids),)).fetchall())
+        rows = self._read(lambda conn: conn.execute(sql, (json_list(ids),)).fetchall())
         return {cube_id: nxt for cube_id, nxt in rows if nxt is not None}
 
     def thread_units(self, namespace: Sequence[str], thread: str, lo: int, hi: int) -> list[MemCube]:
@@ -1259,7 +943,7 @@ class SQLiteRecordStore:
         if not ids:
             return {}
         rows = self._read(lambda conn: conn.execute(
-            "SELECT id, vec FROM vectors WHERE id IN (SELECT value FROM json_each(?))", (_json_list(ids),)).fetchall())
+            "SELECT id, vec FROM vectors WHERE id IN (SELECT value FROM json_each(?))", (json_list(ids),)).fetchall())
         return {cube_id: np.frombuffer(blob, dtype="<f4") for cube_id, blob in rows}
 
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
@@ -1271,7 +955,7 @@ class SQLiteRecordStore:
 
     def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
         """Distinct namespaces (sorted) that start with ``prefix`` and hold a cube that has not expired."""
-        where, params = _prefix_sql("ns", tuple(prefix))
+        where, params = prefix_sql("ns", tuple(prefix))
         live = "(expires_at IS NULL OR expires_at > ?) AND status != ?"
         rows = self._read(lambda conn: conn.execute(
             f"SELECT DISTINCT ns FROM cubes WHERE {where} AND {live}",
@@ -1288,7 +972,7 @@ class SQLiteRecordStore:
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(int(limit))
         rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
-        return [AuditRecord(action=a, cube_id=c, namespace=ns_from_key(ns), at=_from_epoch(at), actor=actor,
+        return [AuditRecord(action=a, cube_id=c, namespace=ns_from_key(ns), at=from_epoch(at), actor=actor,
                             reason=reason, detail=json.loads(detail)) for a, c, ns, at, actor, reason, detail in rows]
 
     def get_meta(self, name: str) -> str | None:
@@ -1363,7 +1047,7 @@ class SQLiteRecordStore:
                           **({"thread": m.thread} if m.thread is not None else {}), **(m.detail or {})}
                 conn.execute("INSERT INTO audit(action, cube_id, ns, at, actor, reason, detail) "
                              "VALUES ('tier_move', ?, ?, ?, ?, ?, ?)",
-                             (m.id, ns, epoch, actor, m.reason, _dumps(detail, "audit detail")))
+                             (m.id, ns, epoch, actor, m.reason, dumps(detail, "audit detail")))
                 moved.append(m.id)
             return moved
 
@@ -1376,13 +1060,13 @@ class SQLiteRecordStore:
         ``thread`` restricts to one thread. Only cubes still in the ``WORKING`` tier are listed.
         """
         self._ensure_lifecycle_tables()
-        where, params = _prefix_sql("w.ns", tuple(namespace_prefix))
+        where, params = prefix_sql("w.ns", tuple(namespace_prefix))
         if thread is not None:
             where, params = f"{where} AND w.thread = ?", [*params, thread]
         sql = (f"SELECT w.thread, w.cube_id, w.joined_at FROM working_set AS w JOIN cubes AS c ON c.id = w.cube_id "
                f"WHERE c.tier = ? AND {where} ORDER BY w.joined_at, w.thread, w.cube_id")
         rows = self._read(lambda conn: conn.execute(sql, [Tier.WORKING.value, *params]).fetchall())
-        return [(t, cube_id, _from_epoch(at)) for t, cube_id, at in rows]
+        return [(t, cube_id, from_epoch(at)) for t, cube_id, at in rows]
 
     def set_heat(self, heats: Mapping[str, float]) -> None:
         """Store computed heat scores (column and stored cube); unknown ids are ignored."""
@@ -1418,7 +1102,7 @@ class SQLiteRecordStore:
         if not ids or limit <= 0:
             return []
         self._ensure_lifecycle_tables()
-        listed = _json_list(ids)
+        listed = json_list(ids)
         rows = self._read(lambda conn: conn.execute(
             "SELECT b, SUM(n) AS s FROM coaccess WHERE a IN (SELECT value FROM json_each(?)) "
             "AND b NOT IN (SELECT value FROM json_each(?)) GROUP BY b ORDER BY s DESC, b LIMIT ?",
@@ -1466,4 +1150,4 @@ def _moved_status(current: Status, target: Tier, wanted: Status | None) -> Statu
     return current
 
 
-__all__ = ["ORDERINGS", "SQLiteRecordStore", "compile_query", "fts_match"]
+__all__ = ["SCHEMA_VERSION", "SQLiteRecordStore"]
