@@ -354,7 +354,8 @@ class StoreAdmin(Protocol):
 
 
 @runtime_checkable
-class RecordStore(CubeRecords, KeywordIndex, ThreadLinks, PendingVectors, TierState, ExpiryState, AuditLog, StoreAdmin, Protocol):
+class RecordStore(CubeRecords, KeywordIndex, ThreadLinks, PendingVectors, TierState, ExpiryState, AuditLog, StoreAdmin,
+                  Protocol):
     """Source of truth for cubes: the composition of the small protocols above. All writes of one call are atomic.
 
     Callers that need only one job can type against its protocol (e.g. a

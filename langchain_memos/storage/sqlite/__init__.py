@@ -22,6 +22,21 @@ on ``metadata_fields``, an indexed copy of each cube's top-level scalar metadata
 the cube (so a filter like ``{"category": "books"}`` is an index lookup, not a
 JSON scan of every row); nested paths compile to ``json_each`` lookups.
 
+One module per job; :class:`SQLiteRecordStore` (:mod:`.store`) composes them:
+
+* :mod:`.connection` -- ``SQLiteConnection``: open, busy-retried transactions, setup,
+  settings, the write lock (``StoreAdmin``);
+* :mod:`.records` -- cubes and history (``CubeRecords``);
+* :mod:`.keyword` -- FTS5 rows and BM25 search (``KeywordIndex``);
+* :mod:`.threads` -- thread positions (``ThreadLinks``);
+* :mod:`.vectors` -- embeddings and the vector-index outbox (``PendingVectors``);
+* :mod:`.tiers` -- tier moves, working sets, heat, co-access (``TierState``);
+* :mod:`.expiry` -- sliding TTLs, expired ids (``ExpiryState``);
+* :mod:`.audit` -- the audit log (``AuditLog``);
+* pure helpers, no I/O: :mod:`.compiler` (queries, filters and keyword terms to SQL),
+  :mod:`.rows` (write validation and row values), :mod:`.values` (epoch, JSON),
+  :mod:`.schema` (tables and fixed statements).
+
 Example:
     >>> from langchain_memos.cube import MemCube
     >>> from langchain_memos.storage.sqlite import SQLiteRecordStore
@@ -37,7 +52,8 @@ Example:
 from __future__ import annotations
 
 from .compiler import MAX_QUERY_TERMS, ORDERINGS, compile_query, fts_match
-from .store import CACHE_KIB, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES, SQLiteRecordStore
+from .schema import CACHE_KIB, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES
+from .store import SQLiteRecordStore
 
 __all__ = [
     "CACHE_KIB",
