@@ -2,7 +2,10 @@
 
 ``record_store`` runs each RecordStore test over SQLite (file and in-memory);
 ``vector_index`` runs each VectorIndex test over Chroma (persistent, ephemeral,
-and HTTP against a real ``chroma run`` server, marked ``server``).
+and HTTP against a real ``chroma run`` server, marked ``server``). The last section
+has cases for each small protocol RecordStore is composed of (``CubeRecords``,
+``KeywordIndex``, ``ThreadLinks``, ``PendingVectors``, ``TierState``, ``ExpiryState``,
+``AuditLog``, ``StoreAdmin``), each reaching the engine only through that protocol.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import textwrap
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,6 +44,17 @@ from langchain_memos.errors import (
 )
 from langchain_memos.filters import OPERATORS, Condition, matches, parse_filter
 from langchain_memos.storage import AuditRecord, CubeQuery, RecordStore, ScoredId, VectorIndex
+from langchain_memos.storage.base import (
+    AuditLog,
+    CubeRecords,
+    ExpiryState,
+    KeywordIndex,
+    PendingVectors,
+    StoreAdmin,
+    ThreadLinks,
+    TierMove,
+    TierState,
+)
 from langchain_memos.retrieval.query import keywords
 from langchain_memos.storage.sqlite import SCHEMA_VERSION, SQLiteRecordStore, fts_match
 
@@ -1030,8 +1045,6 @@ def test_vector_upsert_takes_numpy_rows_and_names_bad_ones(vector_index):
 
 # ============================================================================= lifecycle support (scheduler)
 def test_move_tiers_working_sets_status_audit_and_versions(record_store):
-    from langchain_memos.storage.base import TierMove
-
     a = cube("a", key="a", version=3)
     b = cube("b", key="b")
     c = cube("c", key="c", ns=("users", "bob"))
@@ -1121,3 +1134,197 @@ def test_new_chroma_collections_get_the_hnsw_settings(tmp_path) -> None:
         assert again._collection.configuration_json["hnsw"]["ef_construction"] == 40  # an existing one keeps its own
     finally:
         again.close()
+
+
+# ============================================================================= RecordStore, protocol by protocol
+# Each small protocol of ``storage.base`` gets cases that reach the engine only through
+# that protocol's methods (``through`` hides every other name); cubes are seeded through
+# ``CubeRecords.write``, the one way any of them gets data.
+
+SMALL_PROTOCOLS = (CubeRecords, KeywordIndex, ThreadLinks, PendingVectors, TierState, ExpiryState, AuditLog,
+                   StoreAdmin)
+
+
+def protocol_methods(protocol: type) -> set[str]:
+    """The public methods a protocol declares (its own and those of the protocols it composes)."""
+    return {name for klass in protocol.__mro__ if klass not in (object,) and klass.__module__ != "typing"
+            for name, value in vars(klass).items() if callable(value) and not name.startswith("_")}
+
+
+def through(store, protocol: type) -> SimpleNamespace:
+    """``store`` seen as ``protocol``: only that protocol's methods are reachable."""
+    assert isinstance(store, protocol)
+    return SimpleNamespace(**{name: getattr(store, name) for name in protocol_methods(protocol)})
+
+
+def seed(store, cubes, embeddings=None, texts=None):
+    """Write cubes through :class:`CubeRecords` (content as keyword text, no embeddings by default)."""
+    return put(through(store, CubeRecords), cubes, embeddings, texts)
+
+
+def test_small_protocols_partition_record_store():
+    owners: dict[str, list[str]] = {}
+    for protocol in SMALL_PROTOCOLS:
+        for name in protocol_methods(protocol):
+            owners.setdefault(name, []).append(protocol.__name__)
+    assert {name: where for name, where in owners.items() if len(where) > 1} == {}
+    assert set(owners) == protocol_methods(RecordStore)
+
+
+@pytest.mark.parametrize("protocol", SMALL_PROTOCOLS, ids=lambda p: p.__name__)
+def test_engine_implements_each_small_protocol(record_store, protocol):
+    assert isinstance(record_store, protocol)
+
+
+def test_cube_records_protocol(record_store):
+    records = through(record_store, CubeRecords)
+    a = cube("alpha", key="a", metadata={"topic": "tea"})
+    b = cube("beta", key="b", metadata={"topic": "coffee"}, version=2,
+             history=[HistoryEntry(1, "older beta", {}, T0, "update")])
+    c = cube("gamma", key="c", ns=("users", "bob"), metadata={"topic": "tea"})
+    assert records.write([a, b, c], [None] * 3, [None] * 3) == []
+    assert records.get([c.id, "missing", b.id]) == [c, None, b]
+    assert records.get_by_keys(("users", "alice"), ["b", "zz", "a"]) == [b, None, a]
+    alice = CubeQuery(namespace_prefix=("users", "alice"))
+    assert records.count(CubeQuery()) == 3 and records.count(alice) == 2
+    assert records.query_ids(alice, order_by="key ASC") == [a.id, b.id]
+    assert [x.id for x in records.query(CubeQuery(), order_by="key ASC", limit=2, offset=1)] == [b.id, c.id]
+    assert records.query(alice, order_by="key ASC", with_history=False)[1].history == []
+    assert sorted(records.distinct_metadata(CubeQuery(), "topic")) == ["coffee", "tea"]
+    assert records.namespaces(("users",)) == [("users", "alice"), ("users", "bob")]
+    clash = cube("alpha again", key="a")  # same (namespace, key), another id
+    assert records.write([clash], [None], [None]) == [a.id]
+    assert records.get([a.id, clash.id]) == [None, clash]
+    assert records.delete([b.id, "missing"], reason="test") == [b.id]
+    assert records.erase([c.id, "missing"]) == [c.id]
+    assert records.get([b.id, c.id]) == [None, None]
+    assert records.namespaces() == [("users", "alice")]
+
+
+def test_keyword_index_protocol(record_store):
+    tea = cube("alice drinks green tea every morning", key="tea")
+    both = cube("green tea and black tea", key="both")
+    other = cube("green tea in another namespace", key="o", ns=("users", "bob"))
+    seed(record_store, [tea, both, other])
+    index = through(record_store, KeywordIndex)
+    alice = CubeQuery(namespace_prefix=("users", "alice"))
+    hits = index.keyword_search(["black", "tea"], alice, 5)
+    assert [h.id for h in hits] == [both.id, tea.id]
+    assert all(isinstance(h, ScoredId) and h.score > 0 for h in hits) and hits[0].score > hits[1].score
+    assert len(index.keyword_search(["tea"], CubeQuery(), 1)) == 1
+    assert {h.id for h in index.keyword_search(["namespace"], CubeQuery(), 5)} == {other.id}
+    assert index.keyword_search(["nothing"], CubeQuery(), 5) == []
+    assert index.keyword_search([], CubeQuery(), 5) == []
+    assert index.keyword_search(["tea"], CubeQuery(), 0) == []
+    ctx = threaded("reply", "t", 1)
+    seed(record_store, [ctx], texts=[{"body": "a reply", "context": "zebra"}])
+    assert [h.id for h in index.keyword_search(["zebra"], CubeQuery(), 5, column_weights=[1, 1, 1, 1])] == [ctx.id]
+    assert index.keyword_search(["zebra"], CubeQuery(), 5, column_weights=[1, 0, 1, 1])[0].score == 0
+    with pytest.raises(InvalidInputError, match="column_weights"):
+        index.keyword_search(["tea"], CubeQuery(), 5, column_weights=[1.0])
+
+
+def test_thread_links_protocol(record_store):
+    units = [threaded(f"unit {i}", "t1", i) for i in (0, 1, 3)]
+    elsewhere = threaded("other thread", "t2", 0)
+    loose = cube("no thread")
+    seed(record_store, [*units, elsewhere, loose])
+    links = through(record_store, ThreadLinks)
+    assert links.thread_max_position(("t",), "t1") == 3
+    assert links.thread_max_position(("t",), "new") is None
+    assert links.next_in_thread([units[0].id, units[1].id, units[2].id, loose.id, "missing"]) == {
+        units[0].id: units[1].id, units[1].id: units[2].id}
+    assert [u.content for u in links.thread_units(("t",), "t1", 1, 3)] == ["unit 1", "unit 3"]
+    assert all(u.history == [] for u in links.thread_units(("t",), "t1", 0, 9))
+    assert links.thread_units(("t",), "t2", 1, 5) == [] and links.next_in_thread([]) == {}
+
+
+def test_pending_vectors_protocol(record_store):
+    a, b, cold = cube("a", key="a"), cube("b", key="b"), cube("cold", key="c", tier=Tier.ARCHIVE)
+    seed(record_store, [a, b, cold], [vec(1, 2), None, vec(3, 4)])
+    pending = through(record_store, PendingVectors)
+    assert pending.unindexed_ids() == [a.id]  # b has no vector; the archive is never pending
+    assert {k: list(v) for k, v in pending.embeddings([a.id, b.id, cold.id]).items()} == {
+        a.id: [1.0, 2.0], cold.id: [3.0, 4.0]}
+    entries = pending.unindexed_embeddings(10)
+    assert [(i, ns, tier, list(v)) for i, ns, tier, v in entries] == [(a.id, a.namespace, a.tier, [1.0, 2.0])]
+    assert pending.confirm_indexed(entries) == 1 and pending.unindexed_ids() == []
+    pending.mark_indexed([a.id], indexed=False)
+    assert pending.unindexed_ids() == [a.id]
+    stale = pending.unindexed_embeddings(10)
+    seed(record_store, [a], [vec(5, 6)])  # written again before the index confirmed
+    assert pending.confirm_indexed(stale) == 0 and pending.unindexed_ids() == [a.id]
+    pending.mark_indexed([a.id, "missing"])
+    assert pending.unindexed_ids() == [] and pending.confirm_indexed([]) == 0
+
+
+def test_tier_state_protocol(record_store):
+    a, b, c = cube("a", key="a", heat=1.0), cube("b", key="b"), cube("c", key="c")
+    seed(record_store, [a, b, c])
+    state = through(record_store, TierState)
+    at = T0 + timedelta(hours=1)
+    assert state.move_tiers([TierMove(a.id, Tier.WORKING, thread="t1"),
+                             TierMove(b.id, Tier.ARCHIVE, expected_tier=Tier.LONG_TERM),
+                             TierMove("missing", Tier.ARCHIVE)], at) == [a.id]
+    assert state.working_set(("users",)) == [("t1", a.id, at)]
+    assert state.working_set(("users",), "t2") == []
+    assert state.move_tiers([TierMove(a.id, Tier.MID_TERM, thread="t1")], at) == [a.id]
+    assert state.working_set(()) == []
+    state.touch([a.id, a.id, "missing"], at, heat_delta=0.5)
+    state.set_heat({b.id: 3.0, "missing": 1.0})
+    state.record_coaccess([[a.id, b.id], [a.id, c.id, "missing"], [a.id, b.id]], at)
+    assert state.coaccessed([a.id]) == [ScoredId(b.id, 2.0), ScoredId(c.id, 1.0)]
+    assert state.coaccessed([b.id, c.id], limit=1) == [ScoredId(a.id, 3.0)]
+    got = {x.id: x for x in through(record_store, CubeRecords).get([a.id, b.id])}
+    assert (got[a.id].access_count, got[a.id].heat, got[a.id].last_accessed_at) == (2, 2.0, at)
+    assert (got[a.id].tier, got[b.id].heat) == (Tier.MID_TERM, 3.0)
+    with pytest.raises(InvalidInputError):
+        state.touch([a.id], at, heat_delta=float("inf"))
+
+
+def test_expiry_state_protocol(record_store):
+    sliding = cube("sliding", key="s", ttl_minutes=30.0, expires_at=T0 + timedelta(minutes=5))
+    fixed = cube("fixed", key="f", expires_at=T0 + timedelta(minutes=10))
+    forever = cube("forever", key="n")
+    seed(record_store, [sliding, fixed, forever])
+    expiry = through(record_store, ExpiryState)
+    assert expiry.expired_ids(T0 + timedelta(minutes=10)) == [sliding.id, fixed.id]
+    assert expiry.expired_ids(T0 + timedelta(minutes=10), limit=1) == [sliding.id]
+    expiry.refresh_expiry([sliding.id, fixed.id, forever.id, "missing"], T0 + timedelta(minutes=8))
+    assert expiry.expired_ids(T0 + timedelta(minutes=10)) == [fixed.id]
+    assert expiry.expired_ids(T0 + timedelta(minutes=38)) == [fixed.id, sliding.id]
+    assert expiry.expired_ids(T0) == []
+    refreshed = through(record_store, CubeRecords).get([sliding.id])[0]
+    assert refreshed.expires_at == T0 + timedelta(minutes=38)
+
+
+def test_audit_log_protocol(record_store):
+    log = through(record_store, AuditLog)
+    assert log.audit_log() == []
+    first = AuditRecord("repair", None, ("users",), T0, detail={"fixed": 2})
+    second = AuditRecord("expire", "c1", ("users", "alice"), T0 + timedelta(seconds=1), "sys", "ttl",
+                         {"nested": {"a": [1, None]}})
+    log.audit([first, second])
+    log.audit([])
+    assert log.audit_log() == [second, first]
+    assert log.audit_log("c1") == [second] and log.audit_log("nope") == []
+    assert log.audit_log(limit=1) == [second]
+    with pytest.raises(InvalidInputError):
+        log.audit([AuditRecord("bad", None, (), T0, detail={"x": float("nan")})])
+    assert len(log.audit_log()) == 2
+
+
+def test_store_admin_protocol(record_store):
+    admin = through(record_store, StoreAdmin)
+    admin.set_meta("model", "m1")
+    admin.set_meta("model", "m2")
+    admin.setup()
+    assert admin.get_meta("model") == "m2" and admin.get_meta("nope") is None
+    with admin.write_lock():
+        with admin.write_lock():  # re-entrant
+            admin.set_meta("inside", "yes")
+    assert admin.get_meta("inside") == "yes"
+    admin.close()
+    admin.close()
+    with pytest.raises(StorageError, match="closed"):
+        admin.get_meta("model")

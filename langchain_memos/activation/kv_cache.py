@@ -20,6 +20,11 @@ Exactness rules:
   stored prefix of the new token sequence (a whole entry, or the common head of a
   full-attention entry, cropped) and prefill only the rest.
 
+The pieces live in their own modules: :mod:`.kv_prefix` (the immutable prefix and its
+layers), :mod:`.forward` (how a model is called: fingerprint, cache keyword, prefill),
+:mod:`.kv_files` (the safetensors format); this module keeps the LRU store and
+re-exports them.
+
 Example:
     >>> cache = KVPrefixCache(max_entries=4)                              # doctest: +SKIP
     >>> prefix = cache.build(model, prefix_ids)                           # doctest: +SKIP
@@ -29,366 +34,20 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import os
-import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from ._deps import dynamic_cache_classes, require_safetensors, require_torch
-from .errors import ActivationError, CacheFormatError, PrefixMismatchError, UnsupportedCacheError
-
-FORMAT_NAME = "langchain_memos.kv_prefix"
-FORMAT_VERSION = "1"
-
-
-# ----------------------------------------------------------------------------- helpers
-def common_prefix_len(a: Sequence[int] | np.ndarray, b: Sequence[int] | np.ndarray) -> int:
-    """Length of the longest common prefix of two token-id sequences (or strings)."""
-    if isinstance(a, str) or isinstance(b, str):
-        n = min(len(a), len(b))
-        i = 0
-        while i < n and a[i] == b[i]:
-            i += 1
-        return i
-    x = np.asarray(a, dtype=np.int64)
-    y = np.asarray(b, dtype=np.int64)
-    n = min(len(x), len(y))
-    if n == 0:
-        return 0
-    diff = np.flatnonzero(x[:n] != y[:n])
-    return int(diff[0]) if diff.size else n
-
-
-def _ids_tuple(token_ids: Iterable[int] | Any) -> tuple[int, ...]:
-    if hasattr(token_ids, "tolist"):
-        token_ids = token_ids.tolist()
-    token_ids = list(token_ids)
-    if token_ids and isinstance(token_ids[0], (list, tuple)):
-        raise PrefixMismatchError("token ids must be a flat sequence (batch size 1); pass ids[0]")
-    return tuple(int(t) for t in token_ids)
-
-
-#: Config keys that change with how a model was loaded, not with what it computes.
-_VOLATILE_CONFIG = frozenset({"transformers_version", "quantization_config", "name_or_path", "architectures",
-                              "torch_dtype", "use_cache", "output_attentions", "output_hidden_states"})
-
-
-def model_fingerprint(model: Any) -> str:
-    """A stable id for a model's weights and config: ``"<model_type>@<16 hex>"``.
-
-    Hashes the config and the first values of every parameter (cheap, a few ms), so two
-    randomly initialised models with the same config get different ids. The result is
-    memoised on the model object; pass ``model_id=`` explicitly to cache APIs where the
-    weights change after loading (fine-tuning).
-    """
-    cached = getattr(model, "_memos_model_id", None)
-    if isinstance(cached, str):
-        return cached
-    torch = require_torch()
-    h = hashlib.sha256()
-    config = getattr(model, "config", None)
-    if config is not None:
-        try:
-            data = {k: v for k, v in config.to_dict().items() if not k.startswith("_") and k not in _VOLATILE_CONFIG}
-            h.update(json.dumps(data, sort_keys=True, default=str).encode())
-        except Exception:  # pragma: no cover - exotic configs
-            h.update(type(config).__name__.encode())
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            h.update(name.encode())
-            h.update(str(tuple(param.shape)).encode())
-            h.update(str(param.dtype).encode())
-            head = param.detach().reshape(-1)[:256].to("cpu", torch.float32)
-            h.update(head.numpy().tobytes())
-    name = getattr(config, "model_type", "") or type(model).__name__
-    model_id = f"{name}@{h.hexdigest()[:16]}"
-    try:
-        model._memos_model_id = model_id
-    except Exception:  # pragma: no cover - objects that refuse attributes
-        pass
-    return model_id
-
-
-_FORWARD_PARAMETERS: dict[type, frozenset[str]] = {}
-
-
-def _forward_parameters(model: Any) -> frozenset[str]:
-    """The keyword names ``model.forward`` takes (cached per model class)."""
-    cls = type(model)
-    if cls not in _FORWARD_PARAMETERS:
-        try:
-            _FORWARD_PARAMETERS[cls] = frozenset(inspect.signature(model.forward).parameters)
-        except (TypeError, ValueError):  # pragma: no cover
-            _FORWARD_PARAMETERS[cls] = frozenset()
-    return _FORWARD_PARAMETERS[cls]
-
-
-def cache_argument(model: Any) -> str:
-    """The keyword ``model.forward``/``generate`` takes the KV cache as.
-
-    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name is deprecated
-    and goes in 5.40); earlier releases only know ``past_key_values``.
-    """
-    return "cache" if "cache" in _forward_parameters(model) else "past_key_values"
-
-
-def output_cache(output: Any) -> Any:
-    """The grown KV cache of a model output (``cache`` from transformers 5.24, else ``past_key_values``)."""
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
-
-
-def model_device(model: Any) -> Any:
-    """The device of the model's first parameter (CPU for parameterless stubs)."""
-    torch = require_torch()
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        return torch.device("cpu")
-
-
-def forward_last_logits(model: Any, token_ids: Sequence[int] | Any, past_key_values: Any = None) -> tuple[Any, Any]:
-    """Run ``model`` on ``token_ids`` (batch size 1) after ``past_key_values``.
-
-    Returns ``(logits of the last position as a 1-D float tensor, the grown cache)``.
-    ``past_key_values`` is grown by transformers; pass a fresh one (see
-    :meth:`KVPrefix.to_cache`). ``None`` starts an empty ``DynamicCache``.
-    """
-    torch = require_torch()
-    DynamicCache, _, _ = dynamic_cache_classes()
-    if past_key_values is None:
-        past_key_values = DynamicCache(config=model.config)
-    if isinstance(token_ids, torch.Tensor):
-        ids = token_ids.reshape(1, -1).to(model_device(model))
-    else:
-        ids = torch.tensor([list(token_ids)], dtype=torch.long, device=model_device(model))
-    if ids.shape[1] == 0:
-        raise PrefixMismatchError("nothing to prefill: pass at least one token after the cached prefix")
-    kwargs: dict[str, Any] = {"input_ids": ids, cache_argument(model): past_key_values, "use_cache": True}
-    if "logits_to_keep" in _forward_parameters(model):
-        kwargs["logits_to_keep"] = 1
-    with torch.no_grad():
-        out = model(**kwargs)
-    return out.logits[0, -1].float(), output_cache(out)
-
-
-# ----------------------------------------------------------------------------- prefix
-@dataclass(frozen=True)
-class LayerState:
-    """The cached keys/values of one attention layer.
-
-    Attributes:
-        keys / values: ``[batch=1, kv_heads, tokens, head_dim]`` tensors, or ``None`` for a
-            layer that keeps no cache of its own (KV sharing).
-        sliding_window: The layer's window for sliding-window layers; ``None`` for full attention.
-        cumulative_length: Tokens a sliding layer has seen (it keeps only the last window).
-    """
-
-    keys: Any
-    values: Any
-    sliding_window: int | None = None
-    cumulative_length: int | None = None
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the keys and values."""
-        if self.keys is None:
-            return 0
-        return int(self.keys.numel() * self.keys.element_size() + self.values.numel() * self.values.element_size())
-
-
-@dataclass(eq=False)
-class KVPrefix:
-    """The KV cache of one token prefix for one model. Immutable once built.
-
-    Attributes:
-        model_id: The model it belongs to (see :func:`model_fingerprint`).
-        token_ids: The exact prefix tokens.
-        layers: One :class:`LayerState` per decoder layer.
-        build_ms: Wall time of the prefill that made it (0 when loaded from disk).
-        reused_tokens: How many tokens were taken from an earlier prefix instead of prefilled.
-        source: ``"prefill"`` or ``"disk"``.
-    """
-
-    model_id: str
-    token_ids: tuple[int, ...]
-    layers: tuple[LayerState, ...]
-    build_ms: float = 0.0
-    reused_tokens: int = 0
-    source: str = "prefill"
-    created_at: float = field(default_factory=time.time)
-
-    def __post_init__(self) -> None:
-        self.token_ids = _ids_tuple(self.token_ids)
-        self.layers = tuple(self.layers)
-        self._ids = np.asarray(self.token_ids, dtype=np.int64)
-        self._versions = self._tensor_versions()
-
-    def _tensor_versions(self) -> tuple[int, ...]:
-        out: list[int] = []
-        for layer in self.layers:
-            if layer.keys is not None:
-                out.extend((layer.keys._version, layer.values._version))
-        return tuple(out)
-
-    # -------------------------------------------------------------- views
-    def __len__(self) -> int:
-        return len(self.token_ids)
-
-    @property
-    def seq_len(self) -> int:
-        """Number of prefix tokens."""
-        return len(self.token_ids)
-
-    @property
-    def key(self) -> tuple[str, tuple[int, ...]]:
-        """The LRU key: ``(model_id, token_ids)``."""
-        return (self.model_id, self.token_ids)
-
-    @property
-    def digest(self) -> str:
-        """A hex digest of the key, used as the file name on disk."""
-        return prefix_digest(self.model_id, self.token_ids)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by all layers' keys and values."""
-        return sum(layer.nbytes for layer in self.layers)
-
-    @property
-    def croppable(self) -> bool:
-        """Whether a shorter head of this prefix can be reused (only full-attention layers can be cropped)."""
-        return all(layer.sliding_window is None for layer in self.layers)
-
-    @property
-    def dtype(self) -> Any:
-        """The dtype of the cached tensors."""
-        return next((layer.keys.dtype for layer in self.layers if layer.keys is not None), None)
-
-    def check_intact(self) -> None:
-        """Raise :class:`ActivationError` if a stored tensor was changed in place since the build."""
-        if self._tensor_versions() != self._versions:
-            raise ActivationError(
-                "a cached prefix's tensors were modified in place; something wrote into a shared cache. "
-                "Fix: use KVPrefix.to_cache() for each generation and never pass the stored tensors to "
-                "in-place ops; rebuild the prefix with KVPrefixCache.build()"
-            )
-
-    def startswith_of(self, token_ids: Sequence[int] | np.ndarray) -> bool:
-        """Whether ``token_ids`` starts with this whole prefix."""
-        ids = np.asarray(token_ids, dtype=np.int64)
-        return len(ids) >= len(self._ids) and bool(np.array_equal(ids[: len(self._ids)], self._ids))
-
-    def reusable_len(self, token_ids: Sequence[int] | np.ndarray, max_tokens: int | None = None) -> int:
-        """How many leading tokens of ``token_ids`` this prefix can serve exactly (0 if none)."""
-        limit = len(token_ids) if max_tokens is None else min(max_tokens, len(token_ids))
-        if self.croppable:
-            return min(common_prefix_len(self._ids, token_ids), limit)
-        if len(self._ids) <= limit and self.startswith_of(token_ids):
-            return len(self._ids)
-        return 0
-
-    # -------------------------------------------------------------- use
-    def to_cache(self, config: Any, *, length: int | None = None, copy: bool = False, device: Any = None) -> Any:
-        """A fresh ``DynamicCache`` holding this prefix (or its first ``length`` tokens).
-
-        The new cache's layers point at the stored tensors (no copy) unless ``copy=True``;
-        transformers grows a ``DynamicCache`` by concatenation, so generation never writes
-        into them. Each call returns an independent cache object.
-
-        Args:
-            config: The model's config (``model.config``), which fixes the layer types.
-            length: Use only the first ``length`` tokens (full-attention prefixes only).
-            copy: Clone the tensors (for callers that modify caches in place).
-            device: Move the tensors there first (a copy) when they live elsewhere, e.g. a
-                prefix loaded from disk to CPU used with a GPU model.
-        """
-        self.check_intact()
-        torch = require_torch()
-        DynamicCache, DynamicLayer, SlidingLayer = dynamic_cache_classes()
-        n = self.seq_len if length is None else int(length)
-        if n < 0 or n > self.seq_len:
-            raise PrefixMismatchError(f"length {n} is outside this prefix of {self.seq_len} tokens")
-        if n != self.seq_len and not self.croppable:
-            raise UnsupportedCacheError(
-                "this prefix has sliding-window layers, which cannot be cropped; "
-                "fix: reuse it only whole, or rebuild the shorter prefix with KVPrefixCache.build()"
-            )
-        cache = DynamicCache(config=config)
-        if len(cache.layers) != len(self.layers):
-            raise CacheFormatError(
-                f"the prefix has {len(self.layers)} layers but the model config makes {len(cache.layers)}; "
-                "fix: use the prefix with the model it was built for, "
-                "or rebuild it with KVPrefixCache.build(model, ids)"
-            )
-        for layer, state in zip(cache.layers, self.layers):
-            if state.keys is None:
-                continue
-            sliding = isinstance(layer, SlidingLayer)
-            if sliding != (state.sliding_window is not None) or not isinstance(layer, DynamicLayer):
-                raise CacheFormatError(
-                    f"layer type mismatch ({type(layer).__name__} vs a {'sliding' if state.sliding_window else 'full'} "
-                    "attention prefix); fix: rebuild the prefix with KVPrefixCache.build(model, ids)"
-                )
-            keys, values = state.keys, state.values
-            if n != self.seq_len:
-                keys, values = keys[..., :n, :], values[..., :n, :]
-            if device is not None and keys.device != torch.device(device):
-                keys, values = keys.to(device), values.to(device)
-            elif copy:
-                keys, values = keys.clone(), values.clone()
-            layer.lazy_initialization(keys, values)
-            layer.keys, layer.values = keys, values
-            if sliding:
-                layer.cumulative_length = int(state.cumulative_length or 0)
-        return cache
-
-
-def prefix_digest(model_id: str, token_ids: Sequence[int]) -> str:
-    """The hex digest naming a prefix's file: sha256 over the model id and the token ids."""
-    h = hashlib.sha256(model_id.encode())
-    h.update(b"\0")
-    h.update(np.asarray(token_ids, dtype=np.int64).tobytes())
-    return h.hexdigest()[:40]
-
-
-def snapshot_cache(cache: Any) -> tuple[LayerState, ...]:
-    """Take the per-layer tensors out of a transformers ``DynamicCache`` (no copy).
-
-    Raises :class:`UnsupportedCacheError` for layer kinds other than full and
-    sliding-window attention (recurrent/linear-attention or quantized layers).
-    """
-    _, DynamicLayer, SlidingLayer = dynamic_cache_classes()
-    layers = getattr(cache, "layers", None)
-    if layers is None:
-        raise UnsupportedCacheError(
-            f"expected a transformers DynamicCache with .layers, got {type(cache).__name__}; "
-            "fix: upgrade transformers (pip install -U 'transformers>=4.56')"
-        )
-    out: list[LayerState] = []
-    for layer in layers:
-        if type(layer) not in (DynamicLayer, SlidingLayer):
-            raise UnsupportedCacheError(
-                f"cache layer {type(layer).__name__} cannot be kept as a prefix cache (only full and sliding-window "
-                "attention can); fix: use ChatMemOSLocal without a KV prefix cache (kv_cache=None) for this model"
-            )
-        if not getattr(layer, "is_initialized", False) or layer.keys is None:
-            out.append(LayerState(None, None))
-            continue
-        if type(layer) is SlidingLayer:
-            out.append(LayerState(layer.keys, layer.values, int(layer.sliding_window), int(layer.cumulative_length)))
-        else:
-            out.append(LayerState(layer.keys, layer.values))
-    return tuple(out)
+from .errors import CacheFormatError, PrefixMismatchError
+from .forward import cache_argument, forward_last_logits, model_device, model_fingerprint, output_cache
+from .kv_files import FORMAT_NAME, FORMAT_VERSION, load_prefix, save_prefix
+from .kv_prefix import KVPrefix, LayerState, common_prefix_len, ids_tuple, prefix_digest, snapshot_cache
 
 
 # ----------------------------------------------------------------------------- store
@@ -475,7 +134,7 @@ class KVPrefixCache:
 
     def discard(self, entry_or_key: KVPrefix | tuple[str, Sequence[int]]) -> bool:
         """Drop one entry from memory; True if it was there."""
-        key = entry_or_key.key if isinstance(entry_or_key, KVPrefix) else (entry_or_key[0], _ids_tuple(entry_or_key[1]))
+        key = entry_or_key.key if isinstance(entry_or_key, KVPrefix) else (entry_or_key[0], ids_tuple(entry_or_key[1]))
         with self._lock:
             return self._entries.pop(key, None) is not None
 
@@ -486,7 +145,7 @@ class KVPrefixCache:
 
     def get(self, model_id: str, token_ids: Sequence[int], *, load: bool = True) -> KVPrefix | None:
         """The entry for exactly these tokens, from memory or (``load=True``) from ``disk_dir``."""
-        key = (model_id, _ids_tuple(token_ids))
+        key = (model_id, ids_tuple(token_ids))
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -515,7 +174,7 @@ class KVPrefixCache:
         ``len(ids) - 1`` to keep one token to prefill for the next-token logits). Returns
         ``(None, 0)`` when no entry serves at least ``min_tokens``; counts a hit or a miss.
         """
-        ids = np.asarray(_ids_tuple(token_ids), dtype=np.int64)
+        ids = np.asarray(ids_tuple(token_ids), dtype=np.int64)
         best, best_n = None, 0
         with self._lock:
             for entry in reversed(self._entries.values()):  # most recent first wins ties
@@ -540,7 +199,7 @@ class KVPrefixCache:
         the rest is prefilled (exact: it is the same computation as one full prefill, split
         in two). Runs under ``torch.no_grad``; safe to call from a background thread.
         """
-        ids = _ids_tuple(token_ids)
+        ids = ids_tuple(token_ids)
         if not ids:
             raise PrefixMismatchError("cannot build the KV cache of an empty prefix; pass at least one token id")
         mid = model_id or model_fingerprint(model)
@@ -571,7 +230,7 @@ class KVPrefixCache:
         """
         ids: list[int] = []
         for part in parts:
-            ids.extend(_ids_tuple(part))
+            ids.extend(ids_tuple(part))
         return self.build(model, ids, model_id=model_id)
 
     # -------------------------------------------------------------- disk
@@ -584,101 +243,10 @@ class KVPrefixCache:
             self.stats.disk_saves += 1
         return path
 
-    @staticmethod
-    def save(entry: KVPrefix, path: str | os.PathLike) -> Path:
-        """Write ``entry`` to one safetensors file (atomically) and return its path.
-
-        The file holds ``token_ids`` and ``layer.<i>.keys`` / ``layer.<i>.values`` tensors;
-        its metadata holds the model id, the format version and the layer kinds.
-        """
-        torch = require_torch()
-        st = require_safetensors()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tensors: dict[str, Any] = {"token_ids": torch.tensor(entry.token_ids, dtype=torch.int64)}
-        layer_meta: list[dict[str, Any]] = []
-        for i, layer in enumerate(entry.layers):
-            layer_meta.append({"present": layer.keys is not None, "sliding_window": layer.sliding_window,
-                               "cumulative_length": layer.cumulative_length})
-            if layer.keys is not None:
-                tensors[f"layer.{i}.keys"] = layer.keys.detach().to("cpu").contiguous()
-                tensors[f"layer.{i}.values"] = layer.values.detach().to("cpu").contiguous()
-        metadata = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "model_id": entry.model_id,
-                    "layers": json.dumps(layer_meta), "created_at": repr(entry.created_at)}
-        fd, tmp = tempfile.mkstemp(prefix=".kvprefix-", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            st.save_file(tensors, tmp, metadata=metadata)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-
-    @staticmethod
-    def load(path: str | os.PathLike, *, model: Any = None, model_id: str | None = None,
-             device: Any = None) -> KVPrefix:
-        """Read a prefix written by :meth:`save`.
-
-        Args:
-            path: The safetensors file.
-            model: If given, the prefix must have been built for this model (same
-                :func:`model_fingerprint`), and tensors move to its device and dtype check.
-            model_id: If given (and no ``model``), the saved model id must equal it.
-            device: Where to put the tensors (default: the model's device, else CPU).
-
-        Raises:
-            CacheFormatError: Not a prefix file, another format version, or another model.
-        """
-        st = require_safetensors()
-        path = Path(path)
-        if not path.exists():
-            raise CacheFormatError(f"no saved prefix at {path}; fix: save one with KVPrefixCache.save(entry, path)")
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = handle.metadata() or {}
-            # Read the bytes into memory (no mmap): load time is paid here, not at first use,
-            # and later changes to the file cannot reach the loaded tensors.
-            tensors = st.load(path.read_bytes())
-        except Exception as exc:
-            raise CacheFormatError(f"{path} is not a readable safetensors file ({exc}); fix: rebuild the prefix "
-                                   "with KVPrefixCache.build(model, ids) and save it again") from exc
-        if metadata.get("format") != FORMAT_NAME or metadata.get("version") != FORMAT_VERSION:
-            raise CacheFormatError(
-                f"{path} is not a {FORMAT_NAME} v{FORMAT_VERSION} file (format={metadata.get('format')!r}, "
-                f"version={metadata.get('version')!r}); fix: rebuild it with KVPrefixCache.build(model, ids)"
-            )
-        saved_id = metadata.get("model_id", "")
-        expected = model_fingerprint(model) if model is not None else model_id
-        if expected is not None and saved_id != expected:
-            raise CacheFormatError(
-                f"{path} was built for model {saved_id!r}, not {expected!r}; fix: rebuild the prefix for this model "
-                "with KVPrefixCache.build(model, ids), or pass the right model_id"
-            )
-        if device is None and model is not None:
-            device = model_device(model)
-        layers: list[LayerState] = []
-        for i, meta in enumerate(json.loads(metadata.get("layers", "[]"))):
-            if not meta.get("present", True):
-                layers.append(LayerState(None, None))
-                continue
-            try:
-                keys, values = tensors[f"layer.{i}.keys"], tensors[f"layer.{i}.values"]
-            except KeyError as exc:
-                raise CacheFormatError(f"{path} lacks layer {i}'s tensors; fix: rebuild the prefix") from exc
-            if device is not None:
-                keys, values = keys.to(device), values.to(device)
-            layers.append(LayerState(keys, values, meta.get("sliding_window"), meta.get("cumulative_length")))
-        if model is not None:
-            param_dtype = next(model.parameters()).dtype
-            dtypes = {layer.keys.dtype for layer in layers if layer.keys is not None}
-            if dtypes and dtypes != {param_dtype}:
-                raise CacheFormatError(f"{path} holds {dtypes} tensors but the model runs in {param_dtype}; "
-                                       "fix: rebuild the prefix with the model in its current dtype")
-        token_ids = tuple(int(t) for t in tensors["token_ids"].tolist())
-        return KVPrefix(saved_id, token_ids, tuple(layers), source="disk")
+    #: Write a prefix to one safetensors file (see :func:`~.kv_files.save_prefix`).
+    save = staticmethod(save_prefix)
+    #: Read a prefix file back (see :func:`~.kv_files.load_prefix`).
+    load = staticmethod(load_prefix)
 
     def load_dir(self, model_id: str | None = None) -> list[KVPrefix]:
         """Load every saved prefix in ``disk_dir`` (of ``model_id`` if given) into the LRU."""
@@ -697,6 +265,8 @@ class KVPrefixCache:
 
 
 __all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
     "CacheStats",
     "KVPrefix",
     "KVPrefixCache",
@@ -704,6 +274,7 @@ __all__ = [
     "cache_argument",
     "common_prefix_len",
     "forward_last_logits",
+    "model_device",
     "model_fingerprint",
     "output_cache",
     "prefix_digest",

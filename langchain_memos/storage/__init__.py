@@ -15,7 +15,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import NS_SEP, AuditRecord, CubeQuery, RecordStore, ScoredId, VectorIndex, ns_from_key, ns_key
+from .base import (
+    NS_SEP,
+    AuditLog,
+    AuditRecord,
+    CubeQuery,
+    CubeRecords,
+    ExpiryState,
+    KeywordIndex,
+    PendingVectors,
+    RecordStore,
+    ScoredId,
+    StoreAdmin,
+    ThreadLinks,
+    TierState,
+    VectorIndex,
+    ns_from_key,
+    ns_key,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chroma import ChromaVectorIndex
@@ -42,12 +59,20 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "NS_SEP",
+    "AuditLog",
     "AuditRecord",
     "ChromaVectorIndex",
     "CubeQuery",
+    "CubeRecords",
+    "ExpiryState",
+    "KeywordIndex",
+    "PendingVectors",
     "RecordStore",
     "SQLiteRecordStore",
     "ScoredId",
+    "StoreAdmin",
+    "ThreadLinks",
+    "TierState",
     "VectorIndex",
     "ns_from_key",
     "ns_key",

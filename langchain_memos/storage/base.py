@@ -1,17 +1,30 @@
 """The small protocols every storage engine implements.
 
-Two roles, two protocols:
+Two roles:
 
 * :class:`RecordStore` is the source of truth: cubes, their version history,
   their embeddings (so every index can be rebuilt), a keyword (BM25) index, an
-  audit log, and structural queries. The embedded default is SQLite.
+  audit log, and structural queries. It is the composition of small protocols,
+  one per job:
+
+  * :class:`CubeRecords`: cubes and version history (write, read, query, delete, erase);
+  * :class:`KeywordIndex`: BM25 search over the keyword documents written with the cubes;
+  * :class:`ThreadLinks`: thread positions (next unit, units of a span, last position);
+  * :class:`PendingVectors`: stored embeddings and the vector-index outbox flags;
+  * :class:`TierState`: tier moves, working sets, heat, access counters, co-access;
+  * :class:`ExpiryState`: sliding TTLs and expired ids;
+  * :class:`AuditLog`: the append-only audit log;
+  * :class:`StoreAdmin`: setup, close, store settings, the in-process write lock.
+
+  The embedded default is SQLite (:mod:`langchain_memos.storage.sqlite`, one module per protocol).
 * :class:`VectorIndex` is a derived nearest-neighbour index over the embeddings.
   The embedded default is a Chroma ``PersistentClient``; ``chromadb.HttpClient``
   scales it out. A vector index may lose data (a crash between the record
-  write and the index write); :meth:`RecordStore.unindexed_ids` and
+  write and the index write); :meth:`PendingVectors.unindexed_ids` and
   ``MemOS.check()`` repair that from the record store.
 
-One conformance suite (``tests/test_engines.py``) runs over every engine.
+One conformance suite (``tests/test_engines.py``) runs over every engine, with
+cases for each small protocol.
 """
 
 from __future__ import annotations
@@ -148,14 +161,13 @@ class TierMove:
 
 
 @runtime_checkable
-class RecordStore(Protocol):
-    """Source of truth for cubes. All writes of one call are atomic."""
+class CubeRecords(Protocol):
+    """Cubes and their version history: the rows every other part of a record store hangs off.
 
-    def setup(self) -> None:
-        """Create tables and indexes; idempotent."""
-
-    def close(self) -> None:
-        """Release connections; idempotent."""
+    ``write`` also stores each cube's embedding (see :class:`PendingVectors`) and keyword
+    document (see :class:`KeywordIndex`) in the same transaction; ``delete`` audits, ``erase``
+    scrubs the audit log (see :class:`AuditLog`).
+    """
 
     def write(self, cubes: Sequence[MemCube], embeddings: Sequence[Sequence[float] | None],
               keyword_docs: Sequence[KeywordDoc | None], *,
@@ -183,9 +195,6 @@ class RecordStore(Protocol):
     def get_by_keys(self, namespace: Sequence[str], keys: Sequence[str]) -> list[MemCube | None]:
         """Cubes by ``(namespace, key)``, in input order."""
 
-    def delete(self, ids: Sequence[str], *, reason: str, actor: str | None = None) -> list[str]:
-        """Delete cubes (records, embeddings, keyword rows) and audit each; return ids deleted."""
-
     def query(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
               order_by: str = "updated_at DESC", with_history: bool = True) -> list[MemCube]:
         """Cubes matching ``query``; ``order_by`` is one of a fixed set of orderings.
@@ -204,6 +213,25 @@ class RecordStore(Protocol):
     def count(self, query: CubeQuery) -> int:
         """How many cubes match ``query``."""
 
+    def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
+        """Distinct scalar values of the top-level metadata ``field`` among matching cubes."""
+
+    def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """Distinct namespaces (sorted) that start with ``prefix`` and hold a cube that has not expired."""
+
+    def delete(self, ids: Sequence[str], *, reason: str, actor: str | None = None) -> list[str]:
+        """Delete cubes (records, embeddings, keyword rows) and audit each; return ids deleted."""
+
+    def erase(self, ids: Sequence[str], *, namespaces: Sequence[Sequence[str]] = (),
+              actors: Sequence[str] = ()) -> list[str]:
+        """Delete cubes keeping no copy (no audit content; audit rows under ``namespaces`` scrubbed,
+        ``actors`` names removed from the audit log); return the ids erased."""
+
+
+@runtime_checkable
+class KeywordIndex(Protocol):
+    """The keyword (BM25) index over the keyword documents given to :meth:`CubeRecords.write`."""
+
     def keyword_search(self, terms: Sequence[str], query: CubeQuery, k: int, *,
                        column_weights: Sequence[float] | None = None) -> list[ScoredId]:
         """BM25 search for any of ``terms`` (OR), best first; scores are larger-is-better.
@@ -211,6 +239,11 @@ class RecordStore(Protocol):
         ``terms`` are plain words (the engine quotes them; operators in them are
         inert). ``column_weights`` weighs :data:`KEYWORD_COLUMNS` in that order.
         """
+
+
+@runtime_checkable
+class ThreadLinks(Protocol):
+    """Positions of cubes in their conversation thread (what keyword documents' context columns come from)."""
 
     def next_in_thread(self, ids: Sequence[str]) -> dict[str, str]:
         """For each id with a thread and position, the id of the next cube of its thread."""
@@ -221,25 +254,16 @@ class RecordStore(Protocol):
     def thread_max_position(self, namespace: Sequence[str], thread: str) -> int | None:
         """The largest position used in a thread, or ``None`` for a new thread."""
 
-    def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
-        """Distinct scalar values of the top-level metadata ``field`` among matching cubes."""
 
-    def refresh_expiry(self, ids: Sequence[str], at: datetime) -> None:
-        """Move ``expires_at`` to ``at + ttl_minutes`` for those ids that have a sliding TTL."""
-
-    def expired_ids(self, at: datetime, limit: int | None = None) -> list[str]:
-        """Ids whose ``expires_at`` is at or before ``at``."""
+@runtime_checkable
+class PendingVectors(Protocol):
+    """Stored embeddings and which of them still wait for the vector index (the outbox of a :class:`VectorIndex`)."""
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
         """Stored embeddings of these ids, e.g. float32 arrays (absent ids are missing from the result)."""
 
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids whose embedding is not yet confirmed in the vector index."""
-
-    def erase(self, ids: Sequence[str], *, namespaces: Sequence[Sequence[str]] = (),
-              actors: Sequence[str] = ()) -> list[str]:
-        """Delete cubes keeping no copy (no audit content; audit rows under ``namespaces`` scrubbed,
-        ``actors`` names removed from the audit log); return the ids erased."""
 
     def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
         """Record that these ids are in the vector index (``indexed=False``: that they must be re-indexed)."""
@@ -250,25 +274,11 @@ class RecordStore(Protocol):
     def confirm_indexed(self, entries: Sequence[tuple[str, tuple[str, ...], Tier, Any | None]]) -> int:
         """Flag cubes indexed if their namespace, tier and embedding still equal ``entries``; return how many."""
 
-    def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
-        """Count one access for each id, set ``last_accessed_at``, add ``heat_delta``."""
 
-    def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
-        """Distinct namespaces (sorted) that start with ``prefix`` and hold a cube that has not expired."""
+@runtime_checkable
+class TierState(Protocol):
+    """Lifecycle state: tier moves, working sets, heat and access counters, co-access counts."""
 
-    def audit(self, records: Iterable[AuditRecord]) -> None:
-        """Append to the audit log."""
-
-    def audit_log(self, cube_id: str | None = None, limit: int = 100) -> list[AuditRecord]:
-        """Newest-first audit records, optionally for one cube."""
-
-    def get_meta(self, name: str) -> str | None:
-        """A store-level setting (e.g. ``embedding_dim``)."""
-
-    def set_meta(self, name: str, value: str) -> None:
-        """Set a store-level setting."""
-
-    # -------------------------------------------------- lifecycle (scheduler) support
     def move_tiers(self, moves: Sequence[TierMove], at: datetime, *, actor: str | None = None) -> list[str]:
         """Apply tier moves (and working-set joins/leaves) in one transaction; return ids whose tier changed.
 
@@ -290,15 +300,67 @@ class RecordStore(Protocol):
     def set_heat(self, heats: Mapping[str, float]) -> None:
         """Store computed heat scores (unknown ids are ignored); nothing else changes."""
 
+    def touch(self, ids: Sequence[str], at: datetime, heat_delta: float = 0.0) -> None:
+        """Count one access for each id, set ``last_accessed_at``, add ``heat_delta``."""
+
     def record_coaccess(self, groups: Sequence[Sequence[str]], at: datetime) -> None:
         """Count each pair of ids retrieved together in a group (both directions; unknown ids ignored)."""
 
     def coaccessed(self, ids: Sequence[str], limit: int = 20) -> list[ScoredId]:
         """Cubes most often retrieved together with ``ids`` (not in ``ids``), score = summed pair count."""
 
+
+@runtime_checkable
+class ExpiryState(Protocol):
+    """Time-to-live bookkeeping: sliding expiry and the cubes whose time is up."""
+
+    def refresh_expiry(self, ids: Sequence[str], at: datetime) -> None:
+        """Move ``expires_at`` to ``at + ttl_minutes`` for those ids that have a sliding TTL."""
+
+    def expired_ids(self, at: datetime, limit: int | None = None) -> list[str]:
+        """Ids whose ``expires_at`` is at or before ``at``."""
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """The append-only log of deletes, expiries, tier moves and repairs."""
+
+    def audit(self, records: Iterable[AuditRecord]) -> None:
+        """Append to the audit log."""
+
+    def audit_log(self, cube_id: str | None = None, limit: int = 100) -> list[AuditRecord]:
+        """Newest-first audit records, optionally for one cube."""
+
+
+@runtime_checkable
+class StoreAdmin(Protocol):
+    """Opening, closing, store-level settings and the in-process write lock."""
+
+    def setup(self) -> None:
+        """Create tables and indexes; idempotent."""
+
+    def close(self) -> None:
+        """Release connections; idempotent."""
+
+    def get_meta(self, name: str) -> str | None:
+        """A store-level setting (e.g. ``embedding_dim``)."""
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Set a store-level setting."""
+
     def write_lock(self) -> ContextManager[Any]:
         """A re-entrant lock that keeps other threads of this process from reading or writing the store
         while held (a read-check-write section, e.g. a version check before a commit)."""
+
+
+@runtime_checkable
+class RecordStore(CubeRecords, KeywordIndex, ThreadLinks, PendingVectors, TierState, ExpiryState, AuditLog, StoreAdmin,
+                  Protocol):
+    """Source of truth for cubes: the composition of the small protocols above. All writes of one call are atomic.
+
+    Callers that need only one job can type against its protocol (e.g. a
+    :class:`KeywordIndex` for BM25 search); an engine implements them all.
+    """
 
 
 @runtime_checkable
@@ -324,3 +386,27 @@ class VectorIndex(Protocol):
 
     def close(self) -> None:
         """Release resources; idempotent."""
+
+
+__all__ = [
+    "CUBE_FILTER_FIELDS",
+    "KEYWORD_COLUMNS",
+    "NS_SEP",
+    "AuditLog",
+    "AuditRecord",
+    "CubeQuery",
+    "CubeRecords",
+    "ExpiryState",
+    "KeywordDoc",
+    "KeywordIndex",
+    "PendingVectors",
+    "RecordStore",
+    "ScoredId",
+    "StoreAdmin",
+    "ThreadLinks",
+    "TierMove",
+    "TierState",
+    "VectorIndex",
+    "ns_from_key",
+    "ns_key",
+]

@@ -1,0 +1,240 @@
+"""The SQLite engine's connection: opening, busy-retrying transactions, setup, settings (:class:`StoreAdmin`).
+
+:class:`SQLiteConnection` holds one connection guarded by a re-entrant lock (threads
+of one process take turns; processes coordinate through SQLite's file locks).
+File databases run in WAL mode with ``synchronous=NORMAL`` and foreign keys on.
+Every write is one ``BEGIN IMMEDIATE`` transaction, retried with backoff while
+the database is busy, up to ``busy_timeout_s``; after that
+:class:`~langchain_memos.errors.StoreLockedError` is raised. The other parts of
+the engine (records, keyword index, tiers...) are mixins over this class and
+run their statements through :meth:`SQLiteConnection.write_transaction` and
+:meth:`SQLiteConnection.read_transaction`.
+
+Example:
+    >>> db = SQLiteConnection(None)
+    >>> db.set_meta("model", "m1")
+    >>> db.read_transaction(lambda conn: conn.execute("SELECT value FROM meta WHERE name = 'model'").fetchone())
+    ('m1',)
+    >>> db.close()
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from ...errors import InvalidInputError, StorageError, StoreLockedError
+from .schema import CACHE_KIB, FIELDS_BACKFILL, SCHEMA, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES
+
+T = TypeVar("T")
+S = TypeVar("S", bound="SQLiteConnection")
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says another connection holds the database (worth a retry)."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+
+class SQLiteConnection:
+    """One SQLite database (a file, or private in memory) behind a re-entrant lock: the engine's plumbing.
+
+    Args:
+        path: The database file (parent folders are created), or ``None`` /
+            ``":memory:"`` for a private in-memory database (tests).
+        busy_timeout_s: How long a call waits for another writer (thread or
+            process) before raising :class:`~langchain_memos.errors.StoreLockedError`.
+
+    The constructor opens the database and runs :meth:`setup`.
+    """
+
+    def __init__(self, path: str | Path | None, *, busy_timeout_s: float = 30.0) -> None:
+        if busy_timeout_s < 0:
+            raise InvalidInputError(f"busy_timeout_s must be >= 0, got {busy_timeout_s}")
+        self._memory = path is None or str(path) == ":memory:"
+        self.path: Path | None = None if self._memory else Path(path).expanduser()  # type: ignore[arg-type]
+        self.busy_timeout_s = float(busy_timeout_s)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._open()
+        self.setup()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path) if self.path else ':memory:'!r})"
+
+    def _open(self) -> None:
+        target = ":memory:"
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the folder for {self.path} ({exc}); "
+                                   "pass a path in a writable folder") from exc
+            target = str(self.path)
+        try:
+            conn = sqlite3.connect(target, timeout=min(self.busy_timeout_s, 1.0), isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite database {target} ({exc}); "
+                               "check the path and its permissions") from exc
+        self._conn = conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed or self._conn is None:
+            raise StorageError(f"this {type(self).__name__} is closed; open a new one to keep using the database")
+        return self._conn
+
+    def _locked_error(self, exc: BaseException) -> StoreLockedError:
+        where = str(self.path) if self.path else ":memory:"
+        return StoreLockedError(
+            f"SQLite database {where} stayed locked for more than {self.busy_timeout_s:g}s ({exc}); "
+            "another process or thread holds a long write transaction. Wait for it to finish, "
+            "close stale processes using this file, or raise MemOSConfig.busy_timeout_s"
+        )
+
+    def _retry(self, fn: Callable[[sqlite3.Connection], T], *, begin: str | None) -> T:
+        """Run ``fn`` in one transaction (``begin``: ``"BEGIN IMMEDIATE"``, ``"BEGIN"`` or ``None``).
+
+        Busy/locked errors roll back and retry with jittered exponential backoff
+        until ``busy_timeout_s`` has passed.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay = 0.005
+        while True:
+            with self._lock:
+                conn = self._connection()
+                try:
+                    if begin:
+                        conn.execute(begin)
+                    result = fn(conn)
+                    if begin:
+                        conn.execute("COMMIT")
+                    return result
+                except sqlite3.Error as exc:
+                    self._rollback(conn)
+                    if not _is_busy(exc):
+                        raise self._storage_error(exc) from exc
+                    last: BaseException = exc
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._locked_error(last) from last
+            time.sleep(min(remaining, delay * (0.5 + random.random())))
+            delay = min(delay * 2, 0.25)
+
+    def _storage_error(self, exc: sqlite3.Error) -> StorageError:
+        where = str(self.path) if self.path else ":memory:"
+        text = str(exc).lower()
+        if "not a database" in text or "malformed" in text:
+            fix = "the file is not a valid SQLite database; point the store at a new file or restore a backup"
+        elif "readonly" in text or "read-only" in text or "unable to open" in text:
+            fix = "make the database file and its folder writable by this process"
+        elif "disk" in text or "full" in text:
+            fix = "free disk space on the volume holding the database"
+        else:
+            fix = "check the database file; if it persists, report it with this message"
+        return StorageError(f"SQLite error on {where}: {exc} ({fix})")
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def write_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction (retried while the database is busy)."""
+        return self._retry(fn, begin="BEGIN IMMEDIATE")
+
+    def read_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one read transaction (a consistent snapshot; retried while busy)."""
+        return self._retry(fn, begin="BEGIN")
+
+    def without_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` outside any transaction (``PRAGMA`` statements), retried while busy."""
+        return self._retry(fn, begin=None)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the database is a private in-memory one (no file, no WAL)."""
+        return self._memory
+
+    #: The names ``graph/sqlite.py`` used before the public ones (kept so it keeps working).
+    _write = write_transaction
+    _read = read_transaction
+
+    # ------------------------------------------------------------ StoreAdmin
+    def setup(self) -> None:
+        """Create tables and indexes; idempotent and safe when processes call it concurrently."""
+
+        def pragmas(conn: sqlite3.Connection) -> None:
+            if not self._memory:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StorageError(f"could not switch {self.path} to WAL mode (got {mode!r}); "
+                                       "put the database on a local file system that supports shared memory")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            if not self._memory:
+                conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+
+        def schema(conn: sqlite3.Connection) -> None:
+            for statement in SCHEMA:
+                conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            version = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0]
+            if int(version) < 3:  # schema 2 -> 3: fill metadata_fields for the cubes already stored
+                conn.execute("DELETE FROM metadata_fields")
+                conn.execute(FIELDS_BACKFILL)
+                conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (SCHEMA_VERSION,))
+
+        self.without_transaction(pragmas)
+        self.write_transaction(schema)
+
+    def close(self) -> None:
+        """Close the connection; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+
+    def __enter__(self: S) -> S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_meta(self, name: str) -> str | None:
+        """A store-level setting, or ``None``."""
+        row = self.read_transaction(
+            lambda conn: conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone())
+        return None if row is None else row[0]
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Set a store-level setting."""
+        self.write_transaction(lambda conn: conn.execute(
+            "INSERT INTO meta(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, str(value))))
+
+    def write_lock(self) -> "threading.RLock":
+        """The store's re-entrant lock: while held, other threads of this process wait for the store."""
+        return self._lock
+
+
+__all__ = ["SQLiteConnection"]

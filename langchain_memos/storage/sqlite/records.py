@@ -1,0 +1,344 @@
+"""Cubes and their version history in SQLite: the engine's :class:`~langchain_memos.storage.base.CubeRecords`.
+
+A write validates everything first (:mod:`.rows`), then writes each cube's row,
+history, metadata fields, vector (:mod:`.vectors`) and keyword row
+(:mod:`.keyword`) in one ``BEGIN IMMEDIATE`` transaction. Conditions on a
+top-level metadata field run on ``metadata_fields``, an indexed copy of each
+cube's top-level scalar metadata ``(rid, key, type, atom)`` written from the same
+values ``json_each`` yields, in the same transaction as the cube (so a filter
+like ``{"category": "books"}`` is an index lookup, not a JSON scan of every row).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Mapping, Sequence
+
+from ...cube import HistoryEntry, MemCube, Status, utcnow
+from ...errors import EmbeddingDimensionError, InvalidInputError
+from ..base import CubeQuery, KeywordDoc, ns_from_key, ns_key
+from .audit import append_audit, scrub_audit
+from .compiler import compile_query, order_sql, page_params, prefix_sql
+from .connection import SQLiteConnection
+from .keyword import drop_keyword_row, merge_keyword_index, put_keyword_row, replace_keywords
+from .rows import cube_row, embedding_blobs, keyword_row
+from .schema import CUBE_COLUMNS, CUBE_INSERT, CUBE_UPDATE, FIELDS_INSERT, MAX_PARAMS
+from .values import json_list
+from .vectors import check_dim, drop_vector, put_vector
+
+
+def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
+               with_history: bool = True) -> dict[str, MemCube]:
+    """Build cubes (with history unless ``with_history=False``) from ``(id, data)`` rows, by id."""
+    if not rows:
+        return {}
+    history: dict[str, list[HistoryEntry]] = {}
+    for cube_id, entry in [] if not with_history else conn.execute(
+            "SELECT cube_id, entry FROM history WHERE cube_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY cube_id, pos", (json_list(r[0] for r in rows),)):
+        history.setdefault(cube_id, []).append(HistoryEntry.from_dict(json.loads(entry)))
+    cubes = {}
+    for cube_id, data in rows:
+        cube = MemCube.from_dict(json.loads(data))
+        cube.history = history.get(cube_id, [])
+        cubes[cube_id] = cube
+    return cubes
+
+
+def delete_rows(conn: sqlite3.Connection, rid: int, cube_id: str) -> None:
+    """Delete every row of one cube (keyword, metadata fields, history, vector, the cube), in the caller's tx."""
+    drop_keyword_row(conn, rid)
+    conn.execute("DELETE FROM metadata_fields WHERE rid = ?", (rid,))
+    conn.execute("DELETE FROM history WHERE cube_id = ?", (cube_id,))
+    drop_vector(conn, cube_id)
+    conn.execute("DELETE FROM cubes WHERE rid = ?", (rid,))
+
+
+class SQLiteCubeRecords(SQLiteConnection):
+    """:class:`~langchain_memos.storage.base.CubeRecords` on the engine's connection (a mixin of the record store)."""
+
+    def write(self, cubes: Sequence[MemCube], embeddings: Sequence[Sequence[float] | None],
+              keyword_docs: Sequence[KeywordDoc | None], *,
+              keyword_updates: Mapping[str, KeywordDoc] | None = None) -> list[str]:
+        """Insert or replace cubes (by id) with embeddings and keyword documents, in one transaction.
+
+        Args:
+            cubes: The cubes; their ``history`` is stored as given.
+            embeddings: One per cube; ``None`` = not vector-indexed.
+            keyword_docs: One per cube; its keyword document (columns of
+                :data:`~langchain_memos.storage.base.KEYWORD_COLUMNS`, or a string for the
+                body), ``None`` = not keyword-indexed.
+            keyword_updates: New keyword documents for other stored cubes (by id);
+                unknown ids are ignored.
+
+        Returns:
+            Ids of other cubes replaced because of a ``(namespace, key)`` clash.
+
+        Raises:
+            InvalidInputError: Lengths differ, an embedding has NaN/inf, or a value is not JSON.
+            EmbeddingDimensionError: An embedding's dimension differs from the store's.
+        """
+        if not (len(cubes) == len(embeddings) == len(keyword_docs)):
+            raise InvalidInputError(f"write() needs one embedding and one keyword doc per cube; got {len(cubes)} "
+                                    f"cubes, {len(embeddings)} embeddings, {len(keyword_docs)} keyword docs")
+        blobs = embedding_blobs(embeddings)
+        try:
+            rows = [cube_row(cube, emb if blobs is None else blobs[i], doc, i, checked=blobs is not None)
+                    for i, (cube, emb, doc) in enumerate(zip(cubes, embeddings, keyword_docs))]
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            if isinstance(exc, InvalidInputError):
+                raise
+            raise InvalidInputError(f"a cube has a field of the wrong type ({type(exc).__name__}: {exc}); "
+                                    "build cubes with the types MemCube declares (metadata a dict, numbers "
+                                    "for importance/heat, datetimes for times)") from exc
+        updates = [(cube_id, keyword_row(doc, f"keyword update of {cube_id}"))
+                   for cube_id, doc in (keyword_updates or {}).items()]
+        dims = {row["dim"] for row in rows if row["dim"] is not None}
+        if len(dims) > 1:
+            raise EmbeddingDimensionError(f"one write() got embeddings of dimensions {sorted(dims)}; "
+                                          "embed every cube with the same model")
+        if not rows and not updates:
+            return []
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            for cube_id, values in updates:
+                replace_keywords(conn, cube_id, values)
+            if dims:
+                check_dim(conn, next(iter(dims)))
+            replaced: list[str] = []
+            alive: set[str] = set()
+            for row in rows:
+                for gone in self._write_row(conn, row):
+                    alive.discard(gone)
+                    replaced.append(gone)
+                alive.add(row["cube"]["id"])
+            # A cube replaced within this batch and written again later is not "replaced".
+            return list(dict.fromkeys(r for r in replaced if r not in alive))
+
+        return self.write_transaction(tx)
+
+    def _write_row(self, conn: sqlite3.Connection, row: dict[str, Any]) -> list[str]:
+        """Write one cube's rows inside the caller's transaction; return ids it displaced.
+
+        One lookup finds both the cube's own row (same id) and a row holding its
+        ``(namespace, key)`` under another id; a new cube skips every delete.
+        """
+        values = row["cube"]
+        replaced: list[str] = []
+        existing = None
+        for rid_, id_ in conn.execute("SELECT rid, id FROM cubes WHERE id = ? OR (ns = ? AND key = ?)",
+                                      (values["id"], values["ns"], values["key"])).fetchall():
+            if id_ == values["id"]:
+                existing = rid_
+            else:
+                delete_rows(conn, rid_, id_)
+                replaced.append(id_)
+        cols = CUBE_COLUMNS
+        if existing is None:
+            cur = conn.execute(CUBE_INSERT, [values[c] for c in cols])
+            rid = cur.lastrowid
+        else:
+            rid = existing
+            conn.execute(CUBE_UPDATE, [values[c] for c in cols[1:]] + [rid])
+            drop_keyword_row(conn, rid)
+            conn.execute("DELETE FROM history WHERE cube_id = ?", (values["id"],))
+            conn.execute("DELETE FROM metadata_fields WHERE rid = ?", (rid,))
+        if row["history"]:
+            conn.executemany("INSERT INTO history(cube_id, pos, version, entry) VALUES (?, ?, ?, ?)",
+                             [(values["id"], *h) for h in row["history"]])
+        if row["vec"] is None:
+            if existing is not None:
+                drop_vector(conn, values["id"])
+        else:
+            put_vector(conn, values["id"], row["dim"], row["vec"])
+        if row["text"] is not None:
+            put_keyword_row(conn, rid, row["text"])
+        if row["fields"]:
+            conn.executemany(FIELDS_INSERT, [(rid, *f) for f in row["fields"]])
+        return replaced
+
+    def delete(self, ids: Sequence[str], *, reason: str, actor: str | None = None) -> list[str]:
+        """Delete cubes with their history, embedding and keyword rows; audit each deletion.
+
+        Each audit record (action ``"delete"``) keeps the last content, key and
+        version in ``detail`` so deletions stay auditable after history is gone.
+
+        Returns:
+            The ids that existed and were deleted, in input order.
+        """
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        at = utcnow().timestamp()
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            deleted: list[str] = []
+            for cube_id in wanted:
+                row = conn.execute("SELECT rid, ns, key, content, data FROM cubes WHERE id = ?", (cube_id,)).fetchone()
+                if row is None:
+                    continue
+                rid, ns, key, content, data = row
+                n_hist = conn.execute("SELECT COUNT(*) FROM history WHERE cube_id = ?", (cube_id,)).fetchone()[0]
+                detail = {"key": key, "content": content, "version": json.loads(data).get("version"),
+                          "history_versions": n_hist}
+                delete_rows(conn, rid, cube_id)
+                append_audit(conn, "delete", cube_id, ns, at, actor, reason, detail)
+                deleted.append(cube_id)
+            return deleted
+
+        return self.write_transaction(tx)
+
+    def erase(self, ids: Sequence[str], *, namespaces: Sequence[Sequence[str]] = (),
+              actors: Sequence[str] = ()) -> list[str]:
+        """Delete cubes leaving no copy of their data (right to be forgotten); return the ids erased.
+
+        Unlike :meth:`delete`, nothing of them is kept: rows, history, embeddings,
+        keyword rows and metadata go, audit records of these cubes or under
+        ``namespaces`` (prefixes) or by one of ``actors`` lose their namespace, reason
+        and detail (content), and the actor's name. Freed pages
+        are zeroed (``secure_delete``), the keyword index is merged so no deleted term
+        survives in it, and the WAL is checkpointed. One audit record ``"erase"`` with
+        the count is added.
+        """
+        wanted = list(dict.fromkeys(ids))
+        prefixes = [tuple(ns) for ns in namespaces]
+        at = utcnow().timestamp()
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            erased: list[str] = []
+            for cube_id in wanted:
+                row = conn.execute("SELECT rid FROM cubes WHERE id = ?", (cube_id,)).fetchone()
+                if row is not None:
+                    delete_rows(conn, row[0], cube_id)
+                    erased.append(cube_id)
+            scrub_audit(conn, wanted, prefixes, actors)
+            append_audit(conn, "erase", None, "", at, None, "erase", {"cubes": len(erased)})
+            return erased
+
+        with self.write_lock():
+            self.without_transaction(lambda conn: conn.execute("PRAGMA secure_delete=ON"))
+            try:
+                erased = self.write_transaction(tx)
+                self.write_transaction(merge_keyword_index)
+            finally:
+                self.without_transaction(lambda conn: conn.execute("PRAGMA secure_delete=OFF"))
+            if not self.in_memory:
+                self.without_transaction(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+        return erased
+
+    def get(self, ids: Sequence[str]) -> list[MemCube | None]:
+        """Cubes by id, in input order (``None`` where missing), with history."""
+        if not ids:
+            return []
+
+        def tx(conn: sqlite3.Connection) -> dict[str, MemCube]:
+            rows = conn.execute("SELECT id, data FROM cubes WHERE id IN (SELECT value FROM json_each(?))",
+                                (json_list(ids),)).fetchall()
+            return load_cubes(conn, rows)
+
+        found = self.read_transaction(tx)
+        return [found.get(i) for i in ids]
+
+    def get_by_keys(self, namespace: Sequence[str], keys: Sequence[str]) -> list[MemCube | None]:
+        """Cubes by ``(namespace, key)``, in input order (``None`` where missing)."""
+        if not keys:
+            return []
+        ns = ns_key(tuple(namespace))
+
+        wanted = list(dict.fromkeys(keys))
+
+        def tx(conn: sqlite3.Connection) -> dict[str, MemCube]:
+            # keys are bound one parameter each (not as a JSON list): SQLite's JSON functions cut text at a NUL
+            rows = []
+            for start in range(0, len(wanted), MAX_PARAMS):
+                part = wanted[start:start + MAX_PARAMS]
+                rows.extend(conn.execute(f"SELECT key, id, data FROM cubes WHERE ns = ? AND key IN "
+                                         f"({', '.join('?' * len(part))})", (ns, *part)).fetchall())
+            by_id = load_cubes(conn, [(r[1], r[2]) for r in rows])
+            return {r[0]: by_id[r[1]] for r in rows}
+
+        found = self.read_transaction(tx)
+        return [found.get(k) for k in keys]
+
+    def query(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
+              order_by: str = "updated_at DESC", with_history: bool = True) -> list[MemCube]:
+        """Cubes matching ``query``.
+
+        Args:
+            query: The structural query.
+            limit: Most cubes to return (``None`` = all).
+            offset: Cubes to skip first.
+            order_by: One of :data:`ORDERINGS` (ties are broken by id).
+            with_history: Load version history too (``False`` is faster; ``history`` is then empty).
+
+        Raises:
+            InvalidInputError: Unknown ``order_by`` or a negative limit/offset.
+        """
+        order = order_sql(order_by)
+        page = page_params(limit, offset)
+        where, params = compile_query(query)
+        sql = f"SELECT c.id, c.data FROM cubes AS c WHERE {where}{order} LIMIT ? OFFSET ?"
+        params = [*params, *page]
+
+        def tx(conn: sqlite3.Connection) -> list[MemCube]:
+            rows = conn.execute(sql, params).fetchall()
+            loaded = load_cubes(conn, rows, with_history=with_history)
+            return [loaded[r[0]] for r in rows]
+
+        return self.read_transaction(tx)
+
+    def query_ids(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
+                  order_by: str | None = "updated_at DESC") -> list[str]:
+        """Ids of the cubes matching ``query``, without loading them (no JSON is parsed).
+
+        Args:
+            query: The structural query.
+            limit: Most ids to return (``None`` = all).
+            offset: Ids to skip first.
+            order_by: One of :data:`ORDERINGS`, or ``None`` for storage order (cheapest:
+                with a ``limit`` the scan stops as soon as enough ids are found).
+
+        Raises:
+            InvalidInputError: Unknown ``order_by`` or a negative limit/offset.
+        """
+        order = order_sql(order_by, allow_none=True)
+        page = page_params(limit, offset)
+        where, params = compile_query(query)
+        sql = f"SELECT c.id FROM cubes AS c WHERE {where}{order} LIMIT ? OFFSET ?"
+        params = [*params, *page]
+        return [r[0] for r in self.read_transaction(lambda conn: conn.execute(sql, params).fetchall())]
+
+    def count(self, query: CubeQuery) -> int:
+        """How many cubes match ``query``."""
+        where, params = compile_query(query)
+        return self.read_transaction(lambda conn: conn.execute(
+            f"SELECT COUNT(*) FROM cubes AS c WHERE {where}", params).fetchone()[0])
+
+    def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
+        """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``."""
+        where, params = compile_query(query)
+        # metadata_fields holds the top-level scalars (what json_each yields, objects and arrays left
+        # out), indexed by key: cubes without the field are never visited
+        sql = (f"SELECT DISTINCT f.atom FROM metadata_fields AS f JOIN cubes AS c ON c.rid = f.rid "
+               f"WHERE f.key = ? AND {where} ORDER BY f.atom LIMIT ?")
+
+        def tx(conn: sqlite3.Connection) -> list[Any]:
+            # one index probe answers the common case (no cube has the field) without compiling the filters
+            if conn.execute("SELECT 1 FROM metadata_fields WHERE key = ? LIMIT 1", (field,)).fetchone() is None:
+                return []
+            return conn.execute(sql, [field, *params, int(limit)]).fetchall()
+
+        return [r[0] for r in self.read_transaction(tx)]
+
+    def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """Distinct namespaces (sorted) that start with ``prefix`` and hold a cube that has not expired."""
+        where, params = prefix_sql("ns", tuple(prefix))
+        live = "(expires_at IS NULL OR expires_at > ?) AND status != ?"
+        rows = self.read_transaction(lambda conn: conn.execute(
+            f"SELECT DISTINCT ns FROM cubes WHERE {where} AND {live}",
+            [*params, utcnow().timestamp(), Status.EXPIRED.value]).fetchall())
+        return sorted(ns_from_key(r[0]) for r in rows)
+
+
+__all__ = ["SQLiteCubeRecords", "delete_rows", "load_cubes"]

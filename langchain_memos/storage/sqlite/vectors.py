@@ -1,0 +1,107 @@
+"""Stored embeddings and the vector-index outbox of the SQLite engine
+(:class:`~langchain_memos.storage.base.PendingVectors`).
+
+Embeddings are float32 blobs in ``vectors`` (so every vector index can be rebuilt).
+``cubes.has_vector`` / ``cubes.indexed`` flag the cubes whose embedding is not yet
+confirmed in the vector index; an archived cube is never pending.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Sequence
+
+from ...cube import Tier
+from ...errors import EmbeddingDimensionError
+from ..base import ns_from_key, ns_key
+from .connection import SQLiteConnection
+from .values import json_list
+
+
+def check_dim(conn: sqlite3.Connection, dim: int) -> None:
+    """Record the store's embedding dimension on its first embedding; refuse any other one after that."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'embedding_dim'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO meta(name, value) VALUES ('embedding_dim', ?)", (str(dim),))
+    elif int(row[0]) != dim:
+        raise EmbeddingDimensionError(
+            f"this store holds {row[0]}-dimensional embeddings but got {dim}-dimensional ones; "
+            "use the embedding model the store was built with, or open a new store (a new path) "
+            "for the new model"
+        )
+
+
+def put_vector(conn: sqlite3.Connection, cube_id: str, dim: int, blob: bytes) -> None:
+    """Insert or replace the embedding (float32 bytes of ``dim`` values) of one cube."""
+    conn.execute("INSERT INTO vectors(id, dim, vec) VALUES (?, ?, ?) "
+                 "ON CONFLICT(id) DO UPDATE SET dim = excluded.dim, vec = excluded.vec", (cube_id, dim, blob))
+
+
+def drop_vector(conn: sqlite3.Connection, cube_id: str) -> None:
+    """Remove the embedding of one cube (none: nothing happens)."""
+    conn.execute("DELETE FROM vectors WHERE id = ?", (cube_id,))
+
+
+class SQLitePendingVectors(SQLiteConnection):
+    """:class:`~langchain_memos.storage.base.PendingVectors` on the engine's connection (a record store mixin)."""
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
+        """Stored embeddings of these ids as read-only float32 numpy arrays; absent ids are left out."""
+        import numpy as np
+
+        if not ids:
+            return {}
+        rows = self.read_transaction(lambda conn: conn.execute(
+            "SELECT id, vec FROM vectors WHERE id IN (SELECT value FROM json_each(?))", (json_list(ids),)).fetchall())
+        return {cube_id: np.frombuffer(blob, dtype="<f4") for cube_id, blob in rows}
+
+    def unindexed_ids(self, limit: int | None = None) -> list[str]:
+        """Ids with an embedding not yet confirmed in the vector index (sorted)."""
+        lim = -1 if limit is None else int(limit)
+        rows = self.read_transaction(lambda conn: conn.execute(
+            "SELECT id FROM cubes WHERE has_vector = 1 AND indexed = 0 ORDER BY id LIMIT ?", (lim,)).fetchall())
+        return [r[0] for r in rows]
+
+    def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
+        """Record that these ids' embeddings are in the vector index (``indexed=False``: that they need re-indexing)."""
+        if not ids:
+            return
+        self.write_transaction(lambda conn: conn.execute(
+            "UPDATE cubes SET indexed = ? WHERE id IN (SELECT value FROM json_each(?))",
+            (1 if indexed else 0, json_list(ids))))
+
+    def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
+        """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, float32 embedding)``.
+
+        Archived cubes are listed too (the caller leaves them out of the hot index and
+        confirms them all the same). Nothing is changed: see :meth:`confirm_indexed`.
+        """
+        import numpy as np
+
+        rows = self.read_transaction(lambda conn: conn.execute(
+            "SELECT c.id, c.ns, c.tier, v.vec FROM cubes AS c LEFT JOIN vectors AS v ON v.id = c.id "
+            "WHERE c.has_vector = 1 AND c.indexed = 0 LIMIT ?", (int(limit),)).fetchall())
+        return [(cube_id, ns_from_key(ns), Tier(tier), None if vec is None else np.frombuffer(vec, dtype="<f4"))
+                for cube_id, ns, tier, vec in rows]
+
+    def confirm_indexed(self, entries: Sequence[tuple[str, tuple[str, ...], Tier, Any | None]]) -> int:
+        """Flag cubes as indexed if they still have the namespace, tier and embedding given; return how many.
+
+        ``entries`` are rows of :meth:`unindexed_embeddings` after the index took them.
+        A cube written again in between (new embedding, tier or namespace) keeps
+        waiting, so the index always ends up with the last version, and a crash
+        between the index write and this call leaves the rows waiting (indexed again
+        by the next writer or ``MemOS.check()``), never flagged with a stale vector.
+        """
+        import numpy as np
+
+        rows = [(cube_id, ns_key(ns), Tier(tier).value, None if vec is None else np.asarray(vec, dtype="<f4").tobytes())
+                for cube_id, ns, tier, vec in entries]
+        if not rows:
+            return 0
+        sql = ("UPDATE cubes SET indexed = 1 WHERE id = ? AND ns = ? AND tier = ? AND indexed = 0 "
+               "AND (SELECT v.vec FROM vectors AS v WHERE v.id = cubes.id) IS ?")
+        return self.write_transaction(lambda conn: conn.executemany(sql, rows).rowcount)
+
+
+__all__ = ["SQLitePendingVectors", "check_dim", "drop_vector", "put_vector"]
