@@ -5,6 +5,7 @@ Run from the repo root::
     python -m benchmarks.store --n 100000 --embed fake --json OUT.json
     python -m benchmarks.store --n 10000 --embed minilm --json OUT.json
     python -m benchmarks.store --n 100000 --stores memos --index-worker-after none   # no index worker
+    python -m benchmarks.store --scale 10000,100000,1000000 --embed fake --json OUT.json  # the scale curve
 
 Every store gets the same workload and the same embedder (``fake``: a cheap
 deterministic bag-of-hashed-words embedder, so the store itself is measured;
@@ -17,6 +18,16 @@ deterministic bag-of-hashed-words embedder, so the store itself is measured;
   filter on ``category`` (one of 10 values, ~10% of the items), ``limit=10``;
   a few warm-up queries are run first and not counted;
 * **get**: ``--gets`` single-item ``store.get`` calls on random stored keys.
+
+``memos-server`` is MemOSStore with its vectors on a ``chroma run`` server that the
+benchmark starts on loopback (a fresh one per run; its peak RSS and data count too).
+
+``--scale N1,N2,...`` runs the whole workload once per size and store, each in a fresh
+process, and adds ``disk_bytes_per_item`` (the store's files after the run, divided by
+``n``; 0 for InMemoryStore) to the figures and a ``growth`` block (how search p95, put
+rate, peak RSS and bytes per item change from one size to the next). A store whose
+peak RSS, projected linearly from its previous size, exceeds ``--max-rss-gb`` is
+skipped at that size, and the output says so.
 
 Each store runs in its own child process (fresh interpreter, ``spawn``), so its
 ``peak_rss_mb`` (``ru_maxrss`` read in that child) is its own; for MemOSStore it adds
@@ -43,11 +54,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from ._chroma_server import chroma_server, process_peak_rss_mb
 from ._common import FakeEmbeddings, environment, peak_rss_mb, percentile, write_json
 
 #: Stores compared, in table order.
-STORES: tuple[str, ...] = ("memos", "inmemory", "sqlite")
-LABELS = {"memos": "MemOSStore", "inmemory": "InMemoryStore", "sqlite": "SqliteStore"}
+STORES: tuple[str, ...] = ("memos", "inmemory", "sqlite", "memos-server")
+LABELS = {"memos": "MemOSStore", "inmemory": "InMemoryStore", "sqlite": "SqliteStore",
+          "memos-server": "MemOSStore+srv"}
+#: Stores of a plain run and of a ``--scale`` run when ``--stores`` is not given.
+DEFAULT_STORES: tuple[str, ...] = ("memos", "inmemory", "sqlite")
+SCALE_STORES: tuple[str, ...] = ("memos", "memos-server", "sqlite", "inmemory")
 
 CATEGORIES = tuple(f"cat{i}" for i in range(10))
 USERS = 20
@@ -107,17 +123,23 @@ def make_embeddings(kind: str, dims: int) -> Any:
 
 @contextmanager
 def open_store(name: str, directory: Path, index: dict[str, Any],
-               index_worker_after: int | None | str = "default") -> Iterator[Any]:
+               index_worker_after: int | None | str = "default",
+               server: tuple[str, int] | None = None) -> Iterator[Any]:
     """Open one store under test in ``directory`` (closed on exit).
 
     ``index_worker_after``: MemOSStore's ``MemOSConfig.index_worker_after`` (``"default"`` keeps the default).
+    ``server``: ``(host, port)`` of the Chroma server that ``memos-server`` keeps its vectors on.
     """
-    if name == "memos":
+    if name in ("memos", "memos-server"):
         from langchain_memos.config import MemOSConfig
         from langchain_memos.integrations import MemOSStore
 
         config = MemOSConfig(path=str(directory / "memos"))
-        if index_worker_after != "default":
+        if name == "memos-server":
+            if server is None:
+                raise SystemExit("memos-server needs a running Chroma server")
+            config.vector_backend, (config.chroma_host, config.chroma_port) = "chroma-http", server
+        elif index_worker_after != "default":
             config.index_worker_after = index_worker_after  # type: ignore[assignment]
         with MemOSStore.from_config(config, index=index) as store:
             yield store
@@ -156,7 +178,8 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
     label = LABELS[name]
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, \
-            open_store(name, Path(tmp), index, options.get("index_worker_after", "default")) as store:
+            open_store(name, Path(tmp), index, options.get("index_worker_after", "default"),
+                       options.get("server")) as store:
         put_s = 0.0
         with tqdm(total=n, desc=f"put {label}", unit="item", disable=not progress, file=sys.stderr) as bar:
             for start in range(0, n, batch):
@@ -185,6 +208,9 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
             get_ms.append((time.perf_counter() - t0) * 1000.0)
             missing += item is None
         worker_rss = _index_worker_rss_mb(store)
+        disk = directory_bytes(Path(tmp)) + (directory_bytes(Path(options["server_data"]))
+                                             if options.get("server_data") else 0)
+    server_rss = process_peak_rss_mb(options["server_pid"]) if options.get("server_pid") else 0.0
     return {
         "store": label,
         "n": n,
@@ -196,13 +222,75 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
         "search_wrong_category": wrong,
         "get_ms_p50": percentile(get_ms, 50),
         "get_missing": missing,
-        # this process plus MemOSStore's index worker process, when one ran
-        "peak_rss_mb": peak_rss_mb() + worker_rss,
+        # this process plus MemOSStore's index worker process, when one ran, plus the Chroma server's
+        "peak_rss_mb": peak_rss_mb() + worker_rss + server_rss,
         "index_worker_rss_mb": worker_rss,
+        "server_rss_mb": server_rss,
+        "disk_bytes_per_item": disk / n,
         # 1-minute load average before and after: a busy machine (other processes) skews the figures
         "load_avg_before": load_before,
         "load_avg_after": os.getloadavg()[0],
     }
+
+
+def directory_bytes(path: Path) -> int:
+    """Bytes of every file under ``path`` (0 when it does not exist)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def run_isolated(name: str, options: dict[str, Any], in_process: bool = False) -> dict[str, Any]:
+    """Run one store's workload in a fresh ``spawn`` child (or here), with a fresh Chroma server for ``memos-server``."""
+    if name == "memos-server":
+        with tempfile.TemporaryDirectory(prefix="bench-chroma-server-") as tmp:
+            data = Path(tmp) / "data"
+            with chroma_server(data) as server:
+                return run_isolated("memos", {**options, "server": (server.host, server.port),
+                                              "server_pid": server.pid, "server_data": str(data),
+                                              "store": name}, in_process)
+    name = options.get("store", name)
+    if in_process:
+        return run_store(name, options)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run_store, name, options).result()
+
+
+def run_scale(sizes: Sequence[int], names: Sequence[str], options: dict[str, Any], max_rss_mb: float,
+              in_process: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+    """The workload at each size (ascending) for each store: ``{str(size): {store: figures}}``.
+
+    A store is skipped at a size where its peak RSS, projected linearly from its
+    previous size, exceeds ``max_rss_mb``; its entry then holds ``skipped`` (the reason).
+    """
+    curve: dict[str, dict[str, dict[str, Any]]] = {}
+    last: dict[str, dict[str, Any]] = {}
+    for size in sorted(sizes):
+        row: dict[str, dict[str, Any]] = {}
+        for name in names:
+            prev = last.get(name)
+            projected = prev["peak_rss_mb"] * size / prev["n"] if prev else 0.0
+            if projected > max_rss_mb:
+                row[name] = {"store": LABELS.get(name, name), "n": size, "skipped": (
+                    f"projected peak RSS {projected / 1024:.1f} GiB (linear from {prev['n']:,} items) is over the "
+                    f"{max_rss_mb / 1024:.1f} GiB budget (--max-rss-gb)")}
+                continue
+            row[name] = last[name] = run_isolated(name, {**options, "n": size}, in_process)
+        curve[str(size)] = row
+    return curve
+
+
+def growth(curve: dict[str, dict[str, dict[str, Any]]]) -> dict[str, list[dict[str, float]]]:
+    """Per store, how each cost changes from one measured size to the next (``x``: the factor)."""
+    out: dict[str, list[dict[str, float]]] = {}
+    sizes = sorted(curve, key=int)
+    for name in {name for row in curve.values() for name in row}:
+        measured = [curve[s][name] for s in sizes if name in curve[s] and "skipped" not in curve[s][name]]
+        out[name] = [{"from_n": a["n"], "to_n": b["n"], "items_x": b["n"] / a["n"],
+                      "search_p95_x": _ratio(b["search_ms_p95"], a["search_ms_p95"]),
+                      "put_per_s_x": _ratio(b["put_per_s"], a["put_per_s"]),
+                      "peak_rss_x": _ratio(b["peak_rss_mb"], a["peak_rss_mb"]),
+                      "disk_bytes_per_item_x": _ratio(b["disk_bytes_per_item"], a["disk_bytes_per_item"])}
+                     for a, b in zip(measured, measured[1:])]
+    return out
 
 
 def _index_worker_rss_mb(store: Any) -> float:
@@ -216,25 +304,41 @@ def _ratio(num: float, den: float) -> float:
 
 
 def summarise(results: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The acceptance ratios (MemOSStore against InMemoryStore), when both ran."""
-    memos, inmem = results.get("memos"), results.get("inmemory")
-    if not memos or not inmem:
-        return {}
-    return {"search_p95_speedup_vs_inmemory": _ratio(inmem["search_ms_p95"], memos["search_ms_p95"]),
-            "put_ratio_vs_inmemory": _ratio(memos["put_per_s"], inmem["put_per_s"])}
+    """The acceptance ratios of MemOSStore against each peer that ran beside it."""
+    ran = {name: r for name, r in results.items() if "skipped" not in r}
+    memos, out = ran.get("memos"), {}
+    if memos and "inmemory" in ran:
+        out["search_p95_speedup_vs_inmemory"] = _ratio(ran["inmemory"]["search_ms_p95"], memos["search_ms_p95"])
+        out["put_ratio_vs_inmemory"] = _ratio(memos["put_per_s"], ran["inmemory"]["put_per_s"])
+    if memos and "sqlite" in ran:
+        out["search_p95_speedup_vs_sqlite"] = _ratio(ran["sqlite"]["search_ms_p95"], memos["search_ms_p95"])
+    return out
 
 
 def print_table(results: dict[str, dict[str, Any]], ratios: dict[str, float]) -> None:
-    """Print the results as a small table."""
-    header = (f"{'store':<14} {'put/s':>10} {'search p50 ms':>14} {'search p95 ms':>14} {'get p50 ms':>11} "
-              f"{'peak RSS MB':>12}")
+    """Print the results as a small table (a skipped store as one line saying why)."""
+    header = (f"{'store':<14} {'n':>9} {'put/s':>8} {'search p50 ms':>14} {'search p95 ms':>14} {'get p50 ms':>11} "
+              f"{'peak RSS MB':>12} {'disk B/item':>12}")
     print(header)
     print("-" * len(header))
     for r in results.values():
-        print(f"{r['store']:<14} {r['put_per_s']:>10.0f} {r['search_ms_p50']:>14.2f} {r['search_ms_p95']:>14.2f} "
-              f"{r['get_ms_p50']:>11.3f} {r['peak_rss_mb']:>12.0f}")
+        if "skipped" in r:
+            print(f"{r['store']:<14} {r['n']:>9} skipped: {r['skipped']}")
+            continue
+        print(f"{r['store']:<14} {r['n']:>9} {r['put_per_s']:>8.0f} {r['search_ms_p50']:>14.2f} "
+              f"{r['search_ms_p95']:>14.2f} {r['get_ms_p50']:>11.3f} {r['peak_rss_mb']:>12.0f} "
+              f"{r['disk_bytes_per_item']:>12.0f}")
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
+
+
+def print_growth(steps: dict[str, list[dict[str, float]]]) -> None:
+    """Print how each store's costs grow from one size to the next."""
+    for name, rows in sorted(steps.items()):
+        for g in rows:
+            print(f"{LABELS[name]} {g['from_n']:,} -> {g['to_n']:,} items (x{g['items_x']:.0f}): "
+                  f"search p95 x{g['search_p95_x']:.2f}, put/s x{g['put_per_s_x']:.2f}, "
+                  f"peak RSS x{g['peak_rss_x']:.2f}, disk/item x{g['disk_bytes_per_item_x']:.2f}")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -243,7 +347,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--n", type=int, default=100_000, help="items to put (default: %(default)s)")
     parser.add_argument("--embed", choices=["fake", "minilm"], default="fake", help="embedder (default: fake)")
     parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--stores", default=",".join(STORES), help="comma-separated stores (default: all)")
+    parser.add_argument("--stores", default=None,
+                        help=f"comma-separated stores among {', '.join(STORES)} (default: "
+                             f"{','.join(DEFAULT_STORES)}; with --scale {','.join(SCALE_STORES)})")
+    parser.add_argument("--scale", default=None,
+                        help="comma-separated sizes (e.g. 10000,100000,1000000): the workload at each size")
+    parser.add_argument("--max-rss-gb", type=float, default=_default_max_rss_gb(),
+                        help="with --scale, skip a store whose projected peak RSS is over this (default: 3/4 of "
+                             "this machine's memory, %(default).1f)")
     parser.add_argument("--queries", type=int, default=200, help="timed searches (default: %(default)s)")
     parser.add_argument("--gets", type=int, default=200, help="timed gets (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=500, help="PutOps per store.batch call (default: %(default)s)")
@@ -256,11 +367,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="run every store in this process (for profiling; peak RSS is then shared)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
-    names = [s.strip() for s in args.stores.split(",") if s.strip()]
+    default_stores = SCALE_STORES if args.scale else DEFAULT_STORES
+    names = [s.strip() for s in (args.stores or ",".join(default_stores)).split(",") if s.strip()]
     unknown = sorted(set(names) - set(STORES))
-    if unknown or args.n < 1 or args.batch < 1 or args.queries < 1 or args.gets < 1:
+    try:
+        sizes = [int(v) for v in args.scale.split(",")] if args.scale else []
+    except ValueError:
+        parser.error(f"--scale takes comma-separated sizes, got {args.scale!r}")
+    if unknown or args.n < 1 or args.batch < 1 or args.queries < 1 or args.gets < 1 or any(v < 1 for v in sizes):
         parser.error(f"bad arguments: stores must be among {', '.join(STORES)} (got {unknown or 'ok'}); "
-                     "n, batch, queries and gets must be >= 1")
+                     "n, the --scale sizes, batch, queries and gets must be >= 1")
     worker_after: int | None | str = args.index_worker_after
     if worker_after == "none":
         worker_after = None
@@ -272,22 +388,34 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     options = {"n": args.n, "embed": args.embed, "dims": args.dims, "seed": args.seed, "batch": args.batch,
                "queries": args.queries, "gets": args.gets, "progress": not args.no_progress,
                "index_worker_after": worker_after}
-    results: dict[str, dict[str, Any]] = {}
-    for name in names:
-        if args.in_process:
-            results[name] = run_store(name, options)
-        else:
-            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results[name] = pool.submit(run_store, name, options).result()
-    ratios = summarise(results)
-    payload = {"benchmark": "store", "environment": environment(), "embed": args.embed,
-               "workload": {**{k: v for k, v in options.items() if k != "progress"},
-                            "namespaces": USERS, "categories": len(CATEGORIES), "limit": 10, "warmup": WARMUP,
-                            "isolated_processes": not args.in_process},
-               "stores": results, **ratios}
-    print_table(results, ratios)
+    workload = {**{k: v for k, v in options.items() if k != "progress"}, "namespaces": USERS,
+                "categories": len(CATEGORIES), "limit": 10, "warmup": WARMUP, "isolated_processes": not args.in_process}
+    payload: dict[str, Any] = {"benchmark": "store", "environment": environment(), "embed": args.embed}
+    if sizes:
+        curve = run_scale(sizes, names, options, args.max_rss_gb * 1024, args.in_process)
+        for size, row in curve.items():
+            print(f"\n{int(size):,} items")
+            print_table(row, summarise(row))
+        steps = growth(curve)
+        print()
+        print_growth(steps)
+        payload.update(workload={**workload, "n": sizes}, scale=curve, growth=steps,
+                       ratios={size: summarise(row) for size, row in curve.items()})
+    else:
+        results = {name: run_isolated(name, options, args.in_process) for name in names}
+        ratios = summarise(results)
+        payload.update(workload=workload, stores=results, **ratios)
+        print_table(results, ratios)
     write_json(args.json, payload)
     return payload
+
+
+def _default_max_rss_gb() -> float:
+    """Three quarters of this machine's physical memory in GiB (8 where it cannot be read)."""
+    try:
+        return 0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return 8.0
 
 
 if __name__ == "__main__":

@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -36,78 +28,19 @@ VECTOR_INDEX_KINDS = [
     pytest.param("chroma-http", marks=pytest.mark.server),
 ]
 
-#: How long the session waits for `chroma run` to answer its heartbeat.
-CHROMA_START_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _chroma_command() -> list[str] | None:
-    """The `chroma` CLI (or its module form), or ``None`` when chromadb has no CLI."""
-    exe = shutil.which("chroma")
-    if exe:
-        return [exe]
-    try:
-        import importlib.util
-
-        if importlib.util.find_spec("chromadb.cli.cli") is not None:
-            return [sys.executable, "-m", "chromadb.cli.cli"]
-    except ImportError:
-        pass
-    return None
-
-
-def _heartbeat(host: str, port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/api/v2/heartbeat", timeout=1.0) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server process group we started (SIGTERM, then SIGKILL)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory):
     """Start a real Chroma server on 127.0.0.1 for the session; yield ``(host, port)``."""
-    command = _chroma_command()
-    if command is None:
+    from benchmarks._chroma_server import ChromaServerError, chroma_command
+    from benchmarks._chroma_server import chroma_server as running_chroma_server
+
+    if chroma_command() is None:
         pytest.skip("the `chroma` CLI is not installed (it ships with chromadb); install chromadb>=1.0")
-    host, port = "127.0.0.1", _free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log_path = data.parent / f"chroma-server-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([*command, "run", "--path", str(data), "--host", host, "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
     try:
-        deadline = time.monotonic() + CHROMA_START_TIMEOUT_S
-        while not _heartbeat(host, port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                pytest.fail(f"`chroma run` did not answer its heartbeat on {host}:{port} "
-                            f"(exit code {proc.poll()}); log tail:\n{tail}")
-            time.sleep(0.1)
-        yield host, port
-    finally:
-        _stop(proc)
+        with running_chroma_server(tmp_path_factory.mktemp("chroma-server")) as server:
+            yield server.host, server.port
+    except ChromaServerError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(params=RECORD_STORE_KINDS)

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from benchmarks._common import FakeEmbeddings
-from benchmarks.store import CATEGORIES, STORES, main, make_items, make_queries
+import benchmarks.store as store_benchmark
+from benchmarks.store import CATEGORIES, DEFAULT_STORES, main, make_items, make_queries, run_scale
 
 PER_STORE_KEYS = {"put_per_s", "search_ms_p50", "search_ms_p95", "get_ms_p50", "peak_rss_mb"}
 
@@ -28,13 +29,14 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     payload = main(["--n", "300", "--queries", "8", "--gets", "8", "--batch", "100", "--embed", "fake",
                     "--json", str(out), "--no-progress"])
     assert json.loads(out.read_text()) == json.loads(json.dumps(payload))
-    assert set(payload["stores"]) == set(STORES)
+    assert set(payload["stores"]) == set(DEFAULT_STORES)
     for name, result in payload["stores"].items():
         assert PER_STORE_KEYS <= set(result), name
         assert all(result[key] > 0 for key in PER_STORE_KEYS), (name, result)
         assert result["search_wrong_category"] == 0 and result["get_missing"] == 0, name
         assert result["search_hits_mean"] == 10, name
     assert payload["search_p95_speedup_vs_inmemory"] > 0 and payload["put_ratio_vs_inmemory"] > 0
+    assert payload["search_p95_speedup_vs_sqlite"] > 0
     assert payload["workload"]["isolated_processes"] is True
     assert "MemOSStore" in capsys.readouterr().out  # the readable table
 
@@ -47,3 +49,35 @@ def test_index_worker_option_reaches_memos_store_and_its_rss_is_counted(tmp_path
     assert runs["0"]["index_worker_rss_mb"] > 0 and runs["none"]["index_worker_rss_mb"] == 0
     for result in runs.values():
         assert result["search_wrong_category"] == 0 and result["get_missing"] == 0 and result["search_hits_mean"] == 10
+
+
+def test_scale_curve_runs_each_size_and_store_and_reports_growth(tmp_path: Path, capsys) -> None:
+    payload = main(["--scale", "300,150", "--stores", "memos-server,sqlite,inmemory", "--queries", "4", "--gets", "4",
+                    "--batch", "100", "--no-progress", "--in-process", "--json", str(tmp_path / "scale.json")])
+    assert list(payload["scale"]) == ["150", "300"] and payload["workload"]["n"] == [300, 150]
+    for size, row in payload["scale"].items():
+        assert set(row) == {"memos-server", "sqlite", "inmemory"}
+        for name, result in row.items():
+            assert result["n"] == int(size) and result["get_missing"] == 0 and result["search_wrong_category"] == 0
+            assert result["search_hits_mean"] == 10, name
+            # a Chroma server's data and memory count toward the store that uses it
+            assert (result["disk_bytes_per_item"] > 0) == (name != "inmemory"), name
+            assert (result["server_rss_mb"] > 0) == (name == "memos-server"), name
+    for name, steps in payload["growth"].items():
+        assert [(g["from_n"], g["to_n"], g["items_x"]) for g in steps] == [(150, 300, 2.0)], name
+        assert all(g["search_p95_x"] > 0 and g["peak_rss_x"] > 0 for g in steps)
+    printed = capsys.readouterr().out
+    assert "300 items" in printed and "MemOSStore+srv 150 -> 300 items (x2)" in printed
+
+
+def test_scale_skips_a_store_whose_projected_memory_is_over_budget(monkeypatch) -> None:
+    def fake_run(name, options, in_process=False):
+        return {"store": name, "n": options["n"], "peak_rss_mb": {"small": 10.0, "big": 1000.0}[name]}
+
+    monkeypatch.setattr(store_benchmark, "run_isolated", fake_run)
+    curve = run_scale([1000, 10_000, 100_000], ["small", "big"], {}, max_rss_mb=5000.0)
+    assert [curve[s]["small"].get("skipped") for s in curve] == [None, None, None]
+    assert curve["1000"]["big"]["peak_rss_mb"] == 1000.0  # the first size always runs
+    for size in ("10000", "100000"):  # 1000 MB at 1,000 items projects to 10,000 MB and more
+        assert "over the 4.9 GiB budget" in curve[size]["big"]["skipped"]
+    assert curve["10000"]["big"]["skipped"].startswith("projected peak RSS 9.8 GiB (linear from 1,000 items)")
