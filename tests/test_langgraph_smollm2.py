@@ -41,5 +41,5 @@ def test_smollm2_memory_agent_two_threads() -> None:
         assert all(isinstance(a, str) for a in result["answers"].values())
         # the local model's KV cache: warming the same memory prefix is a cache hit
         nodes = MemoryNodes(model=chat)
-        report = nodes._inject({"memos_context": alice_t2[0]}, {}, None)["memos_kv_prefix"]
+        report = nodes.inject_kv_prefix.invoke({"memos_context": alice_t2[0]})["memos_kv_prefix"]
         assert report["cached"] is True and report["tokens"] > 20

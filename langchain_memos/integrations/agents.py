@@ -17,11 +17,9 @@ from dataclasses import replace
 from typing import Annotated, Any, Sequence
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph._internal._runnable import RunnableCallable
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
-from langgraph.runtime import Runtime
 from typing_extensions import NotRequired
 
 from ..memos import MemOS
@@ -99,11 +97,11 @@ class _ReactMemoryHooks:
     def _inputs(self, state: Any, update: dict[str, Any]) -> dict[str, Any]:
         return {"llm_input_messages": memory_messages({**dict(state), **update}, None), **update}
 
-    def pre(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    def pre(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         self.nodes.capture_tool_traces.invoke(state, config)
         return self._inputs(state, self.nodes.retrieve_memories.invoke(state, config))
 
-    async def apre(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    async def apre(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         await self.nodes.capture_tool_traces.ainvoke(state, config)
         return self._inputs(state, await self.nodes.retrieve_memories.ainvoke(state, config))
 
@@ -111,7 +109,7 @@ class _ReactMemoryHooks:
         messages = state_messages(state)
         return bool(messages) and not getattr(messages[-1], "tool_calls", None)
 
-    def post(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    def post(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         if not self._final(state):
             return {}
         update = self.nodes.write_memories.invoke(state, config)
@@ -119,7 +117,7 @@ class _ReactMemoryHooks:
             update.update(self.nodes.consolidate.invoke(state, config))
         return update
 
-    async def apost(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    async def apost(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         if not self._final(state):
             return {}
         update = await self.nodes.write_memories.ainvoke(state, config)
@@ -157,8 +155,8 @@ def create_memos_react_agent(model: Any, tools: Sequence[Any] = (), *, memory: M
         warnings.simplefilter("ignore", DeprecationWarning)
         return create_react_agent(
             model, tool_node, state_schema=kwargs.pop("state_schema", ReactMemoryState),
-            pre_model_hook=RunnableCallable(hooks.pre, hooks.apre, name="memos_pre_model"),
-            post_model_hook=RunnableCallable(hooks.post, hooks.apost, name="memos_post_model"),
+            pre_model_hook=RunnableLambda(hooks.pre, afunc=hooks.apre, name="memos_pre_model"),
+            post_model_hook=RunnableLambda(hooks.post, afunc=hooks.apost, name="memos_post_model"),
             store=store, checkpointer=checkpointer, **kwargs)
 
 
@@ -285,8 +283,8 @@ def create_plan_execute_agent(model: Any, tools: Sequence[Any] = (), *, memory: 
     steps = _PlanExecute(model, tools, settings, max_steps)
     builder = StateGraph(PlanExecuteState)
     builder.add_node("retrieve", nodes.retrieve_memories)
-    builder.add_node("planner", RunnableCallable(steps.plan, steps.aplan, name="planner"))
-    builder.add_node("executor", RunnableCallable(steps.execute, steps.aexecute, name="executor"))
+    builder.add_node("planner", RunnableLambda(steps.plan, afunc=steps.aplan, name="planner"))
+    builder.add_node("executor", RunnableLambda(steps.execute, afunc=steps.aexecute, name="executor"))
     builder.add_node("tools", ToolNode(list(tools), wrap_tool_call=timed_tool_call, awrap_tool_call=atimed_tool_call))
     builder.add_node("capture", nodes.capture_tool_traces)
     builder.add_node("finish", steps.finish)
