@@ -117,7 +117,7 @@ def _load(spec: str) -> Any:
 
 def test_graphs_load_from_langgraph_json() -> None:
     config = json.loads((ROOT / "langgraph.json").read_text())
-    assert config["store"]["path"] == "langchain_memos.integrations.store:make_store"
+    assert config["store"]["path"] == "langchain_memos.integrations.store.make_store"
     assert set(config["graphs"]) == {"react_memory", "plan_execute_memory", "consolidation"}
     model = ScriptedToolModel(lambda m: AIMessage("ok"))
     with MemOS.ephemeral(embeddings=HashingEmbeddings(64)) as memos, MemOSStore(memos) as store:

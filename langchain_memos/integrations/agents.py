@@ -27,6 +27,7 @@ from ._memory_ops import message_text
 from ._scope import get_field
 from .errors import InvalidPlanError
 from .middleware import MemOSMiddleware
+from .scripted import SCRIPTED_MODEL_NAME, scripted_memory_model
 from .nodes import (
     MemoryNodes,
     MemoryState,
@@ -39,6 +40,10 @@ from .nodes import (
 from .settings import MemorySettings
 from .store import MemOSStore
 from .tools import memory_tools
+
+
+#: The ``MEMOS_MODEL`` / ``configurable["model"]`` value that selects the local SmolLM2-135M (also the default).
+SMOLLM2_MODEL_NAME = "smollm2"
 
 
 def _memory_parts(memory: MemOS | MemOSStore | None, settings: MemorySettings | None,
@@ -311,14 +316,18 @@ def model_from_config(config: Any) -> Any:
     ``config["configurable"]["model"]`` (a chat model, or a ``provider:model`` string for
     ``init_chat_model``), else the ``MEMOS_MODEL`` environment variable, else the local
     SmolLM2-135M (:meth:`~langchain_memos.activation.ChatMemOSLocal.from_smollm2`).
+    The name ``"scripted"`` selects :func:`~langchain_memos.integrations.scripted.scripted_memory_model`,
+    a deterministic offline tool-calling model (no API key), and ``"smollm2"`` the local SmolLM2.
     """
     import os
 
     choice = (get_field(config, "configurable") or {}).get("model") or os.environ.get("MEMOS_MODEL")
-    if choice is None:
+    if choice is None or choice == SMOLLM2_MODEL_NAME:
         from ..activation import ChatMemOSLocal
 
         return ChatMemOSLocal.from_smollm2(max_new_tokens=128)
+    if choice == SCRIPTED_MODEL_NAME:
+        return scripted_memory_model()
     if isinstance(choice, str):
         from langchain.chat_models import init_chat_model
 
@@ -345,6 +354,7 @@ def create_consolidation_graph(*, memory: MemOS | MemOSStore | None = None, sett
 __all__ = [
     "PlanExecuteState",
     "ReactMemoryState",
+    "SMOLLM2_MODEL_NAME",
     "create_consolidation_graph",
     "create_memos_agent",
     "create_memos_react_agent",
