@@ -8,6 +8,8 @@ fixture (tests/conftest.py) stops it in every case.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,21 @@ FACT = "my dog is called Biscuit"
 def final_ai(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The last AI message of a run's output."""
     return [m for m in messages if m["type"] == "ai"][-1]
+
+
+def model_inputs(client: Any, thread: dict[str, Any], user: str, text: str) -> list[list[dict[str, Any]]]:
+    """Run ``react_memory`` streaming its events; the message lists every chat model call started with."""
+    calls = []
+    for part in client.runs.stream(thread["thread_id"], "react_memory", stream_mode="events", context={"user_id": user},
+                                   input={"messages": [{"role": "user", "content": text}]}):
+        if part.event == "events" and part.data.get("event") == "on_chat_model_start":
+            calls.extend(part.data["data"]["input"]["messages"])
+    return calls
+
+
+def system_texts(call: list[dict[str, Any]]) -> str:
+    """The system text one model call got."""
+    return "\n".join(str(m.get("content")) for m in call if m.get("type") == "system")
 
 
 def ask(client: Any, thread: dict[str, Any], user: str, text: str) -> list[dict[str, Any]]:
@@ -93,3 +110,26 @@ def test_store_endpoints_on_memos_store(langgraph_dev: Any) -> None:
     store.delete_item(["docs", "drinks"], "tea")
     assert store.get_item(["docs", "drinks"], "tea") is None  # the API answers null for a missing item
     assert [i["key"] for i in store.search_items(["docs", "drinks"])["items"]] == ["soda"]
+
+
+def test_model_input_streamed_as_events_holds_the_memory(langgraph_dev: Any) -> None:
+    """The memory block is in the system message of the model call (seen in the server's event stream)."""
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=langgraph_dev("scripted"))
+    ask(client, client.threads.create(), "carol", "Remember that my locker code is 4512")
+    [call] = model_inputs(client, client.threads.create(), "carol", "What is my locker code?")
+    assert "<memories" in system_texts(call) and "my locker code is 4512" in system_texts(call)
+    [other] = model_inputs(client, client.threads.create(), "dave", "What is my locker code?")
+    assert "4512" not in system_texts(other)
+
+
+def test_readme_server_example_runs(langgraph_dev: Any) -> None:
+    """The README's `langgraph dev` client example, as written, against the test server."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Serving with `langgraph dev`"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "http://127.0.0.1:2024" in code
+    namespace: dict[str, Any] = {}
+    exec(compile(code.replace("http://127.0.0.1:2024", langgraph_dev("scripted")), "README.md", "exec"), namespace)
+    assert namespace["memories"], "the README example found no memory of alice's"

@@ -392,3 +392,33 @@ async def test_lg_non_ascii(harness):
             await s.put(("user_123", "memories"), key, {"text": text})
         for key, text in texts.items():
             assert keys(await s.search(("user_123", "memories"), query=text))[0] == key
+
+
+# ------------------------------------------------------------------------------------------------
+# The mapping table
+# ------------------------------------------------------------------------------------------------
+
+
+def test_mapping_table_names_existing_tests():
+    """Every counterpart LANGGRAPH_CASES.md names is a test of this directory; every LangGraph case has a row."""
+    import re
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    table = [line for line in (here / "LANGGRAPH_CASES.md").read_text().splitlines() if line.startswith("| `")]
+    defined = set()
+    for module in ("test_conformance.py", "test_langgraph_cases.py"):
+        defined |= set(re.findall(r"^(?:async )?def (test_\w+)", (here / module).read_text(), re.M))
+    named: set[str] = set()
+    for row in table:
+        counterparts = row.split("|")[2]
+        names = re.findall(r"`(test_\w+|_\w+)`", counterparts)
+        prefix = ""
+        for name in names:  # `_suffix` after `test_list_namespaces_prefix` continues that name
+            if name.startswith("test_"):
+                prefix = name.rsplit("_", 1)[0] if name.startswith("test_list_namespaces_") else ""
+                named.add(name)
+            else:
+                named.add(prefix + name)
+    assert named and named <= defined, sorted(named - defined)
+    assert len(table) == 21  # LangGraph's 27 cases, sync/async twins sharing a row
