@@ -65,7 +65,7 @@ async def test_react_memory_graph_on_the_scripted_model(mode: str) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with MemOS.ephemeral(embeddings=HashingEmbeddings(256)) as memos, MemOSStore(memos) as store:
-        graph = module.make_graph({"configurable": {"model": "scripted"}}).copy(update={"store": store})
+        graph = (await module.make_graph({"configurable": {"model": "scripted"}})).copy(update={"store": store})
 
         async def run(text: str, user: str) -> Any:
             state, context = {"messages": [HumanMessage(text)]}, {"user_id": user}

@@ -133,3 +133,27 @@ def test_readme_server_example_runs(langgraph_dev: Any) -> None:
     namespace: dict[str, Any] = {}
     exec(compile(code.replace("http://127.0.0.1:2024", langgraph_dev("scripted")), "README.md", "exec"), namespace)
     assert namespace["memories"], "the README example found no memory of alice's"
+
+
+@pytest.mark.slow
+def test_react_memory_on_local_smollm2_through_the_server(langgraph_dev: Any) -> None:
+    """The same flow on the local SmolLM2-135M (``MEMOS_MODEL=smollm2``): memory reaches its prompt, per user."""
+    pytest.importorskip("gguf")
+    pytest.importorskip("transformers")
+    from langgraph_sdk import get_sync_client
+
+    from langchain_memos.activation.models import find_smollm2_gguf
+    from langchain_memos.errors import MemOSError
+
+    try:
+        find_smollm2_gguf()
+    except MemOSError as exc:
+        pytest.skip(str(exc))
+    client = get_sync_client(url=langgraph_dev("smollm2"), timeout=600)
+    told = ask(client, client.threads.create(), "alice", "My dog is called Biscuit.")
+    assert isinstance(final_ai(told)["content"], str)
+    calls = model_inputs(client, client.threads.create(), "alice", "What is my dog called?")
+    assert calls and "Biscuit" in system_texts(calls[0])  # thread 1's memory in thread 2's first prompt
+    assert "<memories" in system_texts(calls[0])
+    bob_calls = model_inputs(client, client.threads.create(), "bob", "What is my dog called?")
+    assert bob_calls and all("Biscuit" not in system_texts(call) for call in bob_calls)
