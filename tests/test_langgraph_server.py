@@ -47,6 +47,7 @@ def ask(client: Any, thread: dict[str, Any], user: str, text: str) -> list[dict[
 
 
 def test_memory_crosses_threads_of_one_user_and_never_users(langgraph_dev: Any) -> None:
+    """A fact alice says in thread 1 answers her question in thread 2; bob's runs see none of it."""
     from langgraph_sdk import get_sync_client
 
     client = get_sync_client(url=langgraph_dev("scripted"))
@@ -81,6 +82,7 @@ def test_memory_crosses_threads_of_one_user_and_never_users(langgraph_dev: Any) 
 
 
 def test_store_endpoints_on_memos_store(langgraph_dev: Any) -> None:
+    """put_item / get_item / search_items / list_namespaces / delete_item answered by MemOSStore."""
     from langgraph_sdk import get_sync_client
 
     client = get_sync_client(url=langgraph_dev("scripted"))
