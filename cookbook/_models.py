@@ -18,50 +18,20 @@ what memory put in front of the model.
 from __future__ import annotations
 
 import os
-import re
-import uuid
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import PrivateAttr
+from langchain_core.messages import BaseMessage
 
-#: A scripted model's behaviour: the messages of one call -> the reply.
-Script = Callable[[list[BaseMessage]], AIMessage]
+# The scripted model and the helpers scripts are written with live in the package.
+from langchain_memos.integrations.scripted import (Script, ScriptedChatModel, call, last_human, memories_in,
+                                                   system_text, tool_results)
 
 MODEL_ENV = "MEMOS_CHAT_MODEL"
 
-_MEMORY_LINE = re.compile(r'<memory id="[^"]*" type="([^"]*)" date="([^"]*)"[^>]*>(.*?)</memory>')
-
-
-class ScriptedChatModel(BaseChatModel):
-    """A tool-calling fake chat model: each reply is ``script(messages)``.
-
-    ``bind_tools`` returns the model itself, so it drops into ``create_agent`` and any graph.
-
-    Args:
-        script: The behaviour (see :data:`Script`).
-    """
-
-    _script: Any = PrivateAttr()
-
-    def __init__(self, script: Script, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._script = script
-
-    @property
-    def _llm_type(self) -> str:
-        return "memos-cookbook-scripted"
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> "ScriptedChatModel":
-        """Tools are the script's business: the model itself."""
-        return self
-
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self._script(list(messages)))])
+__all__ = ["MODEL_ENV", "PromptRecorder", "Script", "ScriptedChatModel", "add_memory_options", "call", "chat_model",
+           "last_human", "memories_in", "open_memory", "system_text", "tool_results"]
 
 
 def chat_model(script: Script) -> BaseChatModel:
@@ -82,42 +52,6 @@ class PromptRecorder(BaseCallbackHandler):
 
     def on_chat_model_start(self, serialized: Any, messages: list[list[BaseMessage]], **kwargs: Any) -> None:
         self.calls.extend(list(batch) for batch in messages)
-
-
-# ------------------------------------------------------------------ helpers for scripts
-def last_human(messages: Sequence[BaseMessage]) -> str:
-    """The text of the last human message."""
-    return next((m.text for m in reversed(list(messages)) if m.type == "human"), "")
-
-
-def system_text(messages: Sequence[BaseMessage]) -> str:
-    """The text of the system messages of one call (instructions, memories, tool memory)."""
-    return "\n".join(m.text for m in messages if m.type == "system")
-
-
-def memories_in(text: str) -> list[tuple[str, str, str]]:
-    """``(type, date, content)`` of each ``<memory>`` line in ``text`` (a system message, a tool result)."""
-    return _MEMORY_LINE.findall(text)
-
-
-def tool_results(messages: Sequence[BaseMessage]) -> list[str]:
-    """Texts of the tool results answered since the last human message."""
-    out: list[str] = []
-    for message in reversed(list(messages)):
-        if message.type == "human":
-            break
-        if message.type == "tool":
-            out.insert(0, message.text)
-    return out
-
-
-def call(name: str, args: dict[str, Any]) -> AIMessage:
-    """An AI message asking for one tool call.
-
-    The id is random, as a provider's is: tool traces are keyed by it, so ids reused across
-    threads (say, a counter) would make later calls look already recorded.
-    """
-    return AIMessage("", tool_calls=[{"name": name, "args": dict(args), "id": f"call_{uuid.uuid4().hex[:12]}"}])
 
 
 def add_memory_options(parser: Any, *, path_help: str = "MemOS directory (default: in memory)") -> None:

@@ -6,6 +6,7 @@ from the run config (:func:`~langchain_memos.integrations.agents.model_from_conf
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -13,6 +14,15 @@ from langchain_core.runnables import RunnableConfig
 from langchain_memos.integrations.agents import create_memos_agent, model_from_config, tools_from_config
 
 
-def make_graph(config: RunnableConfig | None = None) -> Any:
-    """The compiled ReAct-with-memory agent."""
+def build_graph(config: RunnableConfig | None = None) -> Any:
+    """The compiled ReAct-with-memory agent (loads the model: a local one reads its files)."""
     return create_memos_agent(model_from_config(config), tools_from_config(config), name="react_memory")
+
+
+async def make_graph(config: RunnableConfig | None = None) -> Any:
+    """The factory ``langgraph.json`` names: :func:`build_graph` in a worker thread.
+
+    The LangGraph API server calls it for each run on its event loop, where reading a local
+    model's files would block every other request (``langgraph dev`` refuses blocking calls).
+    """
+    return await asyncio.to_thread(build_graph, config)

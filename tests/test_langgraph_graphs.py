@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -117,14 +119,18 @@ def _load(spec: str) -> Any:
 
 def test_graphs_load_from_langgraph_json() -> None:
     config = json.loads((ROOT / "langgraph.json").read_text())
-    assert config["store"]["path"] == "langchain_memos.integrations.store:make_store"
+    assert config["store"]["path"] == "langchain_memos.integrations.store.make_store"
     assert set(config["graphs"]) == {"react_memory", "plan_execute_memory", "consolidation"}
     model = ScriptedToolModel(lambda m: AIMessage("ok"))
     with MemOS.ephemeral(embeddings=HashingEmbeddings(64)) as memos, MemOSStore(memos) as store:
         memos.add(["Ann likes tea", "Ann likes tea"], ("users", "ann"), owner="ann")
         for name, spec in config["graphs"].items():
             target = _load(spec)
-            graph = target if hasattr(target, "invoke") else target({"configurable": {"model": model}})
+            if hasattr(target, "invoke"):
+                graph = target
+            else:  # the factories are async (the API server calls them on its event loop)
+                assert inspect.iscoroutinefunction(target), name
+                graph = asyncio.run(target({"configurable": {"model": model}}))
             assert hasattr(graph, "get_graph") and graph.get_graph().nodes
             graph = graph.copy(update={"store": store})
             if name == "consolidation":

@@ -7,25 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from langchain_memos.errors import MemOSError
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_smollm2_memory_agent_two_threads() -> None:
-    pytest.importorskip("gguf")
-    pytest.importorskip("transformers")
+def test_smollm2_memory_agent_two_threads(smollm2_installed: Path) -> None:
     from langchain_memos import MemOS
     from langchain_memos.activation import ChatMemOSLocal
-    from langchain_memos.activation.models import find_smollm2_gguf
     from langchain_memos.embeddings import HashingEmbeddings
     from langchain_memos.integrations.nodes import MemoryNodes
 
-    try:
-        find_smollm2_gguf()
-    except MemOSError as exc:
-        pytest.skip(str(exc))
     spec = importlib.util.spec_from_file_location("cookbook_smollm2", ROOT / "cookbook" / "langgraph_memory_smollm2.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
@@ -41,5 +32,5 @@ def test_smollm2_memory_agent_two_threads() -> None:
         assert all(isinstance(a, str) for a in result["answers"].values())
         # the local model's KV cache: warming the same memory prefix is a cache hit
         nodes = MemoryNodes(model=chat)
-        report = nodes._inject({"memos_context": alice_t2[0]}, {}, None)["memos_kv_prefix"]
+        report = nodes.inject_kv_prefix.invoke({"memos_context": alice_t2[0]})["memos_kv_prefix"]
         assert report["cached"] is True and report["tokens"] > 20

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -115,8 +117,9 @@ def test_langgraph_json_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     from langchain_memos.integrations.store import make_store
 
     config = json.loads((Path(__file__).resolve().parent.parent / "langgraph.json").read_text())
-    module, _, name = config["store"]["path"].rpartition(":")
-    assert (module, name) == ("langchain_memos.integrations.store", "make_store")
+    # the LangGraph API server takes a dotted module path (or ./file.py:name, relative to its working directory)
+    module, _, name = config["store"]["path"].rpartition(".")
+    assert getattr(importlib.import_module(module), name) is make_store
     monkeypatch.setenv("MEMOS_PATH", str(tmp_path / "from-env"))
     store = make_store()
     try:

@@ -55,6 +55,20 @@ def current_config() -> dict[str, Any]:
         return {}
 
 
+def current_runtime() -> Any:
+    """The running graph's ``langgraph.runtime.Runtime`` (store, context), or ``None`` outside a graph run.
+
+    Read through LangGraph's public ``get_runtime``; in async code that needs Python 3.11+
+    (as LangGraph's own ``get_config``/``get_store`` do).
+    """
+    from langgraph.runtime import get_runtime
+
+    try:
+        return get_runtime()
+    except (RuntimeError, KeyError):  # outside a runnable context, or a config without "configurable"
+        return None
+
+
 def resolve_memos(runtime: Any, settings: MemorySettings) -> MemOS:
     """The MemOS for this run (see the module docstring).
 

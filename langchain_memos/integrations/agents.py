@@ -17,11 +17,9 @@ from dataclasses import replace
 from typing import Annotated, Any, Sequence
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph._internal._runnable import RunnableCallable
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
-from langgraph.runtime import Runtime
 from typing_extensions import NotRequired
 
 from ..memos import MemOS
@@ -29,6 +27,7 @@ from ._memory_ops import message_text
 from ._scope import get_field
 from .errors import InvalidPlanError
 from .middleware import MemOSMiddleware
+from .scripted import SCRIPTED_MODEL_NAME, scripted_memory_model
 from .nodes import (
     MemoryNodes,
     MemoryState,
@@ -41,6 +40,10 @@ from .nodes import (
 from .settings import MemorySettings
 from .store import MemOSStore
 from .tools import memory_tools
+
+
+#: The ``MEMOS_MODEL`` / ``configurable["model"]`` value that selects the local SmolLM2-135M (also the default).
+SMOLLM2_MODEL_NAME = "smollm2"
 
 
 def _memory_parts(memory: MemOS | MemOSStore | None, settings: MemorySettings | None,
@@ -99,11 +102,11 @@ class _ReactMemoryHooks:
     def _inputs(self, state: Any, update: dict[str, Any]) -> dict[str, Any]:
         return {"llm_input_messages": memory_messages({**dict(state), **update}, None), **update}
 
-    def pre(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    def pre(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         self.nodes.capture_tool_traces.invoke(state, config)
         return self._inputs(state, self.nodes.retrieve_memories.invoke(state, config))
 
-    async def apre(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    async def apre(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         await self.nodes.capture_tool_traces.ainvoke(state, config)
         return self._inputs(state, await self.nodes.retrieve_memories.ainvoke(state, config))
 
@@ -111,7 +114,7 @@ class _ReactMemoryHooks:
         messages = state_messages(state)
         return bool(messages) and not getattr(messages[-1], "tool_calls", None)
 
-    def post(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    def post(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         if not self._final(state):
             return {}
         update = self.nodes.write_memories.invoke(state, config)
@@ -119,7 +122,7 @@ class _ReactMemoryHooks:
             update.update(self.nodes.consolidate.invoke(state, config))
         return update
 
-    async def apost(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    async def apost(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         if not self._final(state):
             return {}
         update = await self.nodes.write_memories.ainvoke(state, config)
@@ -157,8 +160,8 @@ def create_memos_react_agent(model: Any, tools: Sequence[Any] = (), *, memory: M
         warnings.simplefilter("ignore", DeprecationWarning)
         return create_react_agent(
             model, tool_node, state_schema=kwargs.pop("state_schema", ReactMemoryState),
-            pre_model_hook=RunnableCallable(hooks.pre, hooks.apre, name="memos_pre_model"),
-            post_model_hook=RunnableCallable(hooks.post, hooks.apost, name="memos_post_model"),
+            pre_model_hook=RunnableLambda(hooks.pre, afunc=hooks.apre, name="memos_pre_model"),
+            post_model_hook=RunnableLambda(hooks.post, afunc=hooks.apost, name="memos_post_model"),
             store=store, checkpointer=checkpointer, **kwargs)
 
 
@@ -285,8 +288,8 @@ def create_plan_execute_agent(model: Any, tools: Sequence[Any] = (), *, memory: 
     steps = _PlanExecute(model, tools, settings, max_steps)
     builder = StateGraph(PlanExecuteState)
     builder.add_node("retrieve", nodes.retrieve_memories)
-    builder.add_node("planner", RunnableCallable(steps.plan, steps.aplan, name="planner"))
-    builder.add_node("executor", RunnableCallable(steps.execute, steps.aexecute, name="executor"))
+    builder.add_node("planner", RunnableLambda(steps.plan, afunc=steps.aplan, name="planner"))
+    builder.add_node("executor", RunnableLambda(steps.execute, afunc=steps.aexecute, name="executor"))
     builder.add_node("tools", ToolNode(list(tools), wrap_tool_call=timed_tool_call, awrap_tool_call=atimed_tool_call))
     builder.add_node("capture", nodes.capture_tool_traces)
     builder.add_node("finish", steps.finish)
@@ -313,14 +316,18 @@ def model_from_config(config: Any) -> Any:
     ``config["configurable"]["model"]`` (a chat model, or a ``provider:model`` string for
     ``init_chat_model``), else the ``MEMOS_MODEL`` environment variable, else the local
     SmolLM2-135M (:meth:`~langchain_memos.activation.ChatMemOSLocal.from_smollm2`).
+    The name ``"scripted"`` selects :func:`~langchain_memos.integrations.scripted.scripted_memory_model`,
+    a deterministic offline tool-calling model (no API key), and ``"smollm2"`` the local SmolLM2.
     """
     import os
 
     choice = (get_field(config, "configurable") or {}).get("model") or os.environ.get("MEMOS_MODEL")
-    if choice is None:
+    if choice is None or choice == SMOLLM2_MODEL_NAME:
         from ..activation import ChatMemOSLocal
 
         return ChatMemOSLocal.from_smollm2(max_new_tokens=128)
+    if choice == SCRIPTED_MODEL_NAME:
+        return scripted_memory_model()
     if isinstance(choice, str):
         from langchain.chat_models import init_chat_model
 
@@ -347,6 +354,7 @@ def create_consolidation_graph(*, memory: MemOS | MemOSStore | None = None, sett
 __all__ = [
     "PlanExecuteState",
     "ReactMemoryState",
+    "SMOLLM2_MODEL_NAME",
     "create_consolidation_graph",
     "create_memos_agent",
     "create_memos_react_agent",

@@ -36,14 +36,12 @@ import time
 from typing import Any, Awaitable, Callable, Sequence
 
 from langchain_core.messages import AnyMessage, SystemMessage, ToolMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph._internal._runnable import RunnableCallable
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import MessagesState
-from langgraph.runtime import Runtime
 from typing_extensions import NotRequired
 
 from ._memory_ops import Recall, aremember_turns, arecall, latest_human_text, message_type, recall, remember_turns
-from ._scope import MemoryScope, get_field, resolve_lifecycle, resolve_scheduler, resolve_scope
+from ._scope import MemoryScope, current_runtime, get_field, resolve_lifecycle, resolve_scheduler, resolve_scope
 from .settings import MemorySettings
 from .tool_memory import arecord_traces, record_traces, traces_from_messages
 
@@ -173,25 +171,25 @@ class MemoryNodes:
             "inject_kv_prefix": (self._inject, self._ainject),
         }
         for name, (func, afunc) in pairs.items():
-            node = RunnableCallable(func, afunc, name=name, trace=False)
+            node = RunnableLambda(func, afunc=afunc, name=name)
             node.__doc__ = _NODE_DOCS[name]
             setattr(self, name, node)
 
-    def scope(self, runtime: Any, config: RunnableConfig | None) -> MemoryScope:
-        """The run's :class:`MemoryScope`."""
-        return resolve_scope(runtime, config, self.settings)
+    def scope(self, config: RunnableConfig | None) -> MemoryScope:
+        """The run's :class:`MemoryScope` (from the running graph's runtime and ``config``)."""
+        return resolve_scope(current_runtime(), config, self.settings)
 
     # retrieve ---------------------------------------------------------------
     def _recall_args(self, state: Any, scope: MemoryScope) -> tuple[tuple, dict]:
         return ((scope.memos, state_query(state), scope.namespace, self.settings),
                 {"user_id": scope.user_id, "thread_id": scope.thread_id})
 
-    def _retrieve(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        args, kwargs = self._recall_args(state, self.scope(runtime, config))
+    def _retrieve(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        args, kwargs = self._recall_args(state, self.scope(config))
         return recall(*args, **kwargs).to_state(self.settings.instructions)
 
-    async def _aretrieve(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        args, kwargs = self._recall_args(state, self.scope(runtime, config))
+    async def _aretrieve(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        args, kwargs = self._recall_args(state, self.scope(config))
         result: Recall = await arecall(*args, **kwargs)
         return result.to_state(self.settings.instructions)
 
@@ -200,50 +198,51 @@ class MemoryNodes:
         messages = state_messages(state)
         return traces_from_messages(current_turn(messages), task=state_query(state), thread_id=scope.thread_id)
 
-    def _capture(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        scope = self.scope(runtime, config)
+    def _capture(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        scope = self.scope(config)
         ids = record_traces(scope.memos, self._traces(state, scope), scope.namespace, owner=scope.user_id,
                             skip_tools=self.settings.untraced_tools)
         return {"memos_traces": ids}
 
-    async def _acapture(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        scope = self.scope(runtime, config)
+    async def _acapture(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        scope = self.scope(config)
         ids = await arecord_traces(scope.memos, self._traces(state, scope), scope.namespace, owner=scope.user_id,
                                    skip_tools=self.settings.untraced_tools)
         return {"memos_traces": ids}
 
     # turns ------------------------------------------------------------------
-    def _write(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        scope = self.scope(runtime, config)
+    def _write(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        scope = self.scope(config)
         ids = remember_turns(scope.memos, state_messages(state), scope.namespace, user_id=scope.user_id,
                              thread_id=scope.thread_id)
         return {"memos_remembered": ids}
 
-    async def _awrite(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        scope = self.scope(runtime, config)
+    async def _awrite(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        scope = self.scope(config)
         ids = await aremember_turns(scope.memos, state_messages(state), scope.namespace, user_id=scope.user_id,
                                     thread_id=scope.thread_id)
         return {"memos_remembered": ids}
 
     # consolidate ------------------------------------------------------------
-    def _consolidate(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        return {"memos_consolidation": run_consolidation(runtime, self.scope(runtime, config))}
+    def _consolidate(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        return {"memos_consolidation": run_consolidation(current_runtime(), self.scope(config))}
 
-    async def _aconsolidate(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        scope = self.scope(runtime, config)
-        return {"memos_consolidation": await asyncio.to_thread(run_consolidation, runtime, scope)}
+    async def _aconsolidate(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        scope = self.scope(config)
+        return {"memos_consolidation": await asyncio.to_thread(run_consolidation, current_runtime(), scope)}
 
     # activation -------------------------------------------------------------
     def _local_model(self, runtime: Any) -> Any:
         model = unwrap_model(self.model or get_field(get_field(runtime, "context"), "model"))
         return model if callable(getattr(model, "warm", None)) else None
 
-    def _inject(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
-        return {"memos_kv_prefix": warm_prefix(self._local_model(runtime), get_field(state, "memos_context") or "")}
+    def _inject(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
+        return {"memos_kv_prefix": warm_prefix(self._local_model(current_runtime()),
+                                               get_field(state, "memos_context") or "")}
 
-    async def _ainject(self, state: Any, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    async def _ainject(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         text = get_field(state, "memos_context") or ""
-        return {"memos_kv_prefix": await asyncio.to_thread(warm_prefix, self._local_model(runtime), text)}
+        return {"memos_kv_prefix": await asyncio.to_thread(warm_prefix, self._local_model(current_runtime()), text)}
 
 
 def run_consolidation(runtime: Any, scope: MemoryScope) -> dict[str, Any]:
