@@ -54,7 +54,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ._chroma_server import chroma_server, process_peak_rss_mb
+from ._servers import chroma_server, process_peak_rss_mb
 from ._common import FakeEmbeddings, environment, peak_rss_mb, percentile, write_json
 
 #: Stores compared, in table order.

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -31,8 +36,8 @@ VECTOR_INDEX_KINDS = [
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory):
     """Start a real Chroma server on 127.0.0.1 for the session; yield ``(host, port)``."""
-    from benchmarks._chroma_server import ChromaServerError, chroma_command
-    from benchmarks._chroma_server import chroma_server as running_chroma_server
+    from benchmarks._servers import ChromaServerError, chroma_command
+    from benchmarks._servers import chroma_server as running_chroma_server
 
     if chroma_command() is None:
         pytest.skip("the `chroma` CLI is not installed (it ships with chromadb); install chromadb>=1.0")
@@ -222,6 +227,8 @@ def langgraph_dev(tmp_path_factory: pytest.TempPathFactory):
     exe = Path(sys.executable).with_name("langgraph")
     if not exe.exists():
         pytest.skip(f"no `langgraph` CLI next to {sys.executable}; install langgraph-cli[inmem] (the dev extra)")
+    from benchmarks._servers import free_port, stop
+
     started: list[tuple[subprocess.Popen, Path]] = []
     urls: dict[str, str] = {}
 
@@ -229,7 +236,7 @@ def langgraph_dev(tmp_path_factory: pytest.TempPathFactory):
         if model in urls:
             return urls[model]
         workdir = _langgraph_workdir(tmp_path_factory.mktemp("langgraph-dev"))
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         log_path = workdir / "server.log"
         with open(log_path, "wb") as log:
@@ -251,7 +258,7 @@ def langgraph_dev(tmp_path_factory: pytest.TempPathFactory):
         yield start
     finally:
         for proc, _ in started:
-            _stop(proc)
+            stop(proc)
         for proc, log_path in started:
             assert proc.poll() is not None, f"`langgraph dev` (pid {proc.pid}) is still running; see {log_path}"
 

@@ -1,4 +1,4 @@
-"""Start and stop a real ``chroma run`` server on loopback (benchmarks and tests share it)."""
+"""Local servers on loopback for the benchmarks and tests: a `chroma run` server, free ports, process-group stop."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def heartbeat(host: str, port: int) -> bool:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """Stop a server process group started by :func:`chroma_server` (SIGTERM, then SIGKILL)."""
+    """Stop a server started in its own session (its process group): SIGTERM, then SIGKILL."""
     if proc.poll() is not None:
         return
     try:
