@@ -600,8 +600,7 @@ class MemOS:
         Raises:
             EngineUnavailableError: The instance has no graph (``graph_backend=None``).
         """
-        namespace = validate_namespace(namespace, allow_empty=True)
-        return self._require_graph().store.entities(namespace, kind=kind, limit=limit)
+        return self._require_graph().entities(namespace, kind=kind, limit=limit)
 
     def relations(self, namespace: Sequence[str] = (), *, entity: str | None = None, predicate: str | None = None,
                   as_of: Any = None, current: bool = False, limit: int | None = None,
@@ -621,27 +620,15 @@ class MemOS:
         Raises:
             EngineUnavailableError: The instance has no graph.
         """
-        from .graph.base import RelationQuery
+        return self._require_graph().relations(namespace, entity=entity, predicate=predicate, as_of=as_of,
+                                               current=current, limit=limit, readable=self._readable_by(user))
 
-        graph = self._require_graph()
-        namespace = validate_namespace(namespace, allow_empty=True)
-        ids = None
-        if entity is not None:
-            ids = frozenset(graph.link(namespace, [entity]))
-            if not ids:
-                return []
-        rels = graph.store.relations(RelationQuery(namespace_prefix=namespace, entity_ids=ids, predicate=predicate,
-                                                   as_of=to_utc(as_of), current=current,
-                                                   limit=limit if self._user(user) is None else None))
-        return self._readable_relations(rels, self._user(user))[:limit]
-
-    def _readable_relations(self, rels: list[Any], user: str | None) -> list[Any]:
-        """The relations with a source cube ``user`` may read (all of them for ``None``, the trusted caller)."""
-        if user is None or not rels:
-            return rels
-        sources = sorted({c for r in rels for c in r.provenance})
-        readable = {c.id for c in self.records.get(sources) if c is not None and c.can_read(user)}
-        return [r for r in rels if readable.intersection(r.provenance)]
+    def _readable_by(self, user: str | None) -> Callable[[list[str]], set[str]] | None:
+        """The source check of graph queries for ``user`` (``None``: the trusted caller, no check)."""
+        user = self._user(user)
+        if user is None:
+            return None
+        return lambda ids: {c.id for c in self.records.get(ids) if c is not None and c.can_read(user)}
 
     def facts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
               entity: str | None = None, user: str | None = None) -> list[Any]:
@@ -657,25 +644,18 @@ class MemOS:
         Example:
             ``memos.facts(("users", "ann"))[0].text`` -> ``"ann moved to Denver"``
         """
-        from .graph.writer import MENTION_PREDICATES
-
-        rels = self.relations(namespace, entity=entity, as_of=None if history else as_of,
-                              current=not history and as_of is None, user=user)
-        start = to_utc("1970-01-01T00:00:00")
-        return sorted((r for r in rels if r.predicate not in MENTION_PREDICATES),
-                      key=lambda r: (r.valid_from or start, r.recorded_at, r.id))
+        return self._require_graph().facts(namespace, as_of=as_of, history=history, entity=entity,
+                                           readable=self._readable_by(user))
 
     async def afacts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
                      entity: str | None = None, user: str | None = None) -> list[Any]:
         """Async twin of :meth:`facts`."""
-        return await asyncio.to_thread(self.facts, namespace, as_of=as_of, history=history, entity=entity,
-                                       user=user)
+        return await self._require_graph().afacts(namespace, as_of=as_of, history=history, entity=entity,
+                                                  readable=self._readable_by(user))
 
     def neighbours(self, name: str, namespace: Sequence[str], *, hops: int = 1, as_of: Any = None) -> list[Any]:
         """Entities within ``hops`` (1 or 2) of the entity ``name`` refers to in ``namespace``."""
-        graph = self._require_graph()
-        linked = graph.link(validate_namespace(namespace), [name])
-        return graph.store.neighbours(list(linked), hops=hops, as_of=to_utc(as_of)) if linked else []
+        return self._require_graph().neighbours(name, namespace, hops=hops, as_of=as_of)
 
     def delete_namespace(self, namespace: Sequence[str], *, reason: str = "delete namespace",
                          user: str | None = None) -> list[str]:
@@ -1235,7 +1215,7 @@ class MemOS:
     def mark_used(self, ids: str | Sequence[str], *, visits: int = 3, at: Any = None) -> None:
         """Record that cubes were used (e.g. in an answer): each counts ``visits`` accesses.
 
-        Heat (:mod:`langchain_memos.scheduler.heat`) grows with accesses, so used cubes
+        Heat (:mod:`langchain_memos.policy.heat`) grows with accesses, so used cubes
         stay in the hot tiers. Unknown ids are ignored.
         """
         ids = [ids] if isinstance(ids, str) else list(ids)

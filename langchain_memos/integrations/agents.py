@@ -24,9 +24,9 @@ from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 from typing_extensions import NotRequired
 
+from ..lookup import get_field
 from ..memos import MemOS
 from ._memory_ops import message_text
-from ._scope import get_field
 from .errors import InvalidPlanError
 from .middleware import MemOSMiddleware
 from .nodes import (

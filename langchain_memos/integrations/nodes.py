@@ -42,8 +42,9 @@ from langgraph.graph import MessagesState
 from langgraph.runtime import Runtime
 from typing_extensions import NotRequired
 
+from ..lookup import get_field
 from ._memory_ops import Recall, aremember_turns, arecall, latest_human_text, message_type, recall, remember_turns
-from ._scope import MemoryScope, get_field, resolve_lifecycle, resolve_scheduler, resolve_scope
+from ._scope import MemoryScope, resolve_lifecycle, resolve_scheduler, resolve_scope
 from .settings import MemorySettings
 from .tool_memory import arecord_traces, record_traces, traces_from_messages
 

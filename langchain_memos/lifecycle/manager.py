@@ -11,7 +11,7 @@ runs the steps in a background thread; the LangGraph nodes in
 The steps:
 
 * **heat** (:meth:`MemLifecycle.heat`, :meth:`~MemLifecycle.refresh_heat`): a pure function of
-  accesses, interaction length, recency and importance (:mod:`langchain_memos.scheduler.heat`).
+  accesses, interaction length, recency and importance (:mod:`langchain_memos.policy.heat`).
   Search hits and reads count an access; :meth:`~MemLifecycle.mark_used` counts a use.
 * **tiers** (:meth:`~MemLifecycle.admit`, :meth:`~MemLifecycle.rebalance`): a bounded
   working set per thread (LRU by heat), activation for the hottest, capacities for
@@ -58,7 +58,7 @@ from ..cube import HOT_TIERS, MemCube, MemoryType, Status, Tier, to_utc, utcnow
 from ..filters import Condition
 from ..ingest import PlannedCube
 from ..retrieval.query import analyze_query
-from ..scheduler.heat import cube_heat
+from ..policy.heat import cube_heat
 from ..storage.base import CubeQuery, TierMove, ns_key
 from .config import LifecycleConfig
 from .fuse import (
@@ -70,7 +70,7 @@ from .fuse import (
     segment_thread,
     summary_key,
 )
-from .llm import BudgetedLLM, fit_texts
+from ..policy.llm_budget import BudgetedLLM, fit_texts
 
 _ALL_STATUSES = frozenset(Status)
 _SUMMARY_SYSTEM = ("You compress memories of a conversation. Write one short factual summary that keeps every "
@@ -301,7 +301,7 @@ class MemLifecycle:
 
     # --------------------------------------------------------------------- heat
     def heat(self, cube: MemCube, *, joined_at: datetime | None = None) -> float:
-        """The cube's heat now (see :mod:`langchain_memos.scheduler.heat`)."""
+        """The cube's heat now (see :mod:`langchain_memos.policy.heat`)."""
         return cube_heat(cube, self.now(), self.config.heat, joined_at=joined_at)
 
     def refresh_heat(self, namespace: Sequence[str] = (), ids: Sequence[str] | None = None) -> int:
