@@ -434,7 +434,7 @@ class MemOSStore(BaseStore):
         config = self.memos.retrieval
         plan = plan_search(op.query, cq, max(config.keyword_pool, config.vector_pool), config, min_score=0.0,
                            max_tokens=None, mmr=False)
-        hits = self.memos._rank(plan, query_vector)
+        hits = self.memos.engine.rank(plan, query_vector)
         ranked_ids = [h.id for h in hits]
         scores = {h.id: h.score for h in hits}
         # Without Python-only checks only the page is loaded: ranked ids first, then the
@@ -495,7 +495,7 @@ class MemOSStore(BaseStore):
         if seen and self.memos.config.track_access:
             self.memos.records.touch(seen, now)
         if planned:
-            self.memos._commit(planned, vectors)
+            self.memos.engine.commit(planned, vectors)
         for ns, key in deletes:
             cube = self.memos.records.get_by_keys(ns, [key])[0]
             if cube is not None:

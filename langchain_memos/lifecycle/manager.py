@@ -55,6 +55,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..cube import HOT_TIERS, MemCube, MemoryType, Status, Tier, to_utc, utcnow
+from ..engine import SearchHit, apply_update, embed_texts
 from ..filters import Condition
 from ..ingest import PlannedCube
 from ..retrieval.query import analyze_query
@@ -275,29 +276,23 @@ class MemLifecycle:
 
     def _commit(self, planned: Sequence[PlannedCube], expected: Mapping[str, MemCube]) -> bool:
         """Commit ``planned`` in one transaction if every cube in ``expected`` (the reads the plan was
-        made from) still has the same version and tier.
+        made from) still has the same version and tier
+        (:meth:`~langchain_memos.engine.MemoryEngine.commit_if_unchanged`).
 
-        Embeddings are computed first; the version check and the commit run while the
-        store's write lock is held, so no write of this process lands in between. Access
-        counts that arrived since the plan was made are carried over. Returns ``False``
-        (and commits nothing) when a cube changed or disappeared: the next run re-plans.
+        Embeddings are computed first. Returns ``False`` (and commits nothing) when a cube
+        changed or disappeared: the next run re-plans.
         """
-        texts = [p.embed_text for p in planned if p.embed_text is not None]
-        vectors = self.memos._embed_documents(texts) if texts else []
-        records = self.memos.records
-        with records.write_lock():
-            fresh = {c.id: c for c in records.get(list(expected)) if c is not None}
-            if any(cid not in fresh or (fresh[cid].version, fresh[cid].tier) != (read.version, read.tier)
-                   for cid, read in expected.items()):
-                self.stats.conflicts_skipped += 1
-                return False
-            for p in planned:
-                current = fresh.get(p.cube.id)
-                if current is not None:
-                    p.cube.access_count = current.access_count
-                    p.cube.last_accessed_at = current.last_accessed_at
-            self.memos._commit(list(planned), vectors)
-        return True
+        engine = self.memos.engine
+        texts = embed_texts(planned)
+        if engine.commit_if_unchanged(planned, engine.embed_documents(texts) if texts else [], expected):
+            return True
+        self.stats.conflicts_skipped += 1
+        return False
+
+    def _update(self, cube: MemCube, changes: Mapping[str, Any], reason: str) -> PlannedCube:
+        """The planned new version of ``cube`` (pure: :func:`~langchain_memos.engine.apply_update`)."""
+        return apply_update(cube, changes, reason=reason, actor=self.config.actor,
+                            max_chars=self.memos.config.max_content_chars)
 
     # --------------------------------------------------------------------- heat
     def heat(self, cube: MemCube, *, joined_at: datetime | None = None) -> float:
@@ -577,14 +572,14 @@ class MemLifecycle:
         actor = self.config.actor
         prov = merged_provenance([survivor, dup])
         prov = [p for p in prov if not (p.kind == "cube" and p.ref == survivor.id)]
-        keep = self.memos._apply_update(survivor, {
+        keep = self._update(survivor, {
             "provenance": prov, "importance": max(survivor.importance, dup.importance),
             "tags": tuple(dict.fromkeys((*survivor.tags, *dup.tags))),
-        }, reason="dedup", actor=actor)
-        folded = self.memos._apply_update(dup, {
+        }, "dedup")
+        folded = self._update(dup, {
             "tier": Tier.ARCHIVE, "status": Status.FUSED,
             "metadata": {**dup.metadata, "fused_into": survivor.id},
-        }, reason="dedup", actor=actor)
+        }, "dedup")
         ok = self._commit([keep, folded], {survivor.id: survivor, dup.id: dup})
         if ok:
             self.stats.archived += 1
@@ -652,9 +647,9 @@ class MemLifecycle:
         until = new.valid_from or new.created_at
         if old.valid_from is not None and until <= old.valid_from:
             until = old.valid_from + timedelta(microseconds=1)
-        planned = self.memos._apply_update(old, {
+        planned = self._update(old, {
             "valid_to": until, "metadata": {**old.metadata, "superseded_by": new.id},
-        }, reason="supersede", actor=self.config.actor)
+        }, "supersede")
         if not self._commit([planned], {old.id: old}):
             return False
         self.stats.superseded += 1
@@ -744,9 +739,9 @@ class MemLifecycle:
         )
         planned = [PlannedCube.for_cube(summary, reembed=True)]
         for s in sources:
-            planned.append(self.memos._apply_update(s, {
+            planned.append(self._update(s, {
                 "tier": Tier.ARCHIVE, "status": Status.FUSED, "metadata": {**s.metadata, "fused_into": summary.id},
-            }, reason="summarize", actor=self.config.actor))
+            }, "summarize"))
         return planned
 
     # ----------------------------------------------------------------- forget
@@ -903,7 +898,6 @@ class MemLifecycle:
             prior = first.get(h.cube.id, first.get(h.cube.metadata.get("fused_into"), 0.0))
             blended.append(((1 - w) * h.score + w * prior, h))
         blended.sort(key=lambda t: -t[0])
-        from ..memos import SearchHit
         out = [SearchHit(cube=h.cube, score=sc, reasons={**h.reasons}, rank=i + 1)
                for i, (sc, h) in enumerate(blended[:k])]
         return _fit_budget(out, options.get("max_tokens") or self.memos.retrieval.max_tokens)
@@ -987,7 +981,6 @@ class MemLifecycle:
 
 def _fit_budget(hits: list[Any], max_tokens: int) -> list[Any]:
     """Keep hits in order while their rendered texts fit ``max_tokens`` (as ``MemOS.search`` does)."""
-    from ..memos import SearchHit
     from ..render import count_tokens, render_memory
 
     out, used = [], 0
