@@ -31,11 +31,10 @@ from langchain_core.embeddings import Embeddings
 from . import engine as steps
 from .config import MemOSConfig
 from .cube import HistoryEntry, MemCube, MemoryType, Tier, to_utc, utcnow
-from .engine import IntegrityReport, MemoryEngine, SearchHit
+from .engine import EngineField, IntegrityReport, MemoryEngine, SearchHit
 from .errors import EngineUnavailableError, InvalidInputError, MemOSError
 from .events import ChangeListeners, Listener, MemChange
 from .forget import ForgetHook
-from .ingest import PlannedCube, index_text_for
 from .retrieval.fusion import RetrievalConfig
 from .storage.base import AuditRecord, RecordStore, TierMove, VectorIndex
 from .validation import validate_namespace
@@ -96,49 +95,14 @@ class MemOS:
             self.engine.check_hooks.append(lambda repair: steps.check_graph(self.engine, repair))
         self._closed = False
 
-    # ------------------------------------------------------------ engines
-    @property
-    def config(self) -> MemOSConfig:
-        """The settings."""
-        return self.engine.config
-
-    @property
-    def retrieval(self) -> RetrievalConfig:
-        """The retrieval settings (weights, pools, MMR, floor, budget)."""
-        return self.engine.retrieval
-
-    @retrieval.setter
-    def retrieval(self, value: RetrievalConfig) -> None:
-        self.engine.retrieval = value
-
-    @property
-    def embeddings(self) -> Embeddings:
-        """The embedder."""
-        return self.engine.embeddings
-
-    @embeddings.setter
-    def embeddings(self, value: Embeddings) -> None:
-        self.engine.embeddings = value
-
-    @property
-    def records(self) -> RecordStore:
-        """The record store (source of truth)."""
-        return self.engine.records
-
-    @property
-    def vectors(self) -> VectorIndex:
-        """The vector index (derived from the record store)."""
-        return self.engine.vectors
-
-    @property
-    def forget_hooks(self) -> list[ForgetHook]:
-        """The cleanups :meth:`delete_user` and :meth:`forget_namespace` run (see :meth:`add_forget_hook`)."""
-        return self.engine.forget_hooks
-
-    @property
-    def check_hooks(self) -> list[Callable[[bool], tuple[int, int]]]:
-        """The checks :meth:`check` runs after its own (see :meth:`add_check_hook`)."""
-        return self.engine.check_hooks
+    # ------------------------------------------------------------ engines (attributes of self.engine)
+    config = EngineField("The settings (:class:`~langchain_memos.config.MemOSConfig`).")
+    retrieval = EngineField("The retrieval settings (weights, pools, MMR, floor, budget).")
+    embeddings = EngineField("The embedder (any LangChain ``Embeddings``).")
+    records = EngineField("The record store (source of truth).")
+    vectors = EngineField("The vector index (derived from the record store).")
+    forget_hooks = EngineField("The cleanups :meth:`delete_user` and :meth:`forget_namespace` run.")
+    check_hooks = EngineField("The checks :meth:`check` runs after its own (see :meth:`add_check_hook`).")
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -298,14 +262,8 @@ class MemOS:
             EngineUnavailableError: The instance has no graph.
         """
         return self._require_graph().relations(namespace, entity=entity, predicate=predicate, as_of=as_of,
-                                               current=current, limit=limit, readable=self._readable_by(user))
-
-    def _readable_by(self, user: str | None) -> Callable[[list[str]], set[str]] | None:
-        """The source check of graph queries for ``user`` (``None``: the trusted caller, no check)."""
-        user = self._user(user)
-        if user is None:
-            return None
-        return lambda ids: self.engine.readable_ids(ids, user)
+                                               current=current, limit=limit,
+                                               readable=self.engine.source_check(self._user(user)))
 
     def facts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
               entity: str | None = None, user: str | None = None) -> list[Any]:
@@ -322,13 +280,13 @@ class MemOS:
             ``memos.facts(("users", "ann"))[0].text`` -> ``"ann moved to Denver"``
         """
         return self._require_graph().facts(namespace, as_of=as_of, history=history, entity=entity,
-                                           readable=self._readable_by(user))
+                                           readable=self.engine.source_check(self._user(user)))
 
     async def afacts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
                      entity: str | None = None, user: str | None = None) -> list[Any]:
         """Async twin of :meth:`facts`."""
         return await self._require_graph().afacts(namespace, as_of=as_of, history=history, entity=entity,
-                                                  readable=self._readable_by(user))
+                                                  readable=self.engine.source_check(self._user(user)))
 
     def neighbours(self, name: str, namespace: Sequence[str], *, hops: int = 1, as_of: Any = None) -> list[Any]:
         """Entities within ``hops`` (1 or 2) of the entity ``name`` refers to in ``namespace``."""
@@ -358,14 +316,7 @@ class MemOS:
         Raises:
             InvalidInputError: Lengths differ, or a cube or embedding is invalid; nothing is written.
         """
-        if len(cubes) != len(embeddings):
-            raise InvalidInputError(f"restore() needs one embedding (or None) per cube; got {len(cubes)} cubes and "
-                                    f"{len(embeddings)} embeddings")
-        planned = []
-        for cube, vector in zip(cubes, embeddings):
-            text = index_text_for(cube) if vector is not None else None
-            planned.append(PlannedCube(cube=cube, index_text=text, embed_text=text))
-        return self.engine.commit(planned, [v for v in embeddings if v is not None])
+        return self.engine.commit(steps.plan_restore(cubes, embeddings), [v for v in embeddings if v is not None])
 
     def register_section(self, section: Any) -> None:
         """Add a section to exports: an object with ``name``, ``export_rows(namespace)`` and ``import_rows(rows)``

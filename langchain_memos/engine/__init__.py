@@ -34,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from .core import MemoryEngine
+from .core import EngineField, MemoryEngine
 from .erase import delete, delete_namespace, expire, forget
 from .flows import (
     Call,
@@ -66,13 +66,13 @@ from .plans import (
     tier_changes,
 )
 from .results import IntegrityReport, SearchHit
-from .write import checked_vectors, embed_texts, extract_targets, keyword_docs, plan_add
+from .write import checked_vectors, embed_texts, extract_targets, keyword_docs, plan_add, plan_restore
 
 __all__ = [
-    "Call", "Embed", "EmbedQuery", "Flow", "IntegrityReport", "MemoryEngine", "SearchHit", "add_flow",
-    "apply_update", "arun", "check", "check_fuse_ids", "check_graph", "checked_vectors", "commit_flow", "cube_query",
-    "delete", "delete_namespace", "embed_texts", "expire", "extract_flow", "extract_targets", "facts_flow", "forget",
-    "fuse_flow", "graph_errors", "ingest_graph", "keyword_docs", "merge_contents", "merge_scored", "open_engines",
-    "open_graph", "plan_add", "plan_fuse", "plan_query", "reextract", "run", "search_flow", "tier_changes",
-    "update_flow",
+    "Call", "Embed", "EmbedQuery", "EngineField", "Flow", "IntegrityReport", "MemoryEngine", "SearchHit",
+    "add_flow", "apply_update", "arun", "check", "check_fuse_ids", "check_graph", "checked_vectors", "commit_flow",
+    "cube_query", "delete", "delete_namespace", "embed_texts", "expire", "extract_flow", "extract_targets",
+    "facts_flow", "forget", "fuse_flow", "graph_errors", "ingest_graph", "keyword_docs", "merge_contents",
+    "merge_scored", "open_engines", "open_graph", "plan_add", "plan_fuse", "plan_query", "plan_restore",
+    "reextract", "run", "search_flow", "tier_changes", "update_flow"
 ]

@@ -46,6 +46,27 @@ from .results import SearchHit
 from .write import ThreadKey, checked_vectors, keyword_docs, place, threads_of, unplaced, window
 
 
+class EngineField:
+    """An attribute of a shell (``MemOS``) that is its engine's: reads and writes go to ``shell.engine``.
+
+    Args:
+        doc: The attribute's docstring.
+    """
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, shell: Any, owner: type | None = None) -> Any:
+        return self if shell is None else getattr(shell.engine, self.name)
+
+    def __set__(self, shell: Any, value: Any) -> None:
+        setattr(shell.engine, self.name, value)
+
+
 class MemoryEngine:
     """The engines of one memory and the I/O steps over them.
 
@@ -106,6 +127,12 @@ class MemoryEngine:
     def readable_ids(self, ids: Sequence[str], user: str) -> set[str]:
         """The ids among ``ids`` of stored cubes ``user`` may read."""
         return {c.id for c in self.records.get(list(ids)) if c is not None and c.can_read(user)}
+
+    def source_check(self, user: str | None) -> Callable[[list[str]], set[str]] | None:
+        """The source check of graph queries for ``user`` (``None``: the trusted caller, no check)."""
+        if user is None:
+            return None
+        return lambda ids: self.readable_ids(ids, user)
 
     # ------------------------------------------------------------------ embed
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
@@ -349,4 +376,4 @@ class MemoryEngine:
         self.vectors.close()
 
 
-__all__ = ["MemoryEngine"]
+__all__ = ["EngineField", "MemoryEngine"]

@@ -54,7 +54,7 @@ def cube_query(namespace: Sequence[str], *, tiers: Iterable[Tier | str] | None,
 
 def plan_query(query: str, namespace: Sequence[str], k: int, options: Mapping[str, Any], *,
                retrieval: RetrievalConfig, reader: str | None) -> SearchPlan:
-    """The :class:`~langchain_memos.retrieval.pipeline.SearchPlan` of ``MemOS.search(query, namespace, k, **options)``."""
+    """The :class:`~langchain_memos.retrieval.pipeline.SearchPlan` of ``MemOS.search(query, namespace, k, **opts)``."""
     cq = cube_query(namespace, tiers=options.get("tiers"), types=options.get("types"), filters=options.get("filters"),
                     reader=reader, time_range=options.get("time_range"), as_of=options.get("as_of"))
     return plan_search(query, cq, k, retrieval, min_score=options.get("min_score"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..cube import MemCube, MemoryType
+from ..errors import InvalidInputError
 from ..ingest import PlannedCube, index_text_for, plan_items
 from ..retrieval.indexing import date_text, thread_keyword_docs
 from ..storage.base import KeywordDoc
@@ -39,6 +40,23 @@ def plan_add(items: Any, namespace: Sequence[str], options: dict[str, Any], *, m
     return planned
 
 
+def plan_restore(cubes: Sequence[MemCube], embeddings: Sequence[Sequence[float] | None]) -> list[PlannedCube]:
+    """Plan cubes written exactly as given (``MemOS.restore``): a cube with an embedding is indexed
+    (keyword and vector) by its stored text, one without is not indexed.
+
+    Raises:
+        InvalidInputError: The lengths differ.
+    """
+    if len(cubes) != len(embeddings):
+        raise InvalidInputError(f"restore() needs one embedding (or None) per cube; got {len(cubes)} cubes and "
+                                f"{len(embeddings)} embeddings")
+    planned = []
+    for cube, vector in zip(cubes, embeddings):
+        text = index_text_for(cube) if vector is not None else None
+        planned.append(PlannedCube(cube=cube, index_text=text, embed_text=text))
+    return planned
+
+
 def embed_texts(planned: Sequence[PlannedCube]) -> list[str]:
     """The texts to embed for ``planned``, in order (cubes with an ``embed_text``)."""
     return [p.embed_text for p in planned if p.embed_text is not None]
@@ -55,7 +73,8 @@ def extract_targets(items: Any, planned: Sequence[PlannedCube], extract: bool | 
             and (extract or not isinstance(item, MemCube))]
 
 
-def checked_vectors(new_vectors: Sequence[Sequence[float]], expected: int, dim: int | None) -> Sequence[Sequence[float]]:
+def checked_vectors(new_vectors: Sequence[Sequence[float]], expected: int,
+                    dim: int | None) -> Sequence[Sequence[float]]:
     """The embedder's vectors as float32 rows, checked (count, dimension, finite values).
 
     The whole batch is checked as one array (the embedders' lists of floats are converted
@@ -138,5 +157,7 @@ def keyword_docs(planned: Sequence[PlannedCube], stored: Mapping[ThreadKey, Sequ
     return docs, updates
 
 
-__all__ = ["ThreadKey", "checked_vectors", "embed_texts", "extract_targets", "keyword_docs", "place", "plan_add",
-           "threads_of", "unplaced", "window"]
+__all__ = [
+    "ThreadKey", "checked_vectors", "embed_texts", "extract_targets", "keyword_docs", "place", "plan_add",
+    "plan_restore", "threads_of", "unplaced", "window"
+]

@@ -30,7 +30,7 @@ from .reports import PreloadResult
 
 
 class RecallSteps:
-    """Search with summary expansion, predict and preload (mixed into :class:`~langchain_memos.lifecycle.MemLifecycle`)."""
+    """Search with summary expansion, predict and preload (mixed into :class:`~.manager.MemLifecycle`)."""
 
     def search(self, query: str, namespace: Sequence[str] = (), k: int = 10, *, thread: str | None = None,
                expand: bool = True, record: bool = True, touch: bool = True, **options: Any) -> list[Any]:
