@@ -6,14 +6,9 @@ lifecycle's queries, plans with the pure functions of :mod:`.fuse` and
 version-checked commit (one transaction per merge, per supersede, per batch of summaries).
 
 Example:
-    >>> from langchain_memos import MemOS
-    >>> from langchain_memos.embeddings import HashingEmbeddings
     >>> from langchain_memos.lifecycle import MemLifecycle
-    >>> with MemOS.ephemeral(embeddings=HashingEmbeddings()) as memos:
-    ...     life = MemLifecycle(memos)
-    ...     ids = memos.add(["I live in Oslo", "I live in Oslo."], ("u",), memory_type="fact")
-    ...     life.dedup(ids=ids)
-    1
+    >>> issubclass(MemLifecycle, FusionSteps)
+    True
 """
 
 from __future__ import annotations

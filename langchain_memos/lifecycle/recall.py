@@ -5,14 +5,9 @@ summaries into their archived sources; predict/preload choose what the next step
 and pull it into a thread's working set.
 
 Example:
-    >>> from langchain_memos import MemOS
-    >>> from langchain_memos.embeddings import HashingEmbeddings
     >>> from langchain_memos.lifecycle import MemLifecycle
-    >>> with MemOS.ephemeral(embeddings=HashingEmbeddings()) as memos:
-    ...     life = MemLifecycle(memos)
-    ...     _ = life.add("Ann adopted a cat named Miso", ("u",))
-    ...     [h.cube.content for h in life.search("cat", ("u",), k=1)]
-    ['Ann adopted a cat named Miso']
+    >>> issubclass(MemLifecycle, RecallSteps)
+    True
 """
 
 from __future__ import annotations
