@@ -336,12 +336,7 @@ class MemOS:
 
     def get_many(self, ids: Sequence[str], *, user: str | None = None, touch: bool = True) -> list[MemCube | None]:
         """Cubes by id in input order (``None`` where missing or not readable)."""
-        user = self._user(user)
-        cubes = [c if c is not None and c.can_read(user) else None for c in self.records.get(list(ids))]
-        found = [c.id for c in cubes if c is not None]
-        if touch and found and self.config.track_access:
-            self.records.touch(found, utcnow())
-        return cubes
+        return self.engine.read(ids, self._user(user), touch=touch)
 
     async def aget(self, cube_id: str, *, user: str | None = None, touch: bool = True) -> MemCube | None:
         """Async twin of :meth:`get`."""
@@ -582,9 +577,7 @@ class MemOS:
         """
         if isinstance(moves, Mapping):
             moves = [TierMove(id=i, tier=Tier(t), reason=reason) for i, t in moves.items()]
-        moved = self.records.move_tiers(list(moves), to_utc(at) or utcnow(), actor=actor)
-        self._changes.emit(MemChange(written=tuple(self.engine.sync_vectors(moved)), reason="tier_move"))
-        return moved
+        return self.engine.move_tiers(list(moves), to_utc(at) or utcnow(), actor)
 
     async def amove_tiers(self, moves: Sequence[TierMove] | Mapping[str, Tier | str], *, reason: str = "move",
                           actor: str | None = None, at: Any = None) -> list[str]:

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
@@ -38,7 +39,7 @@ from ..ingest import PlannedCube
 from ..retrieval.fusion import Hit, RetrievalConfig
 from ..retrieval.pipeline import SearchPlan, exact_vector_search, rank_candidates, rank_recent
 from ..retrieval.query import analyze_query
-from ..storage.base import CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
+from ..storage.base import CubeQuery, KeywordDoc, RecordStore, ScoredId, TierMove, VectorIndex
 from ..storage.sync import index_pending
 from ..validation import validate_embeddings
 from .plans import merge_scored
@@ -123,6 +124,15 @@ class MemoryEngine:
     def require_all(self, cube_ids: Sequence[str], user: str | None, *, write: bool) -> list[MemCube]:
         """:meth:`require` for each id, in order."""
         return [self.require(i, user, write=write) for i in cube_ids]
+
+    def read(self, ids: Sequence[str], user: str | None, *, touch: bool) -> list[MemCube | None]:
+        """Cubes by id in input order (``None`` where missing or not readable by ``user``); with
+        ``touch`` (and ``MemOSConfig.track_access``) the found ones count an access."""
+        cubes = [c if c is not None and c.can_read(user) else None for c in self.records.get(list(ids))]
+        found = [c.id for c in cubes if c is not None]
+        if touch and found and self.config.track_access:
+            self.records.touch(found, utcnow())
+        return cubes
 
     def readable_ids(self, ids: Sequence[str], user: str) -> set[str]:
         """The ids among ``ids`` of stored cubes ``user`` may read."""
@@ -234,6 +244,13 @@ class MemoryEngine:
         if in_worker is not None:
             return in_worker(self.records, wait=wait)
         return index_pending(self.records, self.vectors, wait=wait)
+
+    def move_tiers(self, moves: Sequence[TierMove], at: datetime, actor: str | None) -> list[str]:
+        """Move cubes between tiers in one transaction (no new versions; audited), then make the
+        vector index agree (:meth:`sync_vectors`) and tell the listeners; returns the ids moved."""
+        moved = self.records.move_tiers(list(moves), at, actor=actor)
+        self.changes.emit(MemChange(written=tuple(self.sync_vectors(moved)), reason="tier_move"))
+        return moved
 
     def sync_vectors(self, ids: Sequence[str]) -> list[MemCube]:
         """Make the vector index agree with the stored tier of these cubes (archived out, hot in); returns them."""

@@ -50,7 +50,7 @@ import threading
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from ..cube import HOT_TIERS, MemCube, MemoryType, Status, Tier, to_utc, utcnow
 from ..engine import apply_update, embed_texts
@@ -64,6 +64,9 @@ from .config import LifecycleConfig
 from .fusing import FusionSteps
 from .recall import RecallSteps
 from .reports import ConsolidationReport, LifecycleStats, PreloadResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..memos import MemOS
 
 _ALL_STATUSES = frozenset(Status)
 
@@ -89,7 +92,7 @@ class MemLifecycle(FusionSteps, RecallSteps):
         track_access: Count search hits here (default: when MemOS does not).
     """
 
-    def __init__(self, memos: Any, config: LifecycleConfig | None = None, *, model: Any | None = None,
+    def __init__(self, memos: MemOS, config: LifecycleConfig | None = None, *, model: Any | None = None,
                  clock: Callable[[], datetime] | None = None,
                  on_activation_change: Callable[[], Any] | Any | None = None,
                  track_access: bool | None = None) -> None:
