@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..cube import HOT_TIERS, MemCube, MemoryType, Status, Tier
 from ..ingest import PlannedCube
 from ..policy.llm_budget import fit_texts
 from ..policy.tiers import is_redundant
 from ..storage.base import AuditRecord, ns_key
+from .config import LifecycleConfig
 from .fuse import (
     cluster_by_similarity,
     contradicts,
@@ -31,6 +32,11 @@ from .fuse import (
     segment_thread,
     summary_key,
 )
+from .reports import LifecycleStats
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..memos import MemOS
+    from ..policy.llm_budget import BudgetedLLM
 
 _SUMMARY_SYSTEM = ("You compress memories of a conversation. Write one short factual summary that keeps every "
                    "name, date, number, place, preference and decision. Plain text, no preamble.")
@@ -39,7 +45,16 @@ _CONFLICT_SYSTEM = ("You check memories for contradictions. Answer YES if the NE
 
 
 class FusionSteps:
-    """Dedup, conflict resolution and summaries (mixed into :class:`~langchain_memos.lifecycle.MemLifecycle`)."""
+    """Dedup, conflict resolution and summaries (mixed into :class:`~langchain_memos.lifecycle.MemLifecycle`).
+
+    Uses the lifecycle's state (``memos``, ``config``, ``stats``, ``llm``) and steps (``now``,
+    ``heat``, ``_cubes``, ``_update``, ``_commit``).
+    """
+
+    memos: MemOS
+    config: LifecycleConfig
+    stats: LifecycleStats
+    llm: BudgetedLLM
 
     def _unseen(self, namespace: Sequence[str], what: str, ids: Sequence[str] | None) -> tuple[list[MemCube], list[str]]:
         """Hot cubes a background step has not checked yet (or the given ``ids``), and every hot id now.

@@ -14,18 +14,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..cube import HOT_TIERS, MemoryType, Tier
 from ..engine import SearchHit
 from ..render import count_tokens, render_memory
 from ..retrieval.query import analyze_query
 from ..storage.base import CubeQuery
-from .reports import PreloadResult
+from .config import LifecycleConfig
+from .reports import LifecycleStats, PreloadResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..memos import MemOS
 
 
 class RecallSteps:
-    """Search with summary expansion, predict and preload (mixed into :class:`~.manager.MemLifecycle`)."""
+    """Search with summary expansion, predict and preload (mixed into :class:`~.manager.MemLifecycle`).
+
+    Uses the lifecycle's state (``memos``, ``config``, ``stats``, ``track_access``) and steps
+    (``now``, ``admit``, ``working_set``, ``_query_vector``).
+    """
+
+    memos: MemOS
+    config: LifecycleConfig
+    stats: LifecycleStats
+    track_access: bool
 
     def search(self, query: str, namespace: Sequence[str] = (), k: int = 10, *, thread: str | None = None,
                expand: bool = True, record: bool = True, touch: bool = True, **options: Any) -> list[Any]:
