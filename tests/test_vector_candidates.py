@@ -36,7 +36,7 @@ def test_many_far_matches_behind_many_near_non_matches_fill_the_pool() -> None:
         far_ids = memos.add([f"far {i}" for i in range(2100)], NS, metadata={"kind": "far"})  # > exact limit
         cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
         query = memos.embeddings.embed_query("q")
-        got = memos._vector_candidates(cq, query, 100)
+        got = memos.engine.vector_candidates(cq, query, 100)
         assert len(got) == 100 and {h.id for h in got} <= set(far_ids)
         exact = exact_vector_search(query, memos.records.embeddings(far_ids), 100)
         assert len({h.id for h in got} & {h.id for h in exact}) >= 95  # ANN recall on the matching cubes
@@ -51,6 +51,6 @@ def test_few_matches_are_scored_exactly() -> None:
         far_ids = memos.add([f"far {i}" for i in range(30)], NS, metadata={"kind": "far"})
         cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
         query = memos.embeddings.embed_query("q")
-        got = memos._vector_candidates(cq, query, 10)
+        got = memos.engine.vector_candidates(cq, query, 10)
         assert got == exact_vector_search(query, memos.records.embeddings(far_ids), 10)
-        assert memos._vector_candidates(CubeQuery(namespace_prefix=("nobody",)), query, 10) == []
+        assert memos.engine.vector_candidates(CubeQuery(namespace_prefix=("nobody",)), query, 10) == []

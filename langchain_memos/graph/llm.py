@@ -3,7 +3,7 @@
 :class:`LLMExtractor` asks the model, once per text, for the entities and
 subject-predicate-object facts it states (in the language of the text: the prompt forbids
 translation), through ``with_structured_output`` and a
-:class:`~langchain_memos.lifecycle.llm.BudgetedLLM` (input trimmed to ``max_input_tokens``,
+:class:`~langchain_memos.policy.llm_budget.BudgetedLLM` (input trimmed to ``max_input_tokens``,
 at most ``max_calls`` calls per :meth:`LLMExtractor.extract_many`). Relative dates the model
 leaves unresolved are resolved by :func:`~langchain_memos.graph.dates.find_dates`. A skipped or
 failed call falls back to the :class:`~langchain_memos.graph.extract.RuleExtractor` for that text.
@@ -28,8 +28,7 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, Field
 
-from ..lifecycle.config import LLMBudget
-from ..lifecycle.llm import BudgetedLLM, cut_tokens
+from ..policy.llm_budget import BudgetedLLM, LLMBudget, cut_tokens
 from .dates import find_dates
 from .extract import ExtractedFact, Extraction, ExtractionInput, RuleExtractor, canonical_predicate
 

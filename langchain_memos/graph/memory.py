@@ -5,20 +5,25 @@
 :class:`~langchain_memos.graph.writer.GraphWriter`. The facade calls it after committing cubes
 (:meth:`GraphMemory.ingest`), while ranking (:meth:`GraphMemory.scores`) and after deleting
 (:meth:`GraphMemory.forget`); it returns what the facade must do to cubes (fact cubes to write,
-fact cubes to end or delete) instead of touching the record store itself.
+fact cubes to end or delete) instead of touching the record store itself. It also answers the
+graph queries (:meth:`GraphMemory.entities`, :meth:`~GraphMemory.relations`, :meth:`~GraphMemory.facts`,
+:meth:`~GraphMemory.neighbours`) that :class:`~langchain_memos.memos.MemOS` delegates to; a query that
+filters by reader gets a ``readable`` callback (source cube ids -> the ones the reader may see).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Collection, Sequence
 
-from ..cube import MemCube, MemoryType, Permissions, Provenance, utcnow
+from ..cube import MemCube, MemoryType, Permissions, Provenance, to_utc, utcnow
+from ..validation import validate_namespace
 from .base import GraphStore, RelationQuery
 from .extract import ExtractionInput, Extractor, RuleExtractor
-from .model import Entity, Relation
+from .model import Entity, Neighbour, Relation
 from .resolve import resolve_mention
 from .signal import hop2_seeds, relation_scores, relation_stems
 from .writer import MENTION_PREDICATES, MENTIONS_DATE, GraphWriter, SourceExtraction
@@ -205,6 +210,57 @@ class GraphMemory:
             if self.fact_cubes and r.predicate not in MENTION_PREDICATES:
                 facts[fact_key(r.id)] = s
         return cubes, facts
+
+    # ------------------------------------------------------------------ queries
+    def entities(self, namespace: Sequence[str] = (), *, kind: str | None = None,
+                 limit: int | None = None) -> list[Entity]:
+        """Entities under a namespace prefix."""
+        return self.store.entities(validate_namespace(namespace, allow_empty=True), kind=kind, limit=limit)
+
+    def relations(self, namespace: Sequence[str] = (), *, entity: str | None = None, predicate: str | None = None,
+                  as_of: Any = None, current: bool = False, limit: int | None = None,
+                  readable: Callable[[list[str]], Collection[str]] | None = None) -> list[Relation]:
+        """Relations under a namespace prefix, newest first (see :meth:`~langchain_memos.memos.MemOS.relations`).
+
+        ``readable`` (source cube ids -> those the reader may read) keeps only relations with a
+        readable source; ``None`` is the trusted caller (no check).
+        """
+        namespace = validate_namespace(namespace, allow_empty=True)
+        ids = None
+        if entity is not None:
+            ids = frozenset(self.link(namespace, [entity]))
+            if not ids:
+                return []
+        rels = self.store.relations(RelationQuery(namespace_prefix=namespace, entity_ids=ids, predicate=predicate,
+                                                  as_of=to_utc(as_of), current=current,
+                                                  limit=limit if readable is None else None))
+        if readable is not None and rels:
+            allowed = set(readable(sorted({c for r in rels for c in r.provenance})))
+            rels = [r for r in rels if allowed.intersection(r.provenance)]
+        return rels[:limit]
+
+    def facts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
+              entity: str | None = None,
+              readable: Callable[[list[str]], Collection[str]] | None = None) -> list[Relation]:
+        """Extracted facts (relations other than mentions), oldest ``valid_from`` first (see ``MemOS.facts``)."""
+        rels = self.relations(namespace, entity=entity, as_of=None if history else as_of,
+                              current=not history and as_of is None, readable=readable)
+        start = to_utc("1970-01-01T00:00:00")
+        return sorted((r for r in rels if r.predicate not in MENTION_PREDICATES),
+                      key=lambda r: (r.valid_from or start, r.recorded_at, r.id))
+
+    async def afacts(self, namespace: Sequence[str] = (), *, as_of: Any = None, history: bool = False,
+                     entity: str | None = None,
+                     readable: Callable[[list[str]], Collection[str]] | None = None) -> list[Relation]:
+        """Async twin of :meth:`facts` (the graph engine runs in a thread)."""
+        return await asyncio.to_thread(self.facts, namespace, as_of=as_of, history=history, entity=entity,
+                                       readable=readable)
+
+    def neighbours(self, name: str, namespace: Sequence[str], *, hops: int = 1,
+                   as_of: Any = None) -> list[Neighbour]:
+        """Entities within ``hops`` (1 or 2) of the entity ``name`` refers to in ``namespace``."""
+        linked = self.link(validate_namespace(namespace), [name])
+        return self.store.neighbours(list(linked), hops=hops, as_of=to_utc(as_of)) if linked else []
 
     # ------------------------------------------------------------------ delete
     def forget(self, cube_ids: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:

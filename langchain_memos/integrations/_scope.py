@@ -12,18 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..lookup import get_field
 from ..memos import MemOS
 from .errors import MemoryNotConfiguredError, MissingUserIdError
 from .settings import MemorySettings
-
-
-def get_field(obj: Any, name: str) -> Any:
-    """``obj[name]`` for mappings, ``getattr(obj, name, None)`` otherwise (``None`` when absent)."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 @dataclass(frozen=True)

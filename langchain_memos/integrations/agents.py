@@ -22,9 +22,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from typing_extensions import NotRequired
 
+from ..lookup import get_field
 from ..memos import MemOS
 from ._memory_ops import message_text
-from ._scope import get_field
 from .errors import InvalidPlanError
 from .middleware import MemOSMiddleware
 from .scripted import SCRIPTED_MODEL_NAME, scripted_memory_model

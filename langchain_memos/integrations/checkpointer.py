@@ -42,9 +42,9 @@ from langgraph.checkpoint.base import (
 )
 
 from ..errors import InvalidInputError
+from ..lookup import get_field
 from ..memos import MemOS
 from ._memory_ops import remember_turns
-from ._scope import get_field
 from .settings import MemorySettings
 
 logger = logging.getLogger(__name__)

@@ -40,8 +40,9 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import MessagesState
 from typing_extensions import NotRequired
 
+from ..lookup import get_field
 from ._memory_ops import Recall, aremember_turns, arecall, latest_human_text, message_type, recall, remember_turns
-from ._scope import MemoryScope, current_runtime, get_field, resolve_lifecycle, resolve_scheduler, resolve_scope
+from ._scope import MemoryScope, current_runtime, resolve_lifecycle, resolve_scheduler, resolve_scope
 from .settings import MemorySettings
 from .tool_memory import arecord_traces, record_traces, traces_from_messages
 

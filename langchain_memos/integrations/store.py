@@ -364,19 +364,24 @@ class MemOSStore(BaseStore):
                 texts.extend(t for t in get_text_at_path(op.value, tokens) if t)
         return texts
 
-    def _plan_puts(self, puts: Mapping[tuple[tuple[str, ...], str], PutOp]) -> tuple[list[PlannedCube], list[tuple]]:
-        """Cubes for the puts (existing items keep id, created_at and history) and the deletes."""
+    def _existing(self, keys: Iterable[tuple[tuple[str, ...], str]]) -> dict[tuple[tuple[str, ...], str], MemCube]:
+        """I/O step: the stored cubes behind these ``(namespace, key)`` items."""
+        existing: dict[tuple[tuple[str, ...], str], MemCube] = {}
+        by_ns: dict[tuple[str, ...], list[str]] = {}
+        for ns, key in keys:
+            by_ns.setdefault(ns, []).append(key)
+        for ns, keys_in_ns in by_ns.items():
+            for key, cube in zip(keys_in_ns, self.memos.records.get_by_keys(ns, keys_in_ns)):
+                if cube is not None:
+                    existing[(ns, key)] = cube
+        return existing
+
+    def _plan_puts(self, puts: Mapping[tuple[tuple[str, ...], str], PutOp],
+                   existing: Mapping[tuple[tuple[str, ...], str], MemCube]) -> tuple[list[PlannedCube], list[tuple]]:
+        """Pure step: cubes for the puts (``existing`` items keep id, created_at and history) and the deletes."""
         now = utcnow()
         writes = [(k, op) for k, op in puts.items() if op.value is not None]
         deletes = [k for k, op in puts.items() if op.value is None]
-        existing: dict[tuple[tuple[str, ...], str], MemCube] = {}
-        by_ns: dict[tuple[str, ...], list[str]] = {}
-        for (ns, key), _ in writes:
-            by_ns.setdefault(ns, []).append(key)
-        for ns, keys in by_ns.items():
-            for key, cube in zip(keys, self.memos.records.get_by_keys(ns, keys)):
-                if cube is not None:
-                    existing[(ns, key)] = cube
         planned: list[PlannedCube] = []
         for (ns, key), op in writes:
             if not isinstance(op.value, Mapping):
@@ -434,7 +439,7 @@ class MemOSStore(BaseStore):
         config = self.memos.retrieval
         plan = plan_search(op.query, cq, max(config.keyword_pool, config.vector_pool), config, min_score=0.0,
                            max_tokens=None, mmr=False)
-        hits = self.memos._rank(plan, query_vector)
+        hits = self.memos.engine.rank(plan, query_vector)
         ranked_ids = [h.id for h in hits]
         scores = {h.id: h.score for h in hits}
         # Without Python-only checks only the page is loaded: ranked ids first, then the
@@ -495,7 +500,7 @@ class MemOSStore(BaseStore):
         if seen and self.memos.config.track_access:
             self.memos.records.touch(seen, now)
         if planned:
-            self.memos._commit(planned, vectors)
+            self.memos.engine.commit(planned, vectors)
         for ns, key in deletes:
             cube = self.memos.records.get_by_keys(ns, [key])[0]
             if cube is not None:
@@ -513,7 +518,8 @@ class MemOSStore(BaseStore):
         for op in ops:
             if isinstance(op, SearchOp):
                 self._search_query(op)  # validate filters before anything is written
-        planned, deletes = self._plan_puts(puts)
+        existing = self._existing(k for k, op in puts.items() if op.value is not None)
+        planned, deletes = self._plan_puts(puts, existing)
         queries = sorted({op.query for op in ops if isinstance(op, SearchOp) and op.query}) if self.embeddings else []
         texts = [p.embed_text for p in planned if p.embed_text is not None]
         return ops, planned, deletes, queries, texts

@@ -12,8 +12,8 @@ Example:
 
 from __future__ import annotations
 
-from .config import FuseConfig, LifecycleConfig, LLMBudget, PreloadConfig, TierConfig
-from .llm import BudgetedLLM, LLMStats
+from ..policy.llm_budget import BudgetedLLM, LLMBudget, LLMStats
+from .config import FuseConfig, LifecycleConfig, PreloadConfig, TierConfig
 from .manager import ConsolidationReport, LifecycleStats, MemLifecycle, PreloadResult
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Settings of the memory lifecycle: tier capacities and thresholds, fusion, preload, LLM budgets.
 
 All settings are frozen dataclasses with documented defaults; :class:`LifecycleConfig`
-bundles them. Heat constants live in :class:`~langchain_memos.scheduler.heat.HeatConfig`.
+bundles them. Heat constants live in :class:`~langchain_memos.policy.heat.HeatConfig`.
 
 Example:
     >>> from langchain_memos.lifecycle.config import LifecycleConfig, TierConfig
@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..cube import MemoryType
-from ..scheduler.heat import HeatConfig
+from ..policy.heat import HeatConfig
+from ..policy.llm_budget import LLMBudget
 
 
 def _positive(owner: str, **values: float | int | None) -> None:
@@ -74,26 +75,6 @@ class TierConfig:
                   long_term_capacity=self.long_term_capacity)
         if not 0 < self.activation_keep <= 1:
             raise ValueError(f"TierConfig.activation_keep must be in (0, 1], got {self.activation_keep!r}")
-
-
-@dataclass(frozen=True)
-class LLMBudget:
-    """Limits of one optional LLM stage.
-
-    Attributes:
-        max_input_tokens: Largest prompt of one call (inputs are trimmed to fit; a call
-            that still does not fit is skipped and the no-LLM path runs).
-        max_output_tokens: Longest answer kept from one call (longer ones are cut).
-        max_calls: Calls per lifecycle pass (``None`` = no limit); beyond it the no-LLM path runs.
-    """
-
-    max_input_tokens: int = 1500
-    max_output_tokens: int = 200
-    max_calls: int | None = 50
-
-    def __post_init__(self) -> None:
-        _positive("LLMBudget", max_input_tokens=self.max_input_tokens, max_output_tokens=self.max_output_tokens,
-                  max_calls=self.max_calls)
 
 
 @dataclass(frozen=True)

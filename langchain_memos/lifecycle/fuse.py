@@ -25,7 +25,7 @@ import numpy as np
 
 from ..cube import MemCube, Provenance
 from ..render import count_tokens
-from .llm import cut_tokens
+from ..policy.llm_budget import cut_tokens
 
 _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 _NEGATIONS = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot"})

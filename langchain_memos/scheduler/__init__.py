@@ -1,6 +1,6 @@
 """The scheduler: heat, predictive preload and lifecycle jobs in the background or as graph steps.
 
-* :mod:`.heat`: :class:`HeatConfig` and the pure heat function.
+* :class:`HeatConfig` and the pure heat function (from :mod:`langchain_memos.policy.heat`).
 * :class:`MemScheduler`: background thread, bounded queue, ``wait()``/``status()``, clean shutdown.
 * :func:`consolidate_node` / :func:`preload_node`: the same jobs as LangGraph nodes.
 
@@ -19,10 +19,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "HeatConfig": ".heat",
-    "heat_score": ".heat",
-    "cube_heat": ".heat",
-    "estimate_importance": ".heat",
+    "HeatConfig": "..policy.heat",
+    "heat_score": "..policy.heat",
+    "cube_heat": "..policy.heat",
+    "estimate_importance": "..policy.heat",
     "MemScheduler": ".background",
     "SchedulerConfig": ".background",
     "SchedulerStatus": ".background",
@@ -69,5 +69,5 @@ if TYPE_CHECKING:  # pragma: no cover
         fuse_job,
         preload_job,
     )
-    from .heat import HeatConfig, cube_heat, estimate_importance, heat_score
+    from ..policy.heat import HeatConfig, cube_heat, estimate_importance, heat_score
     from .nodes import consolidate_node, preload_node, resolve_lifecycle

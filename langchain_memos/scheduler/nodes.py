@@ -22,13 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
+from ..lookup import get_field
 
 
 def resolve_lifecycle(runtime: Any) -> Any:
@@ -41,9 +35,9 @@ def resolve_lifecycle(runtime: Any) -> Any:
     from ..memos import MemOS
     from .background import MemScheduler
 
-    context = _get(runtime, "context")
-    for candidate in (context, _get(context, "lifecycle"), _get(context, "scheduler"), _get(context, "memos"),
-                      _get(_get(runtime, "store"), "memos")):
+    context = get_field(runtime, "context")
+    for candidate in (context, get_field(context, "lifecycle"), get_field(context, "scheduler"), get_field(context, "memos"),
+                      get_field(get_field(runtime, "store"), "memos")):
         if isinstance(candidate, MemLifecycle):
             return candidate
         if isinstance(candidate, MemScheduler):
@@ -55,15 +49,15 @@ def resolve_lifecycle(runtime: Any) -> Any:
 
 
 def _namespace(state: Any, runtime: Any) -> tuple[str, ...]:
-    context = _get(runtime, "context")
-    for value in (_get(context, "namespace"), _get(state, "memos_namespace"), _get(state, "namespace")):
+    context = get_field(runtime, "context")
+    for value in (get_field(context, "namespace"), get_field(state, "memos_namespace"), get_field(state, "namespace")):
         if value:
             return tuple(value)
     return ()
 
 
 def _thread(state: Any, runtime: Any) -> str:
-    value = _get(_get(runtime, "context"), "thread_id") or _get(state, "thread_id")
+    value = get_field(get_field(runtime, "context"), "thread_id") or get_field(state, "thread_id")
     if value:
         return str(value)
     try:
@@ -76,7 +70,7 @@ def _thread(state: Any, runtime: Any) -> str:
 
 
 def _text(message: Any) -> str:
-    content = _get(message, "content")
+    content = get_field(message, "content")
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -85,7 +79,7 @@ def _text(message: Any) -> str:
 
 
 def _messages(state: Any) -> Sequence[Any]:
-    messages = _get(state, "messages")
+    messages = get_field(state, "messages")
     return list(messages) if messages else []
 
 
@@ -104,9 +98,9 @@ def preload_node(state: Any, runtime: Any) -> dict[str, Any]:
     """
     lifecycle = resolve_lifecycle(runtime)
     messages = _messages(state)
-    human = [m for m in messages if _get(m, "type") == "human" or _get(m, "role") == "user"]
+    human = [m for m in messages if get_field(m, "type") == "human" or get_field(m, "role") == "user"]
     last = human[-1] if human else (messages[-1] if messages else None)
-    query = _text(last) if last is not None else (_get(state, "query") or "")
+    query = _text(last) if last is not None else (get_field(state, "query") or "")
     recent = [_text(m) for m in messages if m is not last][-lifecycle.config.preload.recent_turns:]
     result = lifecycle.preload(_namespace(state, runtime), _thread(state, runtime), query=query or None,
                                recent=recent)

@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.reliability._shared import open_memos, vector_health
 from langchain_memos.cube import MemCube
+from langchain_memos.engine import plan_query
 from langchain_memos.errors import MemOSError, StoreLockedError
 from langchain_memos.storage.chroma import ChromaVectorIndex
 from langchain_memos.storage.locks import IndexLock
@@ -132,8 +133,9 @@ def test_waiting_writes_are_found_when_search_uses_the_ann_index(tmp_path):
         memos.vectors.delete([new])  # as if another writer had not indexed it yet
         memos.records.mark_indexed([new], False)
         vector = memos.embed_query("zebra quokka axolotl")
-        cq = memos._plan("zebra", ("u",), 5, {}).cube_query
-        assert memos._vector_candidates(cq, vector, 10)[0].id == new
+        cq = plan_query("zebra", ("u",), 5, {}, retrieval=memos.retrieval,
+                        reader=memos.engine.reader(None)).cube_query
+        assert memos.engine.vector_candidates(cq, vector, 10)[0].id == new
     finally:
         memos.close()
 
@@ -142,6 +144,7 @@ _WRITER = r"""
 import sys, numpy as np
 from langchain_memos.storage.chroma import ChromaVectorIndex
 from langchain_memos.cube import MemCube
+from langchain_memos.engine import plan_query
 idx = ChromaVectorIndex.persistent(sys.argv[1], collection_name="shared")
 print("open", flush=True)
 for line in sys.stdin:

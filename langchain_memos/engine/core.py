@@ -1,0 +1,396 @@
+"""MemoryEngine: the I/O executor of the memory (embed, commit, index, rank) over its engines.
+
+:class:`MemoryEngine` holds the engines of one memory: a
+:class:`~langchain_memos.storage.base.RecordStore` (the source of truth), a derived
+:class:`~langchain_memos.storage.base.VectorIndex`, the embedder and the optional
+:class:`~langchain_memos.graph.memory.GraphMemory`. Its methods are the named I/O steps;
+each reads what a pure step of :mod:`.write` or :mod:`.plans` needs, calls it, and writes.
+:class:`~langchain_memos.memos.MemOS`, :class:`~langchain_memos.lifecycle.MemLifecycle` and
+:class:`~langchain_memos.integrations.store.MemOSStore` call these steps (the flows of
+:mod:`.flows` sequence them once for sync and async callers).
+
+Example:
+    >>> from langchain_memos import MemOS
+    >>> from langchain_memos.embeddings import HashingEmbeddings
+    >>> from langchain_memos.engine import plan_add, plan_query
+    >>> with MemOS.ephemeral(embeddings=HashingEmbeddings()) as memos:
+    ...     engine = memos.engine
+    ...     planned = plan_add("Alice prefers green tea", ("u",), {}, max_chars=1000)
+    ...     ids = engine.commit(planned, engine.embed_documents([p.embed_text for p in planned]))
+    ...     plan = plan_query("green tea", ("u",), 3, {}, retrieval=engine.retrieval, reader=None)
+    ...     [h.cube.content for h in engine.retrieve(plan, engine.embed_query("green tea"))]
+    ['Alice prefers green tea']
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Callable, Mapping, Sequence
+
+from langchain_core.embeddings import Embeddings
+
+from ..config import MemOSConfig
+from ..cube import MemCube, Status, Tier, utcnow
+from ..errors import CubeNotFoundError, PermissionDeniedError
+from ..events import ChangeListeners, MemChange
+from ..forget import ForgetHook
+from ..ingest import PlannedCube
+from ..retrieval.fusion import Hit, RetrievalConfig
+from ..retrieval.pipeline import SearchPlan, exact_vector_search, rank_candidates, rank_recent
+from ..retrieval.query import analyze_query
+from ..storage.base import CubeQuery, KeywordDoc, RecordStore, ScoredId, TierMove, VectorIndex
+from ..storage.sync import index_pending
+from ..validation import validate_embeddings
+from .plans import merge_scored
+from .results import SearchHit
+from .write import ThreadKey, checked_vectors, keyword_docs, place, threads_of, unplaced, window
+
+
+class EngineField:
+    """An attribute of a shell (``MemOS``) that is its engine's: reads and writes go to ``shell.engine``.
+
+    Args:
+        doc: The attribute's docstring.
+    """
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, shell: Any, owner: type | None = None) -> Any:
+        return self if shell is None else getattr(shell.engine, self.name)
+
+    def __set__(self, shell: Any, value: Any) -> None:
+        setattr(shell.engine, self.name, value)
+
+
+class MemoryEngine:
+    """The engines of one memory and the I/O steps over them.
+
+    Args:
+        config: Settings (batch size, limits, default user, access tracking).
+        embeddings: The embedder.
+        retrieval: Retrieval settings.
+        records: The record store (source of truth).
+        vectors: The vector index (derived; repaired by ``MemOS.check``).
+        graph: The graph side (:class:`~langchain_memos.graph.memory.GraphMemory`), or ``None``.
+    """
+
+    def __init__(self, config: MemOSConfig, embeddings: Embeddings, retrieval: RetrievalConfig,
+                 records: RecordStore, vectors: VectorIndex, graph: Any = None) -> None:
+        self.config = config
+        self.embeddings = embeddings
+        self.retrieval = retrieval
+        self.records = records
+        self.vectors = vectors
+        self.graph = graph
+        self.changes = ChangeListeners()
+        self.forget_hooks: list[ForgetHook] = []
+        self.check_hooks: list[Callable[[bool], tuple[int, int]]] = []
+
+    # ------------------------------------------------------------------ reads
+    def reader(self, user: str | None) -> str | None:
+        """The acting user: ``user``, else ``MemOSConfig.default_user``."""
+        return user if user is not None else self.config.default_user
+
+    def dim(self) -> int | None:
+        """The dimension of the stored embeddings (``None`` until the first vector is written)."""
+        value = self.records.get_meta("embedding_dim")
+        return int(value) if value is not None else None
+
+    def require(self, cube_id: str, user: str | None, *, write: bool) -> MemCube:
+        """The stored cube ``cube_id`` that ``user`` may read (or change, with ``write``).
+
+        Raises:
+            CubeNotFoundError: No such cube, or not readable by ``user``.
+            PermissionDeniedError: ``write`` and ``user`` may not change it.
+        """
+        cube = self.records.get([cube_id])[0]
+        if cube is None:
+            raise CubeNotFoundError(f"no cube with id {cube_id!r}; check the id (MemOS.search lists ids)")
+        if write and not cube.can_write(user):
+            raise PermissionDeniedError(
+                f"user {user!r} may not change cube {cube_id!r} owned by {cube.owner!r}; "
+                "ask the owner to add you to permissions.writers"
+            )
+        if not write and not cube.can_read(user):
+            raise CubeNotFoundError(f"no cube with id {cube_id!r} visible to user {user!r}")
+        return cube
+
+    def require_all(self, cube_ids: Sequence[str], user: str | None, *, write: bool) -> list[MemCube]:
+        """:meth:`require` for each id, in order."""
+        return [self.require(i, user, write=write) for i in cube_ids]
+
+    def read(self, ids: Sequence[str], user: str | None, *, touch: bool) -> list[MemCube | None]:
+        """Cubes by id in input order (``None`` where missing or not readable by ``user``); with
+        ``touch`` (and ``MemOSConfig.track_access``) the found ones count an access."""
+        cubes = [c if c is not None and c.can_read(user) else None for c in self.records.get(list(ids))]
+        found = [c.id for c in cubes if c is not None]
+        if touch and found and self.config.track_access:
+            self.records.touch(found, utcnow())
+        return cubes
+
+    def readable_ids(self, ids: Sequence[str], user: str) -> set[str]:
+        """The ids among ``ids`` of stored cubes ``user`` may read."""
+        return {c.id for c in self.records.get(list(ids)) if c is not None and c.can_read(user)}
+
+    def source_check(self, user: str | None) -> Callable[[list[str]], set[str]] | None:
+        """The source check of graph queries for ``user`` (``None``: the trusted caller, no check)."""
+        if user is None:
+            return None
+        return lambda ids: self.readable_ids(ids, user)
+
+    # ------------------------------------------------------------------ embed
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed ``texts`` in batches of ``MemOSConfig.embed_batch_size`` (no call for none)."""
+        size = self.config.embed_batch_size
+        out: list[list[float]] = []
+        for start in range(0, len(texts), size):
+            out.extend(self.embeddings.embed_documents(list(texts[start:start + size])))
+        return out
+
+    async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Async twin of :meth:`embed_documents` (the embedder's async API)."""
+        size = self.config.embed_batch_size
+        out: list[list[float]] = []
+        for start in range(0, len(texts), size):
+            out.extend(await self.embeddings.aembed_documents(list(texts[start:start + size])))
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        """The query embedding of ``text``."""
+        return self.embeddings.embed_query(text)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async twin of :meth:`embed_query`."""
+        return await self.embeddings.aembed_query(text)
+
+    # ----------------------------------------------------------------- commit
+    def thread_context(self, planned: Sequence[PlannedCube]) -> dict[ThreadKey, list[MemCube]]:
+        """Place the planned threaded cubes after their thread's last stored position; return
+        each thread's stored cubes around them (what :func:`~.write.keyword_docs` needs)."""
+        context = self.retrieval.context_turns
+        stored: dict[ThreadKey, list[MemCube]] = {}
+        for (namespace, thread), members in threads_of(planned).items():
+            if unplaced(planned, members):
+                place(planned, members, self.records.thread_max_position(namespace, thread))
+            start, end = window(planned, members, context)
+            stored[(namespace, thread)] = list(self.records.thread_units(namespace, thread, start, end))
+        return stored
+
+    def keyword_docs(self, planned: Sequence[PlannedCube]) -> tuple[list[KeywordDoc | None], dict[str, KeywordDoc]]:
+        """Keyword documents of ``planned`` and refreshed ones for their stored thread neighbours."""
+        return keyword_docs(planned, self.thread_context(planned), self.retrieval.context_turns)
+
+    def commit(self, planned: Sequence[PlannedCube], new_vectors: Sequence[Sequence[float]]) -> list[str]:
+        """Write planned cubes atomically, then index their vectors; return their ids.
+
+        Cubes with an ``embed_text`` get ``new_vectors`` (in order); the others keep the
+        vector already stored for their id (unchanged content), or get none.
+
+        Raises:
+            InvalidInputError: The vectors do not fit (count, dimension, values); nothing is written.
+        """
+        to_embed = [p for p in planned if p.embed_text is not None]
+        rows = checked_vectors(new_vectors, len(to_embed), self.dim())
+        vectors: dict[str, Sequence[float]] = dict(self.records.embeddings(
+            [p.cube.id for p in planned if p.embed_text is None and p.index_text is not None]))
+        vectors.update({p.cube.id: v for p, v in zip(to_embed, rows)})
+        docs, updates = self.keyword_docs(planned)
+        cubes = [p.cube for p in planned]
+        replaced = self.records.write(cubes, [vectors.get(c.id) for c in cubes], docs, keyword_updates=updates)
+        cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE or c.id not in vectors]
+        if replaced or cold:
+            self.vectors.delete([*replaced, *cold])
+        if any(c.id in vectors and c.tier is not Tier.ARCHIVE for c in cubes):
+            self.index(wait=False)
+        self.changes.emit(MemChange(written=tuple(cubes), removed=tuple(replaced),
+                                    reason=next((c.history[-1].reason for c in cubes if c.history), "add")))
+        return [c.id for c in cubes]
+
+    def commit_if_unchanged(self, planned: Sequence[PlannedCube], new_vectors: Sequence[Sequence[float]],
+                            expected: Mapping[str, MemCube]) -> bool:
+        """:meth:`commit` if every cube in ``expected`` (the reads the plan was made from) still has
+        the same version and tier; return whether it committed.
+
+        The check and the commit run while the store's write lock is held, so no write of
+        this process lands in between. Access counts that arrived since the plan was made
+        are carried over.
+        """
+        with self.records.write_lock():
+            fresh = {c.id: c for c in self.records.get(list(expected)) if c is not None}
+            if any(cid not in fresh or (fresh[cid].version, fresh[cid].tier) != (read.version, read.tier)
+                   for cid, read in expected.items()):
+                return False
+            for p in planned:
+                current = fresh.get(p.cube.id)
+                if current is not None:
+                    p.cube.access_count = current.access_count
+                    p.cube.last_accessed_at = current.last_accessed_at
+            self.commit(list(planned), new_vectors)
+        return True
+
+    def index(self, *, wait: bool = False) -> int | None:
+        """Move embeddings waiting in the record store into the vector index (see :mod:`~langchain_memos.storage.sync`).
+
+        ``wait=False``: when another thread or process is indexing, leave ours to it;
+        searches score waiting embeddings exactly until then.
+        """
+        in_worker = getattr(self.vectors, "index_pending", None)
+        if in_worker is not None:
+            return in_worker(self.records, wait=wait)
+        return index_pending(self.records, self.vectors, wait=wait)
+
+    def move_tiers(self, moves: Sequence[TierMove], at: datetime, actor: str | None) -> list[str]:
+        """Move cubes between tiers in one transaction (no new versions; audited), then make the
+        vector index agree (:meth:`sync_vectors`) and tell the listeners; returns the ids moved."""
+        moved = self.records.move_tiers(list(moves), at, actor=actor)
+        self.changes.emit(MemChange(written=tuple(self.sync_vectors(moved)), reason="tier_move"))
+        return moved
+
+    def sync_vectors(self, ids: Sequence[str]) -> list[MemCube]:
+        """Make the vector index agree with the stored tier of these cubes (archived out, hot in); returns them."""
+        if not ids:
+            return []
+        cubes = self.records.query(CubeQuery(ids=frozenset(ids), statuses=frozenset(Status), include_expired=True),
+                                   with_history=False)
+        cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE]
+        if cold:
+            self.vectors.delete(cold)
+        hot = [c.id for c in cubes if c.tier is not Tier.ARCHIVE]
+        if hot:
+            self.records.mark_indexed(list(self.records.embeddings(hot)), False)  # refresh their tier labels
+            self.index(wait=False)
+        return cubes
+
+    def drop_derived(self, deleted: Sequence[str], *, reason: str = "delete") -> None:
+        """Remove what was derived from cubes already deleted from the record store (vectors, graph
+        traces), then tell the change listeners (see ``MemOS.drop_derived``)."""
+        if not deleted:
+            return
+        self.vectors.delete(list(deleted))
+        self.drop_graph(deleted)
+        self.changes.emit(MemChange(removed=tuple(deleted), reason=reason))
+
+    def drop_graph(self, cube_ids: Sequence[str]) -> None:
+        """Remove cubes as graph sources; delete the fact cubes (and their traces) left without a source."""
+        if self.graph is None or not cube_ids:
+            return
+        orphans: list[str] = []
+        for namespace, key in self.graph.forget(cube_ids):
+            cube = self.records.get_by_keys(namespace, [key])[0]
+            if cube is not None:
+                orphans.append(cube.id)
+        if orphans:
+            gone = self.records.delete(orphans, reason="source deleted", actor="memos:graph")
+            if gone:
+                self.drop_derived(gone, reason="orphaned fact")
+
+    # ------------------------------------------------------------------- rank
+    def rank(self, plan: SearchPlan, query_vector: Sequence[float] | None) -> list[Hit]:
+        """Gather candidates from every engine and rank them (no access is recorded)."""
+        now = utcnow()
+        config = plan.config
+        cq = plan.cube_query
+        if not plan.query.strip():
+            return rank_recent(self.records.query(cq, limit=plan.k, order_by="created_at DESC",
+                                                  with_history=False), plan.k)
+        speakers = [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
+        analysis = analyze_query(plan.query, speakers=speakers, now=now)
+        keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
+                                               column_weights=config.keyword_column_weights)
+                   if analysis.keywords else [])
+        if query_vector is not None:
+            validate_embeddings([query_vector], expected=1, dim=self.dim())  # typed error on a wrong-sized query
+        vector = (self.vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
+                  if query_vector is not None else [])
+        ids = {h.id for h in keyword} | {h.id for h in vector}
+        graph: dict[str, float] = {}
+        if self.graph is not None and config.graph_weight > 0:
+            graph, fact_keys = self.graph.scores(cq.namespace_prefix, [*analysis.entities, *analysis.speakers,
+                                                                       *analysis.keywords],
+                                                 analysis.keywords, as_of=cq.valid_at, hops=config.graph_hops)
+            if fact_keys:
+                keys = sorted(fact_keys)
+                for c in self.records.get_by_keys(cq.namespace_prefix, keys):
+                    if c is not None:
+                        graph[c.id] = max(graph.get(c.id, 0.0), fact_keys[c.key])
+            extra = sorted((i for i in graph if i not in ids), key=lambda i: (-graph[i], i))[:config.graph_pool]
+            ids |= set(extra)
+        if not ids:
+            return []
+        cubes = self.records.query(replace(cq, ids=frozenset(ids)), with_history=False)
+        next_ids = self.records.next_in_thread([c.id for c in cubes])
+        vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
+        return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+
+    def retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None, *,
+                 touch: bool = True) -> list[SearchHit]:
+        """:meth:`rank`, load the hits in full (with history) and, with ``touch``, count the access."""
+        hits = self.rank(plan, query_vector)
+        cubes = self.records.get([h.id for h in hits])
+        out = [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
+               for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
+        if touch and out and self.config.track_access:
+            self.records.touch([h.cube.id for h in out], utcnow())
+        return out
+
+    def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
+        """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier).
+
+        * Few matches (at most ``exact_limit``, found with one ids-only query): exact
+          cosine over their stored float32 embeddings.
+        * Many matches: the vector index is asked without a ``where`` (a Chroma
+          metadata filter costs tens of milliseconds per 100k vectors, an unfiltered
+          ANN query a few), over-fetching, and each round's ids are checked against
+          ``cq`` in the record store (ids only). The next round's size follows the
+          share that passed, until ``pool`` pass or the index has nothing more; past
+          ``max_fetch`` the exact path answers. So restrictive filters never starve
+          the pool, and archive, expired or unindexed cubes are handled exactly.
+        """
+        exact_limit = max(2000, 4 * pool)  # ~10 ms of float32 reads from SQLite
+        max_fetch = 16 * exact_limit
+        matching = self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)
+        if len(matching) <= exact_limit:
+            return exact_vector_search(query_vector, self.records.embeddings(matching), pool)
+        # embeddings still waiting for the index (another writer is indexing them) are scored exactly
+        pending = self.records.unindexed_ids(limit=max_fetch + 1)
+        if len(pending) > max_fetch:
+            return exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(cq, order_by=None)),
+                                       pool)
+        waiting = exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(
+            replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids), order_by=None)),
+            pool) if pending else []
+        fetch = 2 * pool
+        while True:
+            hits = self.vectors.search(query_vector, fetch)
+            if not hits:
+                break
+            fetched = frozenset(h.id for h in hits)
+            allowed = set(self.records.query_ids(
+                replace(cq, ids=fetched if cq.ids is None else fetched & cq.ids), order_by=None))
+            kept = [h for h in hits if h.id in allowed]
+            if len(kept) >= pool or len(hits) < fetch:
+                return merge_scored(kept, waiting, pool)
+            if fetch >= max_fetch:
+                break
+            share = len(kept) / len(hits)
+            fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
+        ids = self.records.query_ids(cq, order_by=None)
+        return exact_vector_search(query_vector, self.records.embeddings(ids), pool)
+
+    # ------------------------------------------------------------------ close
+    def close(self) -> None:
+        """Close the engines (the graph's first)."""
+        if self.graph is not None:
+            self.graph.store.close()
+        self.records.close()
+        self.vectors.close()
+
+
+__all__ = ["EngineField", "MemoryEngine"]
