@@ -112,7 +112,7 @@ class SQLiteGraphStore:
             for statement in _SCHEMA:
                 conn.execute(statement)
 
-        self._db._write(tx)
+        self._db.write_transaction(tx)
 
     def close(self) -> None:
         """Close the database when this store opened it; idempotent."""
@@ -141,7 +141,7 @@ class SQLiteGraphStore:
             for e in entities:
                 self._write_entity(conn, e)
 
-        self._db._write(tx)
+        self._db.write_transaction(tx)
 
     def entities(self, namespace_prefix: Sequence[str] = (), *, ids: Sequence[str] | None = None,
                  kind: str | None = None, limit: int | None = None) -> list[Entity]:
@@ -157,7 +157,7 @@ class SQLiteGraphStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        rows = self._db._read(lambda conn: conn.execute(sql, params).fetchall())
+        rows = self._db.read_transaction(lambda conn: conn.execute(sql, params).fetchall())
         return [Entity.from_row(json.loads(r[0])) for r in rows]
 
     def find_entities(self, namespace: Sequence[str], names: Sequence[str]) -> dict[str, list[Entity]]:
@@ -165,7 +165,7 @@ class SQLiteGraphStore:
         norms = sorted({normalize_name(n) for n in names} - {""})
         if not norms:
             return {}
-        rows = self._db._read(lambda conn: conn.execute(
+        rows = self._db.read_transaction(lambda conn: conn.execute(
             "SELECT n.norm, e.row FROM graph_names AS n JOIN graph_entities AS e ON e.id = n.entity_id "
             "WHERE n.ns = ? AND n.norm IN (SELECT value FROM json_each(?)) ORDER BY n.norm, e.id",
             (ns_key(namespace), _json(norms))).fetchall())
@@ -198,7 +198,7 @@ class SQLiteGraphStore:
             for r in relations:
                 self._write_relation(conn, r)
 
-        self._db._write(tx)
+        self._db.write_transaction(tx)
         return [r.id for r in relations]
 
     @staticmethod
@@ -237,7 +237,7 @@ class SQLiteGraphStore:
     def relations(self, query: RelationQuery = RelationQuery()) -> list[Relation]:
         """Relations matching ``query``, newest ``recorded_at`` first."""
         sql, params = self._relation_sql(query)
-        rows = self._db._read(lambda conn: conn.execute(sql, params).fetchall())
+        rows = self._db.read_transaction(lambda conn: conn.execute(sql, params).fetchall())
         return [Relation.from_row(json.loads(r[0])) for r in rows]
 
     def neighbours(self, entity_ids: Sequence[str], *, hops: int = 1, as_of: datetime | None = None,
@@ -261,7 +261,7 @@ class SQLiteGraphStore:
             self._write_relation(conn, ended)
             return True
 
-        return self._db._write(tx)
+        return self._db.write_transaction(tx)
 
     # ------------------------------------------------------------ deletion
     @staticmethod
@@ -295,7 +295,7 @@ class SQLiteGraphStore:
                 self._drop_orphans(conn, sorted(namespaces))
             return removed
 
-        return self._db._write(tx)
+        return self._db.write_transaction(tx)
 
     def delete_namespace(self, namespace_prefix: Sequence[str]) -> tuple[int, int]:
         """Delete every entity and relation under a prefix; return ``(entities, relations)`` deleted."""
@@ -306,7 +306,7 @@ class SQLiteGraphStore:
             entities = conn.execute(f"DELETE FROM graph_entities WHERE {where}", params).rowcount
             return entities, relations
 
-        return self._db._write(tx)
+        return self._db.write_transaction(tx)
 
     def counts(self, namespace_prefix: Sequence[str] = ()) -> tuple[int, int]:
         """``(entities, relations)`` under a prefix."""
@@ -317,7 +317,7 @@ class SQLiteGraphStore:
             r = conn.execute(f"SELECT COUNT(*) FROM graph_relations WHERE {where}", params).fetchone()[0]
             return int(e), int(r)
 
-        return self._db._read(tx)
+        return self._db.read_transaction(tx)
 
     # ------------------------------------------------------------ export / import
     def export_rows(self, namespace_prefix: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
@@ -337,7 +337,7 @@ class SQLiteGraphStore:
             for r in relations:
                 self._write_relation(conn, r)
 
-        self._db._write(tx)
+        self._db.write_transaction(tx)
         return len(entities), len(relations)
 
 

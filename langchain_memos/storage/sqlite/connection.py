@@ -168,10 +168,6 @@ class SQLiteConnection:
         """Whether the database is a private in-memory one (no file, no WAL)."""
         return self._memory
 
-    #: The names ``graph/sqlite.py`` used before the public ones (kept so it keeps working).
-    _write = write_transaction
-    _read = read_transaction
-
     # ------------------------------------------------------------ StoreAdmin
     def setup(self) -> None:
         """Create tables and indexes; idempotent and safe when processes call it concurrently."""
