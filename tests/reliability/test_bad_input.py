@@ -89,3 +89,34 @@ def test_a_query_embedding_of_another_dimension_is_a_typed_error():
             memos.search_by_vector("tea", [0.1] * 7, ("u",))
     finally:
         memos.close()
+
+
+_SURROGATE = "\ud800"  # a lone surrogate: Python holds it, UTF-8 (and so SQLite) cannot
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, s: m.search("tea", (_SURROGATE,)),
+    lambda m, s: m.search("tea", ("a",), filters={_SURROGATE: 1}),
+    lambda m, s: m.search("tea", ("a",), filters={"k": {"$in": [_SURROGATE]}}),
+    lambda m, s: m.get(_SURROGATE),
+    lambda m, s: m.delete(_SURROGATE),
+    lambda m, s: s.put(("a",), _SURROGATE, {"t": 1}),
+    lambda m, s: s.put((_SURROGATE,), "k", {"t": 1}),
+    lambda m, s: s.get(("a",), _SURROGATE),
+    lambda m, s: s.search(("a",), filter={"t": _SURROGATE}),
+], ids=["search-namespace", "search-filter-key", "search-filter-in", "get", "delete", "put-key", "put-namespace",
+        "store-get", "store-search-filter"])
+def test_text_that_is_not_valid_unicode_is_a_typed_error_on_every_path(call):
+    memos = open_memos(None)
+    try:
+        with open_store(None) as store:
+            memos.add(["green tea"], ("a",))
+            store.put(("a",), "fine", {"t": 1})
+            with pytest.raises((MemOSError, LangGraphNamespaceError)) as caught:
+                call(memos, store)
+            if isinstance(caught.value, InvalidInputError):
+                assert "surrogate" in str(caught.value)
+            assert [h.cube.content for h in memos.search("green tea", ("a",), k=1)] == ["green tea"]  # still works
+            assert store.get(("a",), "fine").value == {"t": 1}
+    finally:
+        memos.close()

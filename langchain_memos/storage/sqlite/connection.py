@@ -121,6 +121,11 @@ class SQLiteConnection:
                     if not _is_busy(exc):
                         raise self._storage_error(exc) from exc
                     last: BaseException = exc
+                except UnicodeEncodeError as exc:  # binding a parameter: SQLite stores UTF-8 only
+                    self._rollback(conn)
+                    raise InvalidInputError(
+                        f"a key, namespace, filter or query holds text that is not valid Unicode ({exc}); "
+                        "remove unpaired surrogate characters") from exc
                 except BaseException:
                     self._rollback(conn)
                     raise
