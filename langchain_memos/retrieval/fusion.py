@@ -13,8 +13,10 @@ Pure functions (numpy only; no I/O). The method, measured on LoCoMo turns
 3. ``base = keyword_weight * keyword + vector_weight * vector`` (weights sum to 1, so ``base`` is in [0, 1]).
 4. ``speaker``: when the query names exactly one known speaker, units by
    another speaker are multiplied by ``1 - speaker_penalty`` (soft: they can still win).
-5. ``time``: optional multiplicative boost for units whose ``created_at`` lies in the
-   query's explicit time range (off by default: not measurable on LoCoMo).
+5. ``time``: multiplicative boost by the event-time signal of :mod:`.temporal`: when the query
+   names an interval, units whose event times (dates their text states, resolved against when
+   they were said, and the day they were said) fall in it gain up to ``time_boost``; when it
+   asks "when" without one, units that state an event time gain ``when_boost``.
 
 Each :class:`Hit` carries ``reasons``: signal -> additive contribution; the
 contributions sum to ``Hit.score``.
@@ -29,6 +31,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .query import QueryAnalysis
+from .temporal import time_signal
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,13 @@ class RetrievalConfig:
         vector_weight: Weight of the min-max-normalised dense score.
         next_neighbour_weight: Share of the next unit's cosine added to a unit's cosine.
         speaker_penalty: Multiplicative penalty for units by another speaker than the one the query names.
-        time_boost: Multiplicative boost (``1 + time_boost``, capped at score 1) for units inside
-            the query's explicit time range. 0 disables it.
+        time_boost: Multiplicative boost (``1 + time_boost * share``, capped at score 1) for units
+            whose event times lie in the query's time range (``share``: :func:`~.temporal.time_signal`).
+            0 disables it.
+        when_boost: Multiplicative boost (``1 + when_boost``, capped at score 1) for units that state
+            an event time, when the query asks about time without naming an interval. 0 disables it.
+        thread_decay: Each hit is scaled by ``thread_decay ** n``, ``n`` the better hits of its
+            thread (session), so the top k spans threads (:mod:`.diversity`); 1.0 disables it.
         keyword_column_weights: FTS5 ``bm25()`` weights for (body, context, next, date).
         context_turns: Previous units of the thread indexed in the ``context`` column.
         mmr_lambda: Relevance/diversity trade-off of :func:`~.mmr.mmr` (1.0 = pure relevance).
@@ -72,6 +80,8 @@ class RetrievalConfig:
     next_neighbour_weight: float = 0.3
     speaker_penalty: float = 0.3
     time_boost: float = 0.0
+    when_boost: float = 0.0
+    thread_decay: float = 1.0
     keyword_column_weights: tuple[float, float, float, float] = (1.0, 0.5, 0.2, 1.0)
     context_turns: int = 2
     mmr_lambda: float = 1.0
@@ -126,17 +136,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64).ravel()
     n = float(np.linalg.norm(v))
     return v / n if n > 0 else v
-
-
-def _in_range(when: datetime | None, rng: tuple[datetime, datetime] | None) -> bool:
-    if when is None or rng is None:
-        return False
-    start, end = rng
-    try:
-        return start <= when < end
-    except TypeError:  # naive vs aware: compare wall-clock
-        w = when.replace(tzinfo=None)
-        return start.replace(tzinfo=None) <= w < end.replace(tzinfo=None)
 
 
 def rank(
@@ -206,6 +205,9 @@ def rank(
 
     named = tuple(analysis.speakers) if analysis is not None else ()
     rng = analysis.time_range if analysis is not None else None
+    asked = (rng[0].date(), rng[1].date()) if rng is not None else None
+    asks_when = analysis is not None and analysis.temporal
+    boost = config.time_boost if asked is not None else (config.when_boost if asks_when else 0.0)
     hits: list[Hit] = []
     for j, i in enumerate(ids):
         reasons = {
@@ -223,8 +225,9 @@ def rank(
             if c.speaker.strip().lower() != named[0].strip().lower():
                 reasons["speaker"] = -config.speaker_penalty * score
                 score += reasons["speaker"]
-        if config.time_boost and c is not None and _in_range(c.created_at, rng):
-            boosted = min(1.0, score * (1.0 + config.time_boost))
+        signal = time_signal(asked, asks_when, c.text, c.created_at) if boost and c is not None else 0.0
+        if signal > 0:
+            boosted = min(1.0, score * (1.0 + boost * signal))
             reasons["time"] = boosted - score
             score = boosted
         hits.append(Hit(id=i, score=float(score), reasons={k: v for k, v in reasons.items() if v != 0.0}))

@@ -20,6 +20,7 @@ from ..ingest import index_text_for
 from ..render import count_tokens, render_memory
 from ..storage.base import CubeQuery, ScoredId
 from .budget import apply_floor, fit_token_budget
+from .diversity import spread_threads
 from .fusion import Candidate, Hit, RetrievalConfig, rank
 from .mmr import mmr
 from .query import QueryAnalysis
@@ -134,7 +135,7 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
                     vectors: Mapping[str, Sequence[float]], next_ids: Mapping[str, str],
                     query_vector: Sequence[float] | None, now: datetime,
                     graph: Mapping[str, float] | None = None) -> list[Hit]:
-    """Fuse candidate lists into the final hits: rank, recency, validity, MMR, floor, token budget.
+    """Fuse candidate lists into the final hits: rank, recency, validity, thread spread, MMR, floor, token budget.
 
     Args:
         plan: The request.
@@ -162,6 +163,7 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
     hits = _add_recency(hits, by_id, config, now)
     if plan.cube_query.valid_at is None:
         hits = prefer_valid(hits, by_id, now, config.expired_penalty)
+    hits = spread_threads(hits, {i: c.thread_id for i, c in by_id.items()}, decay=config.thread_decay)
     if plan.mmr:
         hits = mmr(hits[: 3 * plan.k], {i: np.asarray(v) for i, v in vectors.items() if i in by_id}, k=plan.k,
                    lambda_=config.mmr_lambda, duplicate_threshold=config.duplicate_threshold)
