@@ -20,11 +20,13 @@ import sqlite3
 import sys
 import tempfile
 import time
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
 from tqdm import tqdm
+
+from langchain_memos.retrieval.indexing import unit_text
 
 from .cv import QuestionRun, Scored, choices, cross_validated, fixed, in_sample
 from ._common import (
@@ -81,7 +83,8 @@ class MemOSSystem:
     name = "memos"
 
     def __init__(self, embeddings: Any, directory: Path, *, graph_weight: float | None = None,
-                 extract: bool = True, settings: Mapping[str, Mapping[str, Any]] = DEFAULT_SETTINGS) -> None:
+                 extract: bool = True, settings: Mapping[str, Mapping[str, Any]] = DEFAULT_SETTINGS,
+                 derive: bool = True) -> None:
         from langchain_memos import MemOS, MemOSConfig, RetrievalConfig
 
         self.retrieval = RetrievalConfig() if graph_weight is None else RetrievalConfig(graph_weight=graph_weight)
@@ -90,6 +93,7 @@ class MemOSSystem:
         self.memos = MemOS(config=config, embeddings=embeddings, retrieval=self.retrieval)
         self.extract = extract
         self.settings = settings
+        self.derive = derive
 
     @staticmethod
     def _namespace(conv: Conversation) -> tuple[str, ...]:
@@ -114,6 +118,8 @@ class MemOSSystem:
             for turn in conv.turns
         ]
         self.memos.add(cubes, self._namespace(conv), extract=self.extract)
+        if self.derive:
+            self.memos.add(derived_cubes(conv, self._namespace(conv)), self._namespace(conv), extract=False)
 
     def graph_block(self) -> dict[str, Any]:
         """What the graph holds and what extraction cost at ingest."""
@@ -148,6 +154,16 @@ class MemOSSystem:
 
     def close(self) -> None:
         self.memos.close()
+
+
+def derived_cubes(conv: Conversation, namespace: tuple[str, ...]) -> list[Any]:
+    """Session summaries and entity profiles of ``conv`` (:mod:`langchain_memos.retrieval.derived`) as
+    summary cubes whose provenance lists the dia_ids they were built from."""
+    from langchain_memos.retrieval.derived import Unit, as_cubes, entity_profiles, session_summaries
+
+    units = [Unit(t.dia_id, t.speaker, unit_text(t.text, None, t.caption), t.created_at, f"session_{t.session}")
+             for t in conv.turns]
+    return as_cubes([*session_summaries(units), *entity_profiles(units)], namespace)
 
 
 class InMemoryStoreSystem:
@@ -298,7 +314,8 @@ def evaluate(system: System, conversations: Sequence[Conversation], *, progress:
     best = in_sample(runs, select_k=SELECT_K)
     return {**_metrics(scored), **timing, "protocol": "leave-one-conversation-out",
             "settings": {name: dict(overrides) for name, overrides in system.settings.items()},
-            "settings_chosen": choices(scored), "in_sample": {**_metrics(best), "setting": best[0].setting if best else None}}
+            "settings_chosen": choices(scored),
+            "in_sample": {**_metrics(best), "setting": best[0].setting if best else None}}
 
 
 def print_table(results: dict[str, dict[str, Any]]) -> None:

@@ -54,7 +54,8 @@ from .forget import ForgetHook, ForgetRequest, run_forget_hooks
 from .ingest import PlannedCube, index_text_for, plan_items
 from .retrieval.fusion import Hit, RetrievalConfig
 from .retrieval.indexing import date_text, thread_keyword_docs
-from .retrieval.pipeline import SearchPlan, exact_vector_search, plan_search, rank_candidates, rank_recent
+from .retrieval.pipeline import (SearchPlan, exact_vector_search, plan_search, rank_candidates, rank_recent,
+                                 second_round_terms)
 from .retrieval.query import analyze_query
 from .storage.base import AuditRecord, CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
 from .storage.base import TierMove
@@ -838,11 +839,30 @@ class MemOS:
             ids |= set(extra)
         if not ids:
             return []
+        cubes, next_ids, vectors = self._load_candidates(cq, ids)
+        hits = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+        # --- second round (issue #18): the query's keywords plus terms of the best first-round hits
+        terms = second_round_terms(hits, cubes, analysis, speakers, config)
+        if not terms:
+            return hits
+        expansion = self.records.keyword_search(terms, cq, config.keyword_pool,
+                                                column_weights=config.keyword_column_weights)
+        extra = {h.id for h in expansion} - ids
+        if extra:
+            more = self._load_candidates(cq, extra)
+            cubes, next_ids, vectors = [*cubes, *more[0]], {**next_ids, **more[1]}, {**vectors, **more[2]}
+        return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph,
+                               expansion=expansion)
+
+    def _load_candidates(self, cq: CubeQuery, ids: Iterable[str]) -> tuple[list[MemCube], dict[str, str],
+                                                                           dict[str, Any]]:
+        """The cubes among ``ids`` that pass ``cq``, the ids of their next thread units, and both's embeddings."""
         cubes = self.records.query(replace(cq, ids=frozenset(ids)), with_history=False)
         next_ids = self.records.next_in_thread([c.id for c in cubes])
         vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
-        return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
-                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+        return cubes, next_ids, vectors
 
     def _retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None, *,
                   touch: bool = True) -> list[SearchHit]:
