@@ -141,7 +141,7 @@ class MemOSSystem:
         answers: Answers = {}
         first_ms = 0.0
         started = time.perf_counter()
-        vector = self.memos.embed_query(question)  # once for every setting
+        vector = self.memos.embed_query(question, self._namespace(conv))  # once for every setting
         for name, overrides in self.settings.items():
             self.memos.retrieval = replace(self.retrieval, **overrides)
             hits = self.memos.search_by_vector(question, vector, self._namespace(conv), k=k, touch=False)

@@ -56,7 +56,7 @@ from .retrieval.fusion import Hit, RetrievalConfig
 from .retrieval.indexing import date_text, thread_keyword_docs
 from .retrieval.pipeline import (SearchPlan, exact_vector_search, plan_search, rank_candidates, rank_recent,
                                  second_round_terms)
-from .retrieval.query import analyze_query
+from .retrieval.query import analyze_query, embedding_text
 from .storage.base import AuditRecord, CubeQuery, KeywordDoc, RecordStore, ScoredId, VectorIndex
 from .storage.base import TierMove
 from .storage.index_worker import WorkerSpec, WorkerVectorIndex, worker_supported
@@ -815,7 +815,7 @@ class MemOS:
         if not plan.query.strip():
             return rank_recent(self.records.query(cq, limit=plan.k, order_by="created_at DESC",
                                                   with_history=False), plan.k)
-        speakers = [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
+        speakers = self._speakers(cq)
         analysis = analyze_query(plan.query, speakers=speakers, now=now)
         keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
                                                column_weights=config.keyword_column_weights)
@@ -936,15 +936,26 @@ class MemOS:
             Hits, best first, each with ``score`` and ``reasons``.
         """
         plan = self._plan(query, namespace, k, options)
-        vector = self.embeddings.embed_query(plan.query) if plan.query.strip() else None
+        vector = self.embeddings.embed_query(self._embedding_text(plan)) if plan.query.strip() else None
         return self._retrieve(plan, vector)
 
     async def asearch(self, query: str, namespace: Sequence[str] = (), k: int = 10,
                       **options: Any) -> list[SearchHit]:
         """Async twin of :meth:`search`."""
         plan = self._plan(query, namespace, k, options)
-        vector = await self.embeddings.aembed_query(plan.query) if plan.query.strip() else None
+        if not plan.query.strip():
+            return await asyncio.to_thread(self._retrieve, plan, None)
+        vector = await self.embeddings.aembed_query(await asyncio.to_thread(self._embedding_text, plan))
         return await asyncio.to_thread(self._retrieve, plan, vector)
+
+    # --- issue #18: the dense index gets the query as its answer would be said
+    def _speakers(self, cq: CubeQuery) -> list[str]:
+        """The speakers of the memories ``cq`` selects (at most 100)."""
+        return [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
+
+    def _embedding_text(self, plan: SearchPlan) -> str:
+        """What the query is embedded as (:func:`~langchain_memos.retrieval.query.embedding_text`)."""
+        return embedding_text(plan.query, self._speakers(plan.cube_query))
 
     # ------------------------------------------------------------------ changes
     def _apply_update(self, cube: MemCube, changes: dict[str, Any], *, reason: str, actor: str | None) -> PlannedCube:
@@ -1218,9 +1229,12 @@ class MemOS:
         return await asyncio.to_thread(self.check, repair=repair)
 
     # ------------------------------------------------- lifecycle hooks (used by the scheduler)
-    def embed_query(self, text: str) -> list[float]:
-        """The query embedding :meth:`search` would compute for ``text`` (reuse it with :meth:`search_by_vector`)."""
-        return self.embeddings.embed_query(text)
+    def embed_query(self, text: str, namespace: Sequence[str] | None = None) -> list[float]:
+        """The query embedding :meth:`search` would compute for ``text`` under ``namespace``
+        (reuse it with :meth:`search_by_vector`); without a namespace, of ``text`` as it is."""
+        if namespace is None or not text.strip():
+            return self.embeddings.embed_query(text)
+        return self.embeddings.embed_query(self._embedding_text(self._plan(text, namespace, 1, {})))
 
     def search_by_vector(self, query: str, query_vector: Sequence[float] | None, namespace: Sequence[str] = (),
                          k: int = 10, *, touch: bool = True, **options: Any) -> list[SearchHit]:

@@ -82,7 +82,8 @@ def test_when_boost_lifts_a_memory_that_states_its_time() -> None:
     question = analyze_query("When did Oskar start rowing?")
     lists = dict(vector=[("dated", 0.6), ("plain", 0.55), ("far", 0.1)],
                  keyword=[("plain", 1.0), ("dated", 0.8), ("far", 0.2)])
-    assert rank(cands, analysis=question, **lists)[0].id == "plain"  # off by default
+    off = RetrievalConfig(when_boost=0.0)
+    assert rank(cands, analysis=question, config=off, **lists)[0].id == "plain"
     boosted = rank(cands, analysis=question, config=RetrievalConfig(when_boost=0.3), **lists)
     assert boosted[0].id == "dated" and boosted[0].reasons["time"] > 0
 
@@ -95,5 +96,6 @@ def test_time_boost_uses_the_event_time_of_the_text() -> None:
     question = analyze_query("What did Oskar sell in June 2020?")
     lists = dict(vector=[("told_later", 0.6), ("other", 0.55), ("far", 0.1)],
                  keyword=[("other", 1.0), ("told_later", 0.8), ("far", 0.2)])
+    assert rank(cands, analysis=question, config=RetrievalConfig(time_boost=0.0), **lists)[0].id == "other"
     hits = rank(cands, analysis=question, config=RetrievalConfig(time_boost=0.3), **lists)
     assert hits[0].id == "told_later" and "time" not in hits[1].reasons

@@ -92,8 +92,8 @@ class RetrievalConfig:
     previous_neighbour_weight: float = 0.0
     derived_weight: float = 1.0
     speaker_penalty: float = 0.3
-    time_boost: float = 0.0
-    when_boost: float = 0.0
+    time_boost: float = 0.3
+    when_boost: float = 0.3
     thread_decay: float = 1.0
     expansion_weight: float = 0.0
     expansion_hits: int = 3

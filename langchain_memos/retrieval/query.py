@@ -157,6 +157,35 @@ def _time_range(text: str, now: datetime | None) -> tuple[datetime, datetime] | 
     return as_datetimes(asked, now.tzinfo if now is not None else None) if asked is not None else None
 
 
+_THIRD_PERSON = {"his": "my", "her": "my", "hers": "mine", "he": "I", "she": "I", "him": "me", "himself": "myself",
+                 "herself": "myself", "they": "we", "their": "our", "them": "us"}
+
+
+def embedding_text(text: str, speakers: Sequence[str]) -> str:
+    """The query as its answer would be said, for the dense index: ``"Ann: ... my ..."``.
+
+    Memories are embedded as ``"Speaker: text"`` in the first person; a question about one
+    known speaker is put the same way (the name becomes the speaker prefix and "I", third-person
+    pronouns become first-person ones), so it lands nearer to what that speaker said. Queries
+    naming no speaker, or several, are returned unchanged.
+
+    Example:
+        >>> embedding_text("What did Ann bake for her brother?", ["Ann"])
+        'Ann: What did I bake for my brother?'
+    """
+    named = _names(text, speakers)
+    if len(named) != 1:
+        return text
+    name = named[0]
+    forms = sorted({name, name.split()[0]}, key=len, reverse=True)
+    name_re = "|".join(re.escape(f) for f in forms)
+    out = re.sub(rf"\b(?:{name_re})'s\b", "my", text, flags=re.IGNORECASE)
+    out = re.sub(rf"\b(?:{name_re})\b", "I", out, flags=re.IGNORECASE)
+    out = re.sub(r"\b(" + "|".join(_THIRD_PERSON) + r")\b",
+                 lambda m: _THIRD_PERSON[m.group(1).lower()] if m.group(1).islower() else m.group(1), out)
+    return f"{name}: {out}"
+
+
 def analyze_query(
     text: str,
     *,
