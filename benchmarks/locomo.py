@@ -45,10 +45,14 @@ CONTEXT_K = 10
 SELECT_K = 10  # --cv: each fold keeps the setting with the best mean recall@10 on the other conversations
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {"default": {}}
 #: --cv: the hand-set retrieval constants that are tuned, as RetrievalConfig overrides (the first is the default).
+#: Each fold keeps the one setting that is best on the other conversations.
 CV_GRID: dict[str, dict[str, Any]] = {
     "default": {},
-    "keyword_0.6": {"keyword_weight": 0.6, "vector_weight": 0.4},
-    "keyword_0.8": {"keyword_weight": 0.8, "vector_weight": 0.2},
+    "derived_off": {"derived_weight": 0.0},
+    "derived_full": {"derived_weight": 1.0},
+    "no_second_round": {"expansion_weight": 0.0},
+    "neighbours": {"previous_neighbour_weight": 0.4, "next_neighbour_weight": 0.5},
+    "speaker_0.5": {"speaker_penalty": 0.5},
 }
 
 

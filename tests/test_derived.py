@@ -93,7 +93,7 @@ def test_derived_weight_scales_derived_memories_and_previous_neighbour_lifts_ans
              Candidate("summary", embedding=np.array([0.9, 0.436]), derived=True),
              Candidate("far", embedding=np.array([0.0, 1.0]))]
     lists = dict(vector=[("summary", 0.9), ("turn", 0.8), ("far", 0.0)], query_embedding=q)
-    assert rank(cands, **lists)[0].id == "summary"
+    assert rank(cands, config=RetrievalConfig(derived_weight=1.0), **lists)[0].id == "summary"
     demoted = rank(cands, config=RetrievalConfig(derived_weight=0.5), **lists)
     assert demoted[0].id == "turn" and demoted[1].reasons["derived"] < 0
     # An answer that says little itself, right after the question that matches.

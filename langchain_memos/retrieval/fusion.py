@@ -49,7 +49,8 @@ class RetrievalConfig:
         previous_neighbour_weight: Share of the previous unit's cosine added to a unit's cosine, when
             that unit is a candidate too (an answer follows the question it answers).
         derived_weight: Multiplier of the score of derived memories (summaries, profiles; see
-            :mod:`.derived`); 1.0 ranks them like any memory, 0 drops them (below any floor).
+            :mod:`.derived`); 1.0 ranks them like any memory, 0 drops them (below any floor). At 0.5
+            they surface only when they match clearly better than the messages they come from.
         speaker_penalty: Multiplicative penalty for units by another speaker than the one the query names.
         time_boost: Multiplicative boost (``1 + time_boost * share``, capped at score 1) for units
             whose event times lie in the query's time range (``share``: :func:`~.temporal.time_signal`).
@@ -90,12 +91,12 @@ class RetrievalConfig:
     vector_weight: float = 0.3
     next_neighbour_weight: float = 0.3
     previous_neighbour_weight: float = 0.0
-    derived_weight: float = 1.0
+    derived_weight: float = 0.5
     speaker_penalty: float = 0.3
     time_boost: float = 0.3
     when_boost: float = 0.3
     thread_decay: float = 1.0
-    expansion_weight: float = 0.0
+    expansion_weight: float = 0.3
     expansion_hits: int = 3
     expansion_terms: int = 8
     keyword_column_weights: tuple[float, float, float, float] = (1.0, 0.5, 0.2, 1.0)
