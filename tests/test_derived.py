@@ -105,3 +105,19 @@ def test_derived_weight_scales_derived_memories_and_previous_neighbour_lifts_ans
     on = [h.id for h in rank(thread, config=RetrievalConfig(next_neighbour_weight=0.0,
                                                             previous_neighbour_weight=0.5), **lists)]
     assert off.index("other") < off.index("answer") and on.index("answer") < on.index("other")
+
+
+def test_second_round_widens_the_query_keywords_and_needs_some() -> None:
+    from langchain_memos.cube import MemCube
+    from langchain_memos.retrieval.fusion import RetrievalConfig
+    from langchain_memos.retrieval.pipeline import second_round_terms
+    from langchain_memos.retrieval.query import analyze_query
+
+    cube = MemCube(content="Tomas: The compass from Bertrand points true.", namespace=("t",))
+    hits = [Hit(cube.id, 1.0, {"keyword": 1.0})]
+    on = RetrievalConfig(expansion_weight=0.3)
+    terms = second_round_terms(hits, [cube], analyze_query("Where is the compass?"), ["Tomas"], on)
+    assert terms[0] == "compass" and "bertrand" in terms and "tomas" not in terms
+    assert second_round_terms(hits, [cube], analyze_query("Where is it?"), [], on) == ()  # no keywords
+    off = RetrievalConfig(expansion_weight=0.0)
+    assert second_round_terms(hits, [cube], analyze_query("Where is the compass?"), [], off) == ()

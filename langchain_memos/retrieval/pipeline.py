@@ -182,8 +182,12 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
 def second_round_terms(hits: Sequence[Hit], cubes: Sequence[MemCube], analysis: QueryAnalysis,
                        speakers: Sequence[str], config: RetrievalConfig) -> tuple[str, ...]:
     """The keywords of the second round: the query's plus :func:`~.expansion.expansion_terms` of the
-    first round's ``config.expansion_hits`` best hits (empty when the second round is off or adds nothing)."""
-    if config.expansion_weight <= 0 or not hits:
+    first round's ``config.expansion_hits`` best hits.
+
+    Empty (no second round) when it is off, when the first round found nothing, or when the query
+    has no keywords: the second round widens the query's keyword search, it does not replace it.
+    """
+    if config.expansion_weight <= 0 or not hits or not analysis.keywords:
         return ()
     by_id = {c.id: c for c in cubes}
     terms = expansion_terms([index_text_for(by_id[h.id]) for h in hits[:config.expansion_hits] if h.id in by_id],
