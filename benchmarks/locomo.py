@@ -8,8 +8,18 @@ Every turn of each conversation is ingested into a fresh store (one namespace
 per conversation; the turn's speaker, text, image caption and session date; its
 ``dia_id`` in provenance). Every question of categories 1-4 is asked, and
 evidence recall@k is the share of the question's evidence dia_ids found among
-the sources of the top-k results. All systems run in this process on the same
-embedding model, each paying for its own embedding calls.
+the first k dia_ids the results point back to: a turn points to itself, a derived
+memory (session summary, entity profile; added next to the turns for memos) to
+each of its sources, each taking one of the k places (:func:`shown_refs`); the
+context tokens count the memories that show the first 10 dia_ids. All systems
+run in this process on the same embedding model, each paying for its own
+embedding calls.
+
+With ``--cv`` memos answers under every setting of :data:`CV_GRID` (one query
+embedding, several rankings) and the headline figures are leave-one-conversation-out:
+each conversation is scored with the setting that is best (R@10) on the other four
+(:mod:`benchmarks.cv`); the in-sample figures (the setting best on all five) are
+reported beside them. The baselines have no tuned constants, so their two rows agree.
 """
 
 from __future__ import annotations
