@@ -225,6 +225,9 @@ def _resolve(name: str, m: re.Match[str], ref: date | None, year: int | None = N
 _NEXT_YEAR = re.compile(r"^[^.?!;]{0,40}?\b((?:19|20)\d{2})\b")
 _SHIFT = re.compile(r"\b(?:the\s+)?(day|weekend|week|month|year)\s+(before|after)\b(?:\s+(?:on|in)\b)?\s*",
                     re.IGNORECASE)
+#: A word every date expression above contains (a cheap test before running them all).
+_ANY_DATE = re.compile(rf"\d|\b(?:{_MONTH_RE}|{_WEEKDAY_RE}|{_SEASON_RE}|yesterday|today|tonight|tomorrow|ago|day|"
+                       r"weekend|week|month|year|morning|afternoon|evening|night)\b", re.IGNORECASE)
 _RANGE_START = re.compile(r"\b(?:between|from)\s+$", re.IGNORECASE)
 _RANGE_JOIN = re.compile(r"^\s*(?:and|to|until|till|through|-|–)\s*$", re.IGNORECASE)
 
@@ -288,6 +291,8 @@ def find_dates(text: str, said_at: datetime | date | None = None) -> list[FoundD
     follows it (or ``said_at``), and "between A and B" joins two finds into one interval.
     """
     ref = said_at.date() if isinstance(said_at, datetime) else said_at
+    if not _ANY_DATE.search(text):  # one pass for the many texts that name no date
+        return []
     taken: list[tuple[int, int]] = []
     found: list[FoundDate] = []
     for name, pattern in _PATTERNS:
