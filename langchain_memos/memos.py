@@ -505,9 +505,13 @@ class MemOS:
         return await asyncio.to_thread(self.check, repair=repair)
 
     # ------------------------------------------------- lifecycle hooks (used by the scheduler)
-    def embed_query(self, text: str) -> list[float]:
-        """The query embedding :meth:`search` would compute for ``text`` (reuse it with :meth:`search_by_vector`)."""
-        return self.engine.embed_query(text)
+    def embed_query(self, text: str, namespace: Sequence[str] | None = None) -> list[float]:
+        """The query embedding :meth:`search` would compute for ``text`` under ``namespace`` (reuse it with
+        :meth:`search_by_vector`); without a namespace, the embedding of ``text`` as it is."""
+        if namespace is None or not text.strip():
+            return self.engine.embed_query(text)
+        plan = steps.plan_query(text, namespace, 1, {}, retrieval=self.retrieval, reader=None)
+        return self.engine.embed_query(self.engine.query_text(plan))
 
     def search_by_vector(self, query: str, query_vector: Sequence[float] | None, namespace: Sequence[str] = (),
                          k: int = 10, *, touch: bool = True, **options: Any) -> list[SearchHit]:

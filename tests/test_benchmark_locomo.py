@@ -67,3 +67,47 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     assert graph["enabled"] and graph["entities"] >= 3 and graph["relations"] >= 1  # Nora, Ivan, Comet...
     assert graph["extraction_s"] >= 0 and graph["extractor"].startswith("rules")
     assert "memos" in capsys.readouterr().out  # the readable table
+
+
+def test_cv_reports_leave_one_out_beside_in_sample(tmp_path: Path, capsys) -> None:
+    second = json.loads(json.dumps(SAMPLE[0]))
+    second["sample_id"] = "tiny-2"
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps([SAMPLE[0], second]))
+    payload = main(["--data", str(path), "--json", str(tmp_path / "cv.json"), "--embed", "hash", "--no-progress",
+                    "--cv", "--systems", "memos,bm25"])
+    memos = payload["systems"]["memos"]
+    assert memos["protocol"] == "leave-one-conversation-out"
+    assert set(memos["settings_chosen"]) == {"tiny-1", "tiny-2"}
+    assert set(memos["settings_chosen"].values()) <= set(memos["settings"])
+    for block in (memos, memos["in_sample"]):
+        assert set(block["by_category"]) == {"multi_hop", "temporal", "open_domain", "single_hop"}
+        assert all(set(ks) == {"5", "10", "20"} for ks in block["by_category"].values())
+        assert block["recall"]["20"] == 1.0
+    assert payload["systems"]["bm25"]["settings_chosen"] == {"tiny-1": "default", "tiny-2": "default"}
+    assert "memos (in-sample)" in capsys.readouterr().out
+
+
+def test_cv_fold_never_sees_its_own_conversation() -> None:
+    from benchmarks.cv import QuestionRun, cross_validated, in_sample
+
+    # Setting "a" is right on c1 only, "b" on c2 and c3: c1's fold must still pick "b".
+    runs = [QuestionRun(c, 4, (want,), {"a": ("x",) if c != "c1" else (want,), "b": (want,) if c != "c1" else ("x",)},
+                        {"a": 1, "b": 1}) for c, want in (("c1", "D1:1"), ("c2", "D1:2"), ("c3", "D1:3"))]
+    scored = {s.run.conversation: s for s in cross_validated(runs, select_k=1)}
+    assert scored["c1"].setting == "b" and scored["c1"].run.recall("b", 1) == 0.0
+    assert scored["c2"].setting == "a"  # on c1 + c3 the two settings tie; the first listed wins
+    assert {s.setting for s in in_sample(runs, select_k=1)} == {"b"}
+
+
+def test_derived_memory_credits_each_source_one_place() -> None:
+    from types import SimpleNamespace
+
+    from benchmarks.locomo import shown_refs
+
+    hit = lambda *refs: SimpleNamespace(cube=SimpleNamespace(source_refs=list(refs)))  # noqa: E731
+    hits = [hit("D1:1", "D1:2", "D1:3"), hit("D1:2"), hit("D2:1")]
+    refs, shown = shown_refs(hits, 4)
+    assert refs == ["D1:1", "D1:2", "D1:3", "D2:1"]
+    assert shown == [hits[0], hits[2]]  # the repeated D1:2 adds nothing and is not shown
+    assert shown_refs(hits, 2) == (["D1:1", "D1:2"], [hits[0]])

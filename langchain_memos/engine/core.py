@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
 
@@ -37,8 +37,8 @@ from ..events import ChangeListeners, MemChange
 from ..forget import ForgetHook
 from ..ingest import PlannedCube
 from ..retrieval.fusion import Hit, RetrievalConfig
-from ..retrieval.pipeline import SearchPlan, exact_vector_search, rank_candidates, rank_recent
-from ..retrieval.query import analyze_query
+from ..retrieval.pipeline import SearchPlan, exact_vector_search, rank_candidates, rank_recent, second_round_terms
+from ..retrieval.query import analyze_query, embedding_text
 from ..storage.base import CubeQuery, KeywordDoc, RecordStore, ScoredId, TierMove, VectorIndex
 from ..storage.sync import index_pending
 from ..validation import validate_embeddings
@@ -299,7 +299,7 @@ class MemoryEngine:
         if not plan.query.strip():
             return rank_recent(self.records.query(cq, limit=plan.k, order_by="created_at DESC",
                                                   with_history=False), plan.k)
-        speakers = [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
+        speakers = self.speakers(cq)
         analysis = analyze_query(plan.query, speakers=speakers, now=now)
         keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
                                                column_weights=config.keyword_column_weights)
@@ -323,11 +323,41 @@ class MemoryEngine:
             ids |= set(extra)
         if not ids:
             return []
+        cubes, next_ids, vectors = self.load_candidates(cq, ids)
+        hits = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+        # second round: the query's keywords plus terms of the best first-round hits (one more FTS query)
+        terms = second_round_terms(hits, cubes, analysis, speakers, config)
+        if not terms:
+            return hits
+        expansion = self.records.keyword_search(terms, cq, config.keyword_pool,
+                                                column_weights=config.keyword_column_weights)
+        extra = {h.id for h in expansion} - ids
+        if extra:
+            more = self.load_candidates(cq, extra)
+            cubes, next_ids, vectors = [*cubes, *more[0]], {**next_ids, **more[1]}, {**vectors, **more[2]}
+        return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph,
+                               expansion=expansion)
+
+    def speakers(self, cq: CubeQuery) -> list[str]:
+        """The speakers of the memories ``cq`` selects (at most 100)."""
+        return [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
+
+    def query_text(self, plan: SearchPlan) -> str:
+        """What the query is embedded as: :func:`~langchain_memos.retrieval.query.embedding_text` when the
+        retrieval config's ``rewrite_query`` is on (it reads the scope's speakers), else the query itself."""
+        if not plan.config.rewrite_query:
+            return plan.query
+        return embedding_text(plan.query, self.speakers(plan.cube_query))
+
+    def load_candidates(self, cq: CubeQuery, ids: Iterable[str]) -> tuple[list[MemCube], dict[str, str],
+                                                                          dict[str, Any]]:
+        """The cubes among ``ids`` that pass ``cq``, the ids of their next thread units, and both's embeddings."""
         cubes = self.records.query(replace(cq, ids=frozenset(ids)), with_history=False)
         next_ids = self.records.next_in_thread([c.id for c in cubes])
         vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
-        return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
-                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+        return cubes, next_ids, vectors
 
     def retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None, *,
                  touch: bool = True) -> list[SearchHit]:

@@ -196,7 +196,10 @@ def search_flow(engine: MemoryEngine, query: str, namespace: Sequence[str], k: i
     """``MemOS.search``: plan, embed the query (none for an empty one), rank and load the hits."""
     plan = plan_query(query, namespace, k, options, retrieval=engine.retrieval,
                       reader=engine.reader(options.get("user")))
-    vector = (yield EmbedQuery(plan.query)) if plan.query.strip() else None
+    if not plan.query.strip():
+        return (yield Call(engine.retrieve, (plan, None)))
+    text = (yield Call(engine.query_text, (plan,))) if plan.config.rewrite_query else plan.query
+    vector = yield EmbedQuery(text)
     return (yield Call(engine.retrieve, (plan, vector)))
 
 

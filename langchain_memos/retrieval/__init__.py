@@ -37,10 +37,21 @@ facade does the I/O and calls the pieces in this order:
 6. ``hits = budget.apply_floor(hits, min_score=config.min_score, min_relative_score=config.min_relative_score)``.
 7. ``hits = budget.fit_token_budget(hits, rendered_texts, config.max_tokens, count_tokens)``.
 
-No second retrieval round is needed: pseudo-relevance feedback (query embedding
-averaged with the top hits) did not help on LoCoMo and is not part of the method.
+Since issue #18 the ranker also has (each behind a ``RetrievalConfig`` constant that
+``python -m benchmarks.locomo --cv`` chooses by leave-one-conversation-out):
 
-Measured on LoCoMo (762 questions, categories 1-4, one unit per turn): evidence
-recall@10 0.79 (leave-one-conversation-out 0.79), against 0.59 for BM25 alone
-and 0.50 for dense alone; the top 10 render to about 460 tokens (median, len/4).
+* an event-time signal (:mod:`.temporal`): the query's interval (``time_range``, from
+  :func:`langchain_memos.graph.dates.find_dates`) against the dates memories state, resolved
+  against when they were said (``time_boost``), and memories that state a time for "when"
+  questions (``when_boost``);
+* the previous unit's cosine when it is a candidate too (``previous_neighbour_weight``);
+* thread diversity of the top hits (:mod:`.diversity`, ``thread_decay``);
+* a second round (:mod:`.expansion`, ``expansion_weight``): one more keyword search with the
+  query's keywords plus terms of the first round's best hits (no new embedding);
+* derived memories (:mod:`.derived`: extractive session summaries and entity/speaker
+  profiles, written next to their sources and pointing back to them; ``derived_weight``);
+* :func:`.query.embedding_text`: a question about one speaker is embedded as that speaker
+  would say its answer ("Ann: ... my ...").
+
+Measured figures are in the commit messages and the benchmark's JSON, not here.
 """

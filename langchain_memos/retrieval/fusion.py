@@ -8,13 +8,17 @@ Pure functions (numpy only; no I/O). The method, measured on LoCoMo turns
    next turn at 0.2, date), divided by the best BM25 score of the candidates.
 2. ``vector``: cosine of the query with the unit's own embedding, plus
    ``next_neighbour_weight`` x the cosine with the *next* unit of the same
-   thread (``neighbour``: an answer often follows the turn that matches);
+   thread (``neighbour``: an answer often follows the turn that matches) and
+   ``previous_neighbour_weight`` x the cosine with the previous unit when it is a
+   candidate too (the question a turn answers);
    min-max normalised over the vector candidates, clipped to [0, 1].
 3. ``base = keyword_weight * keyword + vector_weight * vector`` (weights sum to 1, so ``base`` is in [0, 1]).
 4. ``speaker``: when the query names exactly one known speaker, units by
    another speaker are multiplied by ``1 - speaker_penalty`` (soft: they can still win).
-5. ``time``: optional multiplicative boost for units whose ``created_at`` lies in the
-   query's explicit time range (off by default: not measurable on LoCoMo).
+5. ``time``: multiplicative boost by the event-time signal of :mod:`.temporal`: when the query
+   names an interval, units whose event times (dates their text states, resolved against when
+   they were said, and the day they were said) fall in it gain up to ``time_boost``; when it
+   asks "when" without one, units that state an event time gain ``when_boost``.
 
 Each :class:`Hit` carries ``reasons``: signal -> additive contribution; the
 contributions sum to ``Hit.score``.
@@ -29,6 +33,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .query import QueryAnalysis
+from .temporal import time_signal
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,27 @@ class RetrievalConfig:
         keyword_weight: Weight of the max-normalised BM25 score.
         vector_weight: Weight of the min-max-normalised dense score.
         next_neighbour_weight: Share of the next unit's cosine added to a unit's cosine.
+        previous_neighbour_weight: Share of the previous unit's cosine added to a unit's cosine, when
+            that unit is a candidate too (an answer follows the question it answers).
+        derived_weight: Multiplier of the score of derived memories (summaries, profiles; see
+            :mod:`.derived`); 1.0 ranks them like any memory, 0 drops them (below any floor). At 0.5
+            they surface only when they match clearly better than the messages they come from.
         speaker_penalty: Multiplicative penalty for units by another speaker than the one the query names.
-        time_boost: Multiplicative boost (``1 + time_boost``, capped at score 1) for units inside
-            the query's explicit time range. 0 disables it.
+        time_boost: Multiplicative boost (``1 + time_boost * share``, capped at score 1) for units
+            whose event times lie in the query's time range (``share``: :func:`~.temporal.time_signal`).
+            0 disables it.
+        when_boost: Multiplicative boost (``1 + when_boost``, capped at score 1) for units that state
+            an event time, when the query asks about time without naming an interval. 0 disables it.
+        thread_decay: Each hit is scaled by ``thread_decay ** n``, ``n`` the better hits of its
+            thread (session), so the top k spans threads (:mod:`.diversity`); 1.0 disables it.
+        expansion_weight: Share of the score given to the second round's keyword search
+            (:mod:`.expansion`: the query's keywords plus terms of the first round's best hits);
+            0 disables the second round.
+        expansion_hits: How many first-round hits the second round's terms come from.
+        expansion_terms: How many terms the second round adds to the query's keywords.
+        rewrite_query: Embed a question about one known speaker as that speaker would say the
+            answer (:func:`~langchain_memos.retrieval.query.embedding_text`; costs one read of the
+            scope's speakers per search).
         keyword_column_weights: FTS5 ``bm25()`` weights for (body, context, next, date).
         context_turns: Previous units of the thread indexed in the ``context`` column.
         mmr_lambda: Relevance/diversity trade-off of :func:`~.mmr.mmr` (1.0 = pure relevance).
@@ -70,8 +93,16 @@ class RetrievalConfig:
     keyword_weight: float = 0.7
     vector_weight: float = 0.3
     next_neighbour_weight: float = 0.3
+    previous_neighbour_weight: float = 0.0
+    derived_weight: float = 0.5
     speaker_penalty: float = 0.3
-    time_boost: float = 0.0
+    time_boost: float = 0.3
+    when_boost: float = 0.3
+    thread_decay: float = 1.0
+    expansion_weight: float = 0.3
+    expansion_hits: int = 3
+    expansion_terms: int = 8
+    rewrite_query: bool = True
     keyword_column_weights: tuple[float, float, float, float] = (1.0, 0.5, 0.2, 1.0)
     context_turns: int = 2
     mmr_lambda: float = 1.0
@@ -101,6 +132,7 @@ class Candidate:
         position: Index within the thread, or ``None``.
         embedding: The unit's embedding (any norm), or ``None`` (then the vector-list score is used).
         next_embedding: Embedding of the next unit of the same thread, or ``None`` (last unit / unknown).
+        derived: Whether it is a derived memory (:mod:`.derived`: a summary or profile of other units).
     """
 
     id: str
@@ -111,6 +143,7 @@ class Candidate:
     position: int | None = None
     embedding: np.ndarray | None = None
     next_embedding: np.ndarray | None = None
+    derived: bool = False
 
 
 @dataclass
@@ -128,17 +161,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
-def _in_range(when: datetime | None, rng: tuple[datetime, datetime] | None) -> bool:
-    if when is None or rng is None:
-        return False
-    start, end = rng
-    try:
-        return start <= when < end
-    except TypeError:  # naive vs aware: compare wall-clock
-        w = when.replace(tzinfo=None)
-        return start.replace(tzinfo=None) <= w < end.replace(tzinfo=None)
-
-
 def rank(
     candidates: Iterable[Candidate],
     *,
@@ -148,6 +170,7 @@ def rank(
     analysis: QueryAnalysis | None = None,
     config: RetrievalConfig = RetrievalConfig(),
     graph: Mapping[str, float] | None = None,
+    expansion: Sequence[tuple[str, float]] = (),
 ) -> list[Hit]:
     """Fuse the engines' candidate lists into one ranked list of :class:`Hit`.
 
@@ -163,6 +186,8 @@ def rank(
         graph: Graph scores in [0, 1] (id -> score) from :func:`langchain_memos.graph.signal.cube_scores`;
             ids only the graph found are ranked too. When given, the other signals share
             ``1 - config.graph_weight`` of the score and the graph ``config.graph_weight``.
+        expansion: ``(id, bm25)`` of the second round's keyword search (:mod:`.expansion`), larger is
+            better; when given, the other signals share ``1 - config.expansion_weight`` of the score.
 
     Returns:
         Hits sorted by descending score (ties by id), every candidate once.
@@ -171,23 +196,32 @@ def rank(
     vec = {i: float(s) for i, s in vector}
     kw = {i: max(0.0, float(s)) for i, s in keyword}
     graph = {i: min(1.0, max(0.0, float(g))) for i, g in (graph or {}).items() if g > 0}
-    ids = list(dict.fromkeys([i for i, _ in vector] + [i for i, _ in keyword] + sorted(graph)))
+    ex = {i: max(0.0, float(s)) for i, s in expansion}
+    ex_max = max(ex.values(), default=0.0)
+    ids = list(dict.fromkeys([i for i, _ in vector] + [i for i, _ in keyword] + sorted(graph)
+                             + [i for i, _ in expansion]))
     if not ids:
         return []
     q = _unit(query_embedding) if query_embedding is not None else None
 
     own = np.full(len(ids), np.nan)
     nxt = np.zeros(len(ids))
+    prv = np.zeros(len(ids))
+    at = {(c.thread, c.position): c for c in cands.values() if c.thread is not None and c.position is not None}
     for j, i in enumerate(ids):
         c = cands.get(i)
         if q is not None and c is not None and c.embedding is not None:
             own[j] = float(_unit(c.embedding) @ q)
             if c.next_embedding is not None:
                 nxt[j] = float(_unit(c.next_embedding) @ q)
+            before = at.get((c.thread, c.position - 1)) if c.position is not None else None
+            if before is not None and before.embedding is not None:
+                prv[j] = float(_unit(before.embedding) @ q)
         elif i in vec:
             own[j] = vec[i]
     known = ~np.isnan(own)
-    combined = np.where(known, np.nan_to_num(own) + config.next_neighbour_weight * nxt, np.nan)
+    combined = np.where(known, np.nan_to_num(own) + config.next_neighbour_weight * nxt
+                        + config.previous_neighbour_weight * prv, np.nan)
     # Min-max over the vector candidates (those the vector index returned), else over all known.
     in_vec = np.array([i in vec for i in ids]) & known
     ref = combined[in_vec] if in_vec.any() else combined[known]
@@ -206,6 +240,9 @@ def rank(
 
     named = tuple(analysis.speakers) if analysis is not None else ()
     rng = analysis.time_range if analysis is not None else None
+    asked = (rng[0].date(), rng[1].date()) if rng is not None else None
+    asks_when = analysis is not None and analysis.temporal
+    boost = config.time_boost if asked is not None else (config.when_boost if asks_when else 0.0)
     hits: list[Hit] = []
     for j, i in enumerate(ids):
         reasons = {
@@ -216,15 +253,22 @@ def rank(
         if graph and config.graph_weight:
             reasons = {k: v * (1.0 - config.graph_weight) for k, v in reasons.items()}
             reasons["graph"] = config.graph_weight * graph.get(i, 0.0)
+        if ex_max > 0 and config.expansion_weight:
+            reasons = {k: v * (1.0 - config.expansion_weight) for k, v in reasons.items()}
+            reasons["expansion"] = config.expansion_weight * ex.get(i, 0.0) / ex_max
         base = sum(reasons.values())
         score = base
         c = cands.get(i)
+        if c is not None and c.derived and config.derived_weight != 1.0:
+            reasons["derived"] = (config.derived_weight - 1.0) * score
+            score += reasons["derived"]
         if len(named) == 1 and c is not None and c.speaker and config.speaker_penalty:
             if c.speaker.strip().lower() != named[0].strip().lower():
                 reasons["speaker"] = -config.speaker_penalty * score
                 score += reasons["speaker"]
-        if config.time_boost and c is not None and _in_range(c.created_at, rng):
-            boosted = min(1.0, score * (1.0 + config.time_boost))
+        signal = time_signal(asked, asks_when, c.text, c.created_at) if boost and c is not None else 0.0
+        if signal > 0:
+            boosted = min(1.0, score * (1.0 + boost * signal))
             reasons["time"] = boosted - score
             score = boosted
         hits.append(Hit(id=i, score=float(score), reasons={k: v for k, v in reasons.items() if v != 0.0}))

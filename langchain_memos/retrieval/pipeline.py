@@ -20,6 +20,8 @@ from ..ingest import index_text_for
 from ..render import count_tokens, render_memory
 from ..storage.base import CubeQuery, ScoredId
 from .budget import apply_floor, fit_token_budget
+from .diversity import spread_threads
+from .expansion import expansion_terms
 from .fusion import Candidate, Hit, RetrievalConfig, rank
 from .mmr import mmr
 from .query import QueryAnalysis
@@ -94,6 +96,7 @@ def _candidates(cubes: Sequence[MemCube], vectors: Mapping[str, Sequence[float]]
             id=c.id, text=index_text_for(c), speaker=speaker, created_at=c.created_at, thread=c.thread_id,
             position=c.position, embedding=np.asarray(vec) if vec is not None else None,
             next_embedding=np.asarray(nxt) if nxt is not None else None,
+            derived=isinstance(c.metadata.get("derived"), str),
         ))
     return out
 
@@ -133,8 +136,8 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
                     keyword: Sequence[ScoredId], vector: Sequence[ScoredId],
                     vectors: Mapping[str, Sequence[float]], next_ids: Mapping[str, str],
                     query_vector: Sequence[float] | None, now: datetime,
-                    graph: Mapping[str, float] | None = None) -> list[Hit]:
-    """Fuse candidate lists into the final hits: rank, recency, validity, MMR, floor, token budget.
+                    graph: Mapping[str, float] | None = None, expansion: Sequence[ScoredId] = ()) -> list[Hit]:
+    """Fuse candidate lists into the final hits: rank, recency, validity, thread spread, MMR, floor, token budget.
 
     Args:
         plan: The request.
@@ -146,6 +149,7 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
         query_vector: The query embedding (``None`` for keyword-only ranking).
         now: The current time (recency, and which facts have been superseded).
         graph: Graph scores (cube id -> [0, 1]); ids outside ``cubes`` are ignored.
+        expansion: The second round's keyword list (:mod:`.expansion`); ids outside ``cubes`` are ignored.
 
     Returns:
         At most ``plan.k`` hits, best first, each with ``reasons`` summing to its score.
@@ -158,10 +162,12 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
         keyword=[(h.id, h.score) for h in keyword if h.id in by_id],
         query_embedding=np.asarray(query_vector) if query_vector is not None else None,
         analysis=analysis, config=config, graph={i: g for i, g in (graph or {}).items() if i in by_id},
+        expansion=[(h.id, h.score) for h in expansion if h.id in by_id],
     )
     hits = _add_recency(hits, by_id, config, now)
     if plan.cube_query.valid_at is None:
         hits = prefer_valid(hits, by_id, now, config.expired_penalty)
+    hits = spread_threads(hits, {i: c.thread_id for i, c in by_id.items()}, decay=config.thread_decay)
     if plan.mmr:
         hits = mmr(hits[: 3 * plan.k], {i: np.asarray(v) for i, v in vectors.items() if i in by_id}, k=plan.k,
                    lambda_=config.mmr_lambda, duplicate_threshold=config.duplicate_threshold)
@@ -173,6 +179,22 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
     return hits
 
 
+def second_round_terms(hits: Sequence[Hit], cubes: Sequence[MemCube], analysis: QueryAnalysis,
+                       speakers: Sequence[str], config: RetrievalConfig) -> tuple[str, ...]:
+    """The keywords of the second round: the query's plus :func:`~.expansion.expansion_terms` of the
+    first round's ``config.expansion_hits`` best hits.
+
+    Empty (no second round) when it is off, when the first round found nothing, or when the query
+    has no keywords: the second round widens the query's keyword search, it does not replace it.
+    """
+    if config.expansion_weight <= 0 or not hits or not analysis.keywords:
+        return ()
+    by_id = {c.id: c for c in cubes}
+    terms = expansion_terms([index_text_for(by_id[h.id]) for h in hits[:config.expansion_hits] if h.id in by_id],
+                            query_keywords=analysis.keywords, names=speakers, limit=config.expansion_terms)
+    return (*analysis.keywords, *terms) if terms else ()
+
+
 def rank_recent(cubes: Sequence[MemCube], k: int) -> list[Hit]:
     """Hits for an empty query: the newest cubes, scored by recency rank."""
     ordered = sorted(cubes, key=lambda c: (c.created_at, c.id), reverse=True)[:k]
@@ -181,4 +203,4 @@ def rank_recent(cubes: Sequence[MemCube], k: int) -> list[Hit]:
 
 
 __all__ = ["RetrievalConfig", "SearchPlan", "exact_vector_search", "plan_search", "prefer_valid", "rank_candidates",
-           "rank_recent"]
+           "rank_recent", "second_round_terms"]

@@ -22,8 +22,10 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Iterable, Sequence
+
+from .temporal import as_datetimes, question_interval
 
 #: English stopwords removed from keyword queries (question words included).
 STOPWORDS: frozenset[str] = frozenset(
@@ -42,7 +44,6 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # words in any script
 _WORD_RUN = re.compile(r"[^\W_][\w'\-]*", re.UNICODE)  # a word in any script, with inner ' and -
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 _MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
-_MONTH_RE = "|".join(sorted((re.escape(m) for m in _MONTHS), key=len, reverse=True))
 _TEMPORAL_CUES = re.compile(
     r"\b(when|what (?:year|month|day|date|time)|how long|how many (?:years|months|weeks|days)|since|until|"
     r"before|after|ago|last (?:year|month|week|weekend|night)|yesterday|today|recently|first time|lately)\b",
@@ -67,8 +68,9 @@ class QueryAnalysis:
             the query names.
         speakers: The known speakers the query names (matched on full name or first name, case-insensitive).
         temporal: True when the query asks about time ("when", "how long ago", "what year", ...).
-        time_range: ``(start, end)`` half-open datetime window for an explicit time expression
-            ("in May 2023", "in 2022", "last week", "yesterday"), or ``None``.
+        time_range: ``(start, end)`` half-open datetime window of the query's time expressions
+            ("in May 2023", "in 2022", "last week", "yesterday", "last summer", "the week before
+            16 May 2023", "between 11 and 15 August 2023"), or ``None``.
     """
 
     text: str
@@ -149,75 +151,39 @@ def _entities(text: str, known: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _month_range(year: int, month: int) -> tuple[datetime, datetime]:
-    start = datetime(year, month, 1)
-    end = datetime(year + 1, 1, 1) if month == 12 else datetime(year, month + 1, 1)
-    return start, end
-
-
-def _day_range(year: int, month: int, day: int) -> tuple[datetime, datetime] | None:
-    """The one-day window of a calendar date, or ``None`` for an impossible date (31 February)."""
-    try:
-        start = datetime(year, month, day)
-    except ValueError:
-        return None
-    return start, start + timedelta(days=1)
-
-
 def _time_range(text: str, now: datetime | None) -> tuple[datetime, datetime] | None:
-    low = text.lower()
-    # "7 May 2023" / "May 7, 2023"
-    m = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", low)
-    day = _day_range(int(m.group(3)), _MONTHS[m.group(2)], int(m.group(1))) if m else None
-    if day:
-        return day
-    m = re.search(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", low)
-    day = _day_range(int(m.group(3)), _MONTHS[m.group(1)], int(m.group(2))) if m else None
-    if day:
-        return day
-    # "May 2023" / "in May of 2023"
-    m = re.search(rf"\b({_MONTH_RE})\.?,?\s+(?:of\s+)?(\d{{4}})\b", low)
-    if m:
-        return _month_range(int(m.group(2)), _MONTHS[m.group(1)])
-    # "in 2022" (a bare 4-digit year)
-    m = re.search(r"\b(?:in|during|of|since)\s+((?:19|20)\d{2})\b", low)
-    if m:
-        y = int(m.group(1))
-        return datetime(y, 1, 1), datetime(y + 1, 1, 1)
-    if now is None:
-        return None
-    day0 = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
-    if re.search(r"\byesterday\b", low):
-        return day0 - timedelta(days=1), day0
-    if re.search(r"\btoday\b", low):
-        return day0, day0 + timedelta(days=1)
-    m = re.search(r"\b(\d+|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(day|week|month|year)s?\s+ago\b", low)
-    if m:
-        words = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-                 "eight": 8, "nine": 9, "ten": 10}
-        n = int(m.group(1)) if m.group(1).isdigit() else words[m.group(1)]
-        unit = {"day": 1, "week": 7, "month": 30, "year": 365}[m.group(2)]
-        center = day0 - timedelta(days=n * unit)
-        half = timedelta(days=max(1, unit // 2))
-        return center - half, center + half + timedelta(days=1)
-    if re.search(r"\blast\s+week(end)?\b", low):
-        monday = day0 - timedelta(days=day0.weekday())
-        return monday - timedelta(days=7), monday
-    if re.search(r"\blast\s+month\b", low):
-        first = day0.replace(day=1)
-        prev = (first - timedelta(days=1)).replace(day=1)
-        return prev, first
-    if re.search(r"\blast\s+year\b", low):
-        return day0.replace(year=now.year - 1, month=1, day=1), day0.replace(month=1, day=1)
-    if re.search(r"\bthis\s+week\b", low):
-        monday = day0 - timedelta(days=day0.weekday())
-        return monday, monday + timedelta(days=7)
-    if re.search(r"\bthis\s+month\b", low):
-        first = day0.replace(day=1)
-        return first, (first + timedelta(days=32)).replace(day=1)
-    if re.search(r"\bthis\s+year\b", low):
-        return day0.replace(month=1, day=1), day0.replace(year=now.year + 1, month=1, day=1)
-    return None
+    """The window a query names (:func:`~.temporal.question_interval`), as datetimes in ``now``'s zone."""
+    asked = question_interval(text, now)
+    return as_datetimes(asked, now.tzinfo if now is not None else None) if asked is not None else None
+
+
+_THIRD_PERSON = {"his": "my", "her": "my", "hers": "mine", "he": "I", "she": "I", "him": "me", "himself": "myself",
+                 "herself": "myself", "they": "we", "their": "our", "them": "us"}
+
+
+def embedding_text(text: str, speakers: Sequence[str]) -> str:
+    """The query as its answer would be said, for the dense index: ``"Ann: ... my ..."``.
+
+    Memories are embedded as ``"Speaker: text"`` in the first person; a question about one
+    known speaker is put the same way (the name becomes the speaker prefix and "I", third-person
+    pronouns become first-person ones), so it lands nearer to what that speaker said. Queries
+    naming no speaker, or several, are returned unchanged.
+
+    Example:
+        >>> embedding_text("What did Ann bake for her brother?", ["Ann"])
+        'Ann: What did I bake for my brother?'
+    """
+    named = _names(text, speakers)
+    if len(named) != 1:
+        return text
+    name = named[0]
+    forms = sorted({name, name.split()[0]}, key=len, reverse=True)
+    name_re = "|".join(re.escape(f) for f in forms)
+    out = re.sub(rf"\b(?:{name_re})'s\b", "my", text, flags=re.IGNORECASE)
+    out = re.sub(rf"\b(?:{name_re})\b", "I", out, flags=re.IGNORECASE)
+    out = re.sub(r"\b(" + "|".join(_THIRD_PERSON) + r")\b",
+                 lambda m: _THIRD_PERSON[m.group(1).lower()] if m.group(1).islower() else m.group(1), out)
+    return f"{name}: {out}"
 
 
 def analyze_query(
