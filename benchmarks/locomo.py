@@ -58,12 +58,14 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {"default": {}}
 #: Each fold keeps the one setting that is best on the other conversations.
 CV_GRID: dict[str, dict[str, Any]] = {
     "default": {},
-    "derived_off": {"derived_weight": 0.0},
-    "derived_full": {"derived_weight": 1.0},
-    "no_second_round": {"expansion_weight": 0.0},
+    "no_time_boosts": {"time_boost": 0.0, "when_boost": 0.0},
+    "time_boost_only": {"when_boost": 0.0},
     "neighbours": {"previous_neighbour_weight": 0.4, "next_neighbour_weight": 0.5},
     "speaker_0.5": {"speaker_penalty": 0.5},
 }
+#: --cv --derived: the derived memories' weight joins the grid.
+DERIVED_GRID: dict[str, dict[str, Any]] = {"derived_off": {"derived_weight": 0.0},
+                                           "derived_full": {"derived_weight": 1.0}}
 
 
 Answers = dict[str, tuple[list[str], str]]
@@ -98,7 +100,7 @@ class MemOSSystem:
 
     def __init__(self, embeddings: Any, directory: Path, *, graph_weight: float | None = None,
                  extract: bool = True, settings: Mapping[str, Mapping[str, Any]] = DEFAULT_SETTINGS,
-                 derive: bool = True) -> None:
+                 derive: bool = False) -> None:
         from langchain_memos import MemOS, MemOSConfig, RetrievalConfig
 
         self.retrieval = RetrievalConfig() if graph_weight is None else RetrievalConfig(graph_weight=graph_weight)
@@ -353,18 +355,22 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
 
 
 def build_systems(names: Sequence[str], embeddings: Any, workdir: Path, *,
-                  graph_weight: float | None = None, cv: bool = False) -> list[System]:
+                  graph_weight: float | None = None, cv: bool = False, derive: bool = False) -> list[System]:
     """Instantiate the systems to compare, in order (``memos_nograph``: memos without the graph).
 
-    With ``cv`` the memos systems answer under every setting of :data:`CV_GRID`.
+    With ``cv`` the memos systems answer under every setting of :data:`CV_GRID`; with ``derive``
+    they also store derived memories (session summaries, entity profiles) and, with ``cv``, the
+    settings of :data:`DERIVED_GRID` join.
     """
-    settings = CV_GRID if cv else DEFAULT_SETTINGS
+    settings = ({**CV_GRID, **(DERIVED_GRID if derive else {})} if cv else DEFAULT_SETTINGS)
     systems: list[System] = []
     for name in names:
         if name == "memos":
-            systems.append(MemOSSystem(embeddings, workdir / "memos", graph_weight=graph_weight, settings=settings))
+            systems.append(MemOSSystem(embeddings, workdir / "memos", graph_weight=graph_weight, settings=settings,
+                                       derive=derive))
         elif name == "memos_nograph":
-            system = MemOSSystem(embeddings, workdir / "memos_nograph", extract=False, settings=settings)
+            system = MemOSSystem(embeddings, workdir / "memos_nograph", extract=False, settings=settings,
+                                 derive=derive)
             system.name = "memos_nograph"
             systems.append(system)
         elif name == "inmemory_minilm":
@@ -387,13 +393,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cv", action="store_true",
                         help="leave-one-conversation-out: the tuned constants (CV_GRID) are chosen on the other "
                              "conversations; in-sample figures are reported beside them")
+    parser.add_argument("--derived", action="store_true",
+                        help="memos also stores derived memories (session summaries, entity profiles) pointing "
+                             "back to their turns")
     args = parser.parse_args(argv)
     conversations, embeddings = locomo_inputs(args)
     results: dict[str, dict[str, Any]] = {}
     graph: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="memos-locomo-") as tmp:
         for system in build_systems(args.systems.split(","), embeddings, Path(tmp), graph_weight=args.graph_weight,
-                                    cv=args.cv):
+                                    cv=args.cv, derive=args.derived):
             try:
                 results[system.name] = evaluate(system, conversations, progress=not args.no_progress, cv=args.cv)
                 if system.name == "memos" and isinstance(system, MemOSSystem):

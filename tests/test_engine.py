@@ -95,3 +95,28 @@ def test_plan_steps_are_pure() -> None:
     with pytest.raises(InvalidInputError, match="one namespace"):
         plan_fuse([cube, plan_add("x", ("other",), {}, max_chars=10)[0].cube], None, None, {}, max_chars=100)
     assert EmbedQuery("q").text == "q"
+
+
+async def test_the_query_rewrite_and_the_second_round_are_steps_of_the_one_search_flow() -> None:
+    from langchain_memos import RetrievalConfig
+    from langchain_memos.engine import search_flow
+
+    config = RetrievalConfig(rewrite_query=True, expansion_weight=0.3)
+    with MemOS.ephemeral(embeddings=HashingEmbeddings(), retrieval=config) as memos:
+        memos.add([MemCubeFor("Ann", "I baked a lemon cake for my brother"),
+                   MemCubeFor("Bob", "I fixed the bike"), MemCubeFor("Ann", "the lemon cake had poppy seeds")], NS)
+        flow = search_flow(memos.engine, "What did Ann bake for her brother?", NS, 2, {})
+        rewrite = next(flow)
+        assert isinstance(rewrite, Call) and rewrite.fn == memos.engine.query_text
+        embed = flow.send(rewrite.run(memos.engine))
+        assert isinstance(embed, EmbedQuery) and embed.text == "Ann: What did I bake for my brother?"
+        sync = [h.cube.content for h in memos.search("What did Ann bake for her brother?", NS, k=2)]
+        assert sync == [h.cube.content for h in await memos.asearch("What did Ann bake for her brother?", NS, k=2)]
+        assert sync[0] == "Ann: I baked a lemon cake for my brother"
+        assert memos.embed_query("What did Ann bake for her brother?", NS) == memos.embed_query(embed.text)
+
+
+def MemCubeFor(speaker: str, text: str):  # noqa: N802 - reads as a constructor in the test above
+    from langchain_memos import MemCube
+
+    return MemCube(content=f"{speaker}: {text}", namespace=NS, metadata={"speaker": speaker})
