@@ -33,6 +33,8 @@ from ._common import (
     environment,
     median,
     percentile,
+    print_breakdown,
+    stage_breakdown,
     write_json,
 )
 
@@ -44,6 +46,8 @@ class System(Protocol):
     """A retrieval system under test."""
 
     name: str
+    #: The stage timings of the last search (``SearchTimings``), for systems that report them.
+    last_timings: Any
 
     def ingest(self, conv: Conversation) -> None:
         """Store every turn of ``conv``."""
@@ -63,6 +67,7 @@ class MemOSSystem:
     """This project, on the embedded default (SQLite + Chroma in a temp directory)."""
 
     name = "memos"
+    last_timings: Any = None
 
     def __init__(self, embeddings: Any, directory: Path, *, graph_weight: float | None = None,
                  extract: bool = True) -> None:
@@ -116,6 +121,7 @@ class MemOSSystem:
         from langchain_memos.render import render_memory_block
 
         hits = self.memos.search(question, self._namespace(conv), k=k)
+        self.last_timings = hits.timings
         refs = [ref for h in hits for ref in h.cube.source_refs[:1]]
         return refs, render_memory_block(h.cube for h in hits[:CONTEXT_K])
 
@@ -127,6 +133,7 @@ class InMemoryStoreSystem:
     """LangGraph's ``InMemoryStore`` with a MiniLM index over the turn text."""
 
     name = "inmemory_minilm"
+    last_timings: Any = None
 
     def __init__(self, embeddings: Any, dims: int) -> None:
         from langgraph.store.memory import InMemoryStore
@@ -156,6 +163,7 @@ class BM25System:
     """Plain BM25 (SQLite FTS5, porter stemming, OR of the query's non-stopword terms)."""
 
     name = "bm25"
+    last_timings: Any = None
 
     def __init__(self) -> None:
         self.db = sqlite3.connect(":memory:")
@@ -195,12 +203,15 @@ def evaluate(system: System, conversations: Sequence[Conversation], *, progress:
     hits_at = {k: [] for k in KS}
     by_cat: dict[int, dict[int, list[float]]] = {}
     latencies: list[float] = []
+    stages: list[Any] = []
     tokens: list[int] = []
     questions = [(c, q) for c in conversations for q in c.questions]
     for conv, q in tqdm(questions, desc=f"query {system.name}", unit="q", disable=not progress, file=sys.stderr):
         t0 = time.perf_counter()
         refs, rendered = system.search(conv, q.text, max(KS))
         latencies.append((time.perf_counter() - t0) * 1000.0)
+        if system.last_timings is not None:
+            stages.append(system.last_timings)
         tokens.append(count_tokens(rendered))
         for k in KS:
             top = set(refs[:k])
@@ -215,6 +226,7 @@ def evaluate(system: System, conversations: Sequence[Conversation], *, progress:
         "context_tokens_p50": median(tokens),
         "search_ms_p50": round(percentile(latencies, 50), 3),
         "search_ms_p95": round(percentile(latencies, 95), 3),
+        "search_stages_ms": stage_breakdown(stages),
         "ingest_per_s": round(turns / ingest_s, 2) if ingest_s else 0.0,
         "ingest_s": round(ingest_s, 3),
     }
@@ -233,6 +245,8 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         row += f"{r['context_tokens_p50']:>12.0f}{r['search_ms_p50']:>9.1f}{r['search_ms_p95']:>9.1f}"
         row += f"{r['ingest_per_s']:>10.1f}"
         print(row)
+    for name, r in results.items():
+        print_breakdown(name, r.get("search_stages_ms", {}))
 
 
 def build_systems(names: Sequence[str], embeddings: Any, workdir: Path, *,

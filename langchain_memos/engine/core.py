@@ -44,6 +44,7 @@ from ..storage.sync import index_pending
 from ..validation import validate_embeddings
 from .plans import merge_scored
 from .results import SearchHit
+from .timings import SearchResults, SearchTimings
 from .write import ThreadKey, checked_vectors, keyword_docs, place, threads_of, unplaced, window
 
 
@@ -291,23 +292,32 @@ class MemoryEngine:
                 self.drop_derived(gone, reason="orphaned fact")
 
     # ------------------------------------------------------------------- rank
-    def rank(self, plan: SearchPlan, query_vector: Sequence[float] | None) -> list[Hit]:
-        """Gather candidates from every engine and rank them (no access is recorded)."""
+    def rank(self, plan: SearchPlan, query_vector: Sequence[float] | None,
+             timings: SearchTimings | None = None) -> list[Hit]:
+        """Gather candidates from every engine and rank them (no access is recorded); each stage's
+        time is charged to ``timings`` (see :mod:`.timings`)."""
+        timings = timings if timings is not None else SearchTimings()
         now = utcnow()
         config = plan.config
         cq = plan.cube_query
         if not plan.query.strip():
-            return rank_recent(self.records.query(cq, limit=plan.k, order_by="created_at DESC",
-                                                  with_history=False), plan.k)
+            recent = self.records.query(cq, limit=plan.k, order_by="created_at DESC", with_history=False)
+            timings.lap("candidate_load")
+            ranked = rank_recent(recent, plan.k)
+            timings.lap("fusion")
+            return ranked
         speakers = [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
         analysis = analyze_query(plan.query, speakers=speakers, now=now)
+        timings.lap("query_analysis")
         keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
                                                column_weights=config.keyword_column_weights)
                    if analysis.keywords else [])
+        timings.lap("keyword_search")
         if query_vector is not None:
             validate_embeddings([query_vector], expected=1, dim=self.dim())  # typed error on a wrong-sized query
         vector = (self.vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
                   if query_vector is not None else [])
+        timings.lap("vector_search")
         ids = {h.id for h in keyword} | {h.id for h in vector}
         graph: dict[str, float] = {}
         if self.graph is not None and config.graph_weight > 0:
@@ -321,24 +331,33 @@ class MemoryEngine:
                         graph[c.id] = max(graph.get(c.id, 0.0), fact_keys[c.key])
             extra = sorted((i for i in graph if i not in ids), key=lambda i: (-graph[i], i))[:config.graph_pool]
             ids |= set(extra)
+            timings.lap("graph_signal")
         if not ids:
             return []
         cubes = self.records.query(replace(cq, ids=frozenset(ids)), with_history=False)
         next_ids = self.records.next_in_thread([c.id for c in cubes])
         vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
-        return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
-                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+        timings.lap("candidate_load")
+        ranked = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+                                 next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+        timings.lap("fusion")
+        return ranked
 
     def retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None, *,
-                 touch: bool = True) -> list[SearchHit]:
-        """:meth:`rank`, load the hits in full (with history) and, with ``touch``, count the access."""
-        hits = self.rank(plan, query_vector)
+                 touch: bool = True, timings: SearchTimings | None = None) -> SearchResults:
+        """:meth:`rank`, load the hits in full (with history) and, with ``touch``, count the access.
+
+        The results carry the stage timings (``timings``, or a new :class:`~.timings.SearchTimings`).
+        """
+        timings = timings if timings is not None else SearchTimings()
+        hits = self.rank(plan, query_vector, timings)
         cubes = self.records.get([h.id for h in hits])
         out = [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
                for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
         if touch and out and self.config.track_access:
             self.records.touch([h.cube.id for h in out], utcnow())
-        return out
+        timings.lap("render")
+        return SearchResults(out, timings.finish())
 
     def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
         """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier).
