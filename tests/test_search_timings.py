@@ -86,3 +86,33 @@ def test_store_search_sync_and_async_carry_the_breakdown() -> None:
         listed = store.search(("bench",), limit=2)
         assert len(listed) == 2
         assert_breakdown(listed.timings, embedded=False)
+
+
+def test_keyword_stage_runs_beside_the_vector_stage_and_reports_its_own_time(tmp_path) -> None:
+    from langchain_memos.config import MemOSConfig
+
+    with MemOS(config=MemOSConfig(path=str(tmp_path / "m")), embeddings=HashingEmbeddings(64)) as memos:
+        memos.add(TEXTS, ("u",))
+        hits = memos.search("Alice green tea", ("u",), k=2)
+        assert hits[0].cube.content == "Alice prefers green tea in the morning"
+        assert hits.timings.parallel_ms["keyword_search"] > 0.0
+        assert_breakdown(hits.timings, embedded=True)
+
+
+def test_side_read_sees_committed_writes_and_fails_typed_once_closed(tmp_path) -> None:
+    from langchain_memos.errors import StorageError
+    from langchain_memos.storage.sqlite.connection import SQLiteConnection
+
+    db = SQLiteConnection(tmp_path / "db.sqlite3")
+    db.set_meta("model", "m1")
+    read = lambda conn: conn.execute("SELECT value FROM meta WHERE name = 'model'").fetchone()  # noqa: E731
+    assert db.side_read(read) == db.read_transaction(read) == ("m1",)
+    db.set_meta("model", "m2")
+    assert db.side_read(read) == ("m2",)  # the second connection sees the main one's commit
+    db.close()
+    with pytest.raises(StorageError):
+        db.side_read(read)
+    memory = SQLiteConnection(None)  # one connection only: side_read is a read transaction on it
+    memory.set_meta("model", "m3")
+    assert memory.side_read(read) == ("m3",)
+    memory.close()

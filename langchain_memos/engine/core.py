@@ -24,7 +24,10 @@ Example:
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from time import perf_counter
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
@@ -92,6 +95,8 @@ class MemoryEngine:
         self.changes = ChangeListeners()
         self.forget_hooks: list[ForgetHook] = []
         self.check_hooks: list[Callable[[bool], tuple[int, int]]] = []
+        self._helpers_lock = threading.Lock()
+        self._helper_pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ reads
     def reader(self, user: str | None) -> str | None:
@@ -309,15 +314,21 @@ class MemoryEngine:
         speakers = [s for s in self.records.distinct_metadata(cq, "speaker", limit=100) if isinstance(s, str)]
         analysis = analyze_query(plan.query, speakers=speakers, now=now)
         timings.lap("query_analysis")
-        keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
-                                               column_weights=config.keyword_column_weights)
-                   if analysis.keywords else [])
-        timings.lap("keyword_search")
         if query_vector is not None:
             validate_embeddings([query_vector], expected=1, dim=self.dim())  # typed error on a wrong-sized query
-        vector = (self.vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
-                  if query_vector is not None else [])
-        timings.lap("vector_search")
+        # the keyword search runs in a helper thread beside the vector stage (its own SQLite connection)
+        keyword_future = (self._helpers().submit(self._timed_keyword_search, analysis.keywords, cq,
+                                                 max(config.keyword_pool, plan.k), config.keyword_column_weights)
+                          if analysis.keywords else None)
+        timings.lap("query_analysis")
+        try:
+            vector = (self.vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
+                      if query_vector is not None else [])
+        finally:
+            timings.lap("vector_search")
+            keyword, keyword_ms = keyword_future.result() if keyword_future is not None else ([], 0.0)
+        timings.lap("keyword_search")
+        timings.parallel_ms["keyword_search"] = keyword_ms
         ids = {h.id for h in keyword} | {h.id for h in vector}
         graph: dict[str, float] = {}
         if self.graph is not None and config.graph_weight > 0:
@@ -358,6 +369,20 @@ class MemoryEngine:
             self.records.touch([h.cube.id for h in out], utcnow())
         timings.lap("render")
         return SearchResults(out, timings.finish())
+
+    def _helpers(self) -> ThreadPoolExecutor:
+        """The engine's helper threads (started on first use, stopped by :meth:`close`)."""
+        with self._helpers_lock:
+            if self._helper_pool is None:
+                self._helper_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memos-search")
+            return self._helper_pool
+
+    def _timed_keyword_search(self, terms: Sequence[str], cq: CubeQuery, k: int,
+                              weights: Sequence[float] | None) -> tuple[list[ScoredId], float]:
+        """The BM25 candidates and the milliseconds they took."""
+        start = perf_counter()
+        found = self.records.keyword_search(terms, cq, k, column_weights=weights)
+        return found, (perf_counter() - start) * 1000.0
 
     def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
         """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier).
@@ -405,7 +430,11 @@ class MemoryEngine:
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
-        """Close the engines (the graph's first)."""
+        """Close the engines (the graph's first) and stop the helper threads."""
+        with self._helpers_lock:
+            pool, self._helper_pool = self._helper_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         if self.graph is not None:
             self.graph.store.close()
         self.records.close()

@@ -42,11 +42,16 @@ class SearchTimings:
 
     Attributes:
         stages_ms: Stage name -> milliseconds (every stage present; 0.0 when it did not run).
+            A stage run in a helper thread beside another (the keyword search, beside the
+            vector search) counts here only for the time the search waited for it after the other.
+        parallel_ms: Stage name -> the full milliseconds of each stage that ran beside another
+            (not part of the total: that time overlapped).
         total_ms: Milliseconds from creation to :meth:`finish` (0.0 before).
     """
 
     def __init__(self) -> None:
         self.stages_ms: dict[str, float] = dict.fromkeys(SEARCH_STAGES, 0.0)
+        self.parallel_ms: dict[str, float] = {}
         self.total_ms = 0.0
         self._start = self._mark = perf_counter()
 
