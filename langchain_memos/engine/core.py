@@ -411,14 +411,13 @@ class MemoryEngine:
             replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids), order_by=None)),
             pool) if pending else []
         fetch = 2 * pool
+        verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
+        share: float | None = None
         while True:
             hits = self.vectors.search(query_vector, fetch)
             if not hits:
                 break
-            fetched = frozenset(h.id for h in hits)
-            allowed = set(self.records.query_ids(
-                replace(cq, ids=fetched if cq.ids is None else fetched & cq.ids), order_by=None))
-            kept = [h for h in hits if h.id in allowed]
+            kept = self.matching_hits(cq, hits, pool, verdicts, share)
             if len(kept) >= pool or len(hits) < fetch:
                 return merge_scored(kept, waiting, pool)
             if fetch >= max_fetch:
@@ -427,6 +426,38 @@ class MemoryEngine:
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
         ids = self.records.query_ids(cq, order_by=None)
         return exact_vector_search(query_vector, self.records.embeddings(ids), pool)
+
+    def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],
+                         share: float | None) -> list[ScoredId]:
+        """The ``hits`` (best first) that match ``cq``, in order: all of them, or once ``pool`` match, those
+        down to the score of the ``pool``-th (ties kept), which is all :func:`merge_scored` can use.
+
+        Ids are checked in the record store in chunks, in order, sized by ``share`` (the matching
+        share seen so far; ``None``: one chunk); ids in ``verdicts`` (earlier rounds) are not checked
+        again, and the new verdicts are added to it.
+        """
+        kept: list[ScoredId] = []
+        start = 0
+        while start < len(hits):
+            if len(kept) >= pool and hits[start].score < kept[-1].score:
+                return kept
+            if share is None:
+                end = len(hits)
+            else:
+                end = start + int(1.25 * (pool - len(kept)) / max(share, 1e-3)) + 16
+            chunk = hits[start:end]
+            unseen = frozenset(h.id for h in chunk if h.id not in verdicts)
+            if unseen:
+                allowed = set(self.records.query_ids(replace(cq, ids=unseen if cq.ids is None else unseen & cq.ids),
+                                                     order_by=None))
+                verdicts.update((i, i in allowed) for i in unseen)
+            for h in chunk:
+                if len(kept) >= pool and h.score < kept[-1].score:
+                    return kept
+                if verdicts[h.id]:
+                    kept.append(h)
+            start = end
+        return kept
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
