@@ -4,6 +4,7 @@ sync and async searches (MemOS and MemOSStore) report the same stages over the s
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -116,3 +117,29 @@ def test_side_read_sees_committed_writes_and_fails_typed_once_closed(tmp_path) -
     memory.set_meta("model", "m3")
     assert memory.side_read(read) == ("m3",)
     memory.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_searches_with_its_own_helper_threads() -> None:
+    import os
+
+    with MemOS.ephemeral(embeddings=HashingEmbeddings(64)) as memos:
+        memos.add(TEXTS, ("u",))
+        expected = [h.cube.id for h in memos.search("Alice green tea", ("u",), k=2)]  # the parent's pool runs
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: the inherited pool has no threads; a search must not hang
+            try:
+                ids = [h.cube.id for h in memos.search("Alice green tea", ("u",), k=2)]
+                os.write(write, b"ok" if ids == expected else b"bad")
+            finally:
+                os._exit(0)
+        os.close(write)
+        deadline = time.monotonic() + 60
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:  # a hung child is the failure this test guards against
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child's search hung")
+            time.sleep(0.05)
+        assert os.read(read, 16) == b"ok"

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -97,6 +98,7 @@ class MemoryEngine:
         self.check_hooks: list[Callable[[bool], tuple[int, int]]] = []
         self._helpers_lock = threading.Lock()
         self._helper_pool: ThreadPoolExecutor | None = None
+        self._helper_pid = 0
 
     # ------------------------------------------------------------------ reads
     def reader(self, user: str | None) -> str | None:
@@ -371,10 +373,12 @@ class MemoryEngine:
         return SearchResults(out, timings.finish())
 
     def _helpers(self) -> ThreadPoolExecutor:
-        """The engine's helper threads (started on first use, stopped by :meth:`close`)."""
+        """The engine's helper threads (started on first use, stopped by :meth:`close`; a forked
+        child, which inherits the pool but not its threads, starts its own)."""
         with self._helpers_lock:
-            if self._helper_pool is None:
+            if self._helper_pool is None or self._helper_pid != os.getpid():
                 self._helper_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memos-search")
+                self._helper_pid = os.getpid()
             return self._helper_pool
 
     def _timed_keyword_search(self, terms: Sequence[str], cq: CubeQuery, k: int,
@@ -464,7 +468,7 @@ class MemoryEngine:
         """Close the engines (the graph's first) and stop the helper threads."""
         with self._helpers_lock:
             pool, self._helper_pool = self._helper_pool, None
-        if pool is not None:
+        if pool is not None and self._helper_pid == os.getpid():
             pool.shutdown(wait=True)
         if self.graph is not None:
             self.graph.store.close()
