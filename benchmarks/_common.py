@@ -33,6 +33,29 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
+def stage_breakdown(timings: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """Mean and p50 milliseconds per search stage (and ``total``) over searches' ``SearchTimings``.
+
+    Args:
+        timings: :class:`~langchain_memos.engine.timings.SearchTimings` of the timed searches.
+
+    Returns:
+        ``{stage: {"mean": ms, "p50": ms}}`` in stage order, ``total`` last; ``{}`` for none.
+    """
+    rows = [t.as_dict() for t in timings]
+    if not rows:
+        return {}
+    return {stage: {"mean": round(sum(r[stage] for r in rows) / len(rows), 3),
+                    "p50": round(percentile([r[stage] for r in rows], 50), 3)} for stage in rows[0]}
+
+
+def print_breakdown(label: str, breakdown: dict[str, dict[str, float]]) -> None:
+    """Print one store's search stages as ``stage mean/p50`` milliseconds on one line (nothing when empty)."""
+    if breakdown:
+        print(f"{label} search stages, ms mean/p50: "
+              + ", ".join(f"{stage} {v['mean']:.2f}/{v['p50']:.2f}" for stage, v in breakdown.items()))
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MiB (the measure the index worker reports too)."""
     from langchain_memos.storage.index_worker import peak_rss_mb as process_peak_rss_mb

@@ -47,6 +47,8 @@ from ._common import (
     environment,
     median,
     percentile,
+    print_breakdown,
+    stage_breakdown,
     write_json,
 )
 
@@ -77,6 +79,8 @@ class System(Protocol):
     name: str
     #: Setting name -> constants it overrides; the first is the default (the only one without --cv).
     settings: Mapping[str, Mapping[str, Any]]
+    #: The stage timings of the last search under the default setting (``SearchTimings``), or ``None``.
+    last_timings: Any
 
     def ingest(self, conv: Conversation) -> None:
         """Store every turn of ``conv``."""
@@ -97,6 +101,7 @@ class MemOSSystem:
     """This project, on the embedded default (SQLite + Chroma in a temp directory)."""
 
     name = "memos"
+    last_timings: Any = None
 
     def __init__(self, embeddings: Any, directory: Path, *, graph_weight: float | None = None,
                  extract: bool = True, settings: Mapping[str, Mapping[str, Any]] = DEFAULT_SETTINGS,
@@ -158,9 +163,13 @@ class MemOSSystem:
         first_ms = 0.0
         started = time.perf_counter()
         vector = self.memos.embed_query(question, self._namespace(conv))  # once for every setting
+        embed_ms = (time.perf_counter() - started) * 1000.0
         for name, overrides in self.settings.items():
             self.memos.retrieval = replace(self.retrieval, **overrides)
             hits = self.memos.search_by_vector(question, vector, self._namespace(conv), k=k, touch=False)
+            if not answers:  # the default setting: its stages, the query embedding included
+                hits.timings.add("query_embedding", embed_ms)
+                self.last_timings = hits.timings.finish()
             refs, _ = shown_refs(hits, k)
             _, shown = shown_refs(hits, CONTEXT_K)
             answers[name] = (refs, render_memory_block(h.cube for h in shown))
@@ -187,6 +196,7 @@ class InMemoryStoreSystem:
 
     name = "inmemory_minilm"
     settings = DEFAULT_SETTINGS
+    last_timings: Any = None
 
     def __init__(self, embeddings: Any, dims: int) -> None:
         from langgraph.store.memory import InMemoryStore
@@ -219,6 +229,7 @@ class BM25System:
 
     name = "bm25"
     settings = DEFAULT_SETTINGS
+    last_timings: Any = None
 
     def __init__(self) -> None:
         self.db = sqlite3.connect(":memory:")
@@ -299,10 +310,13 @@ def run_questions(system: System, conversations: Sequence[Conversation], *,
 
     runs: list[QuestionRun] = []
     latencies: list[float] = []
+    stages: list[Any] = []
     questions = [(c, q) for c in conversations for q in c.questions]
     for conv, q in tqdm(questions, desc=f"query {system.name}", unit="q", disable=not progress, file=sys.stderr):
         answers, first_ms = system.search(conv, q.text, max(KS))
         latencies.append(first_ms)
+        if system.last_timings is not None:
+            stages.append(system.last_timings)
         runs.append(QuestionRun(conversation=conv.sample_id, category=q.category, evidence=q.evidence,
                                 refs={name: refs for name, (refs, _) in answers.items()},
                                 tokens={name: count_tokens(text) for name, (_, text) in answers.items()}))
@@ -311,6 +325,7 @@ def run_questions(system: System, conversations: Sequence[Conversation], *,
         "search_ms_p95": round(percentile(latencies, 95), 3),
         "ingest_per_s": round(turns / ingest_s, 2) if ingest_s else 0.0,
         "ingest_s": round(ingest_s, 3),
+        "search_stages_ms": stage_breakdown(stages),
     }
 
 
@@ -352,6 +367,8 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
             row += f"{r['context_tokens_p50']:>12.0f}{r['search_ms_p50']:>9.1f}{r['search_ms_p95']:>9.1f}"
             row += f"{r['ingest_per_s']:>10.1f}"
             print(row)
+    for name, result in results.items():
+        print_breakdown(name, result.get("search_stages_ms", {}))
 
 
 def build_systems(names: Sequence[str], embeddings: Any, workdir: Path, *,

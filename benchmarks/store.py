@@ -55,7 +55,8 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ._servers import chroma_server, process_peak_rss_mb
-from ._common import FakeEmbeddings, environment, peak_rss_mb, percentile, write_json
+from ._common import (FakeEmbeddings, environment, peak_rss_mb, percentile, print_breakdown, stage_breakdown,
+                      write_json)
 
 #: Stores compared, in table order.
 STORES: tuple[str, ...] = ("memos", "inmemory", "sqlite", "memos-server")
@@ -189,6 +190,7 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
                 put_s += time.perf_counter() - t0
                 bar.update(len(ops))
         search_ms: list[float] = []
+        stages: list[Any] = []
         hits = 0
         wrong = 0
         for i, (query, flt) in enumerate(tqdm(queries, desc=f"search {label}", unit="q", disable=not progress,
@@ -198,6 +200,8 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
             elapsed = (time.perf_counter() - t0) * 1000.0
             if i >= WARMUP:
                 search_ms.append(elapsed)
+                if hasattr(found, "timings"):  # MemOSStore's results carry their stage breakdown
+                    stages.append(found.timings)
                 hits += len(found)
                 wrong += sum(1 for it in found if it.value.get("category") != flt["category"])
         get_ms: list[float] = []
@@ -218,6 +222,7 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
         "put_s": put_s,
         "search_ms_p50": percentile(search_ms, 50),
         "search_ms_p95": percentile(search_ms, 95),
+        "search_stages_ms": stage_breakdown(stages),
         "search_hits_mean": hits / len(search_ms) if search_ms else 0.0,
         "search_wrong_category": wrong,
         "get_ms_p50": percentile(get_ms, 50),
@@ -328,6 +333,8 @@ def print_table(results: dict[str, dict[str, Any]], ratios: dict[str, float]) ->
         print(f"{r['store']:<14} {r['n']:>9} {r['put_per_s']:>8.0f} {r['search_ms_p50']:>14.2f} "
               f"{r['search_ms_p95']:>14.2f} {r['get_ms_p50']:>11.3f} {r['peak_rss_mb']:>12.0f} "
               f"{r['disk_bytes_per_item']:>12.0f}")
+    for r in results.values():
+        print_breakdown(f"{r['store']} n={r['n']}", r.get("search_stages_ms", {}))
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
 

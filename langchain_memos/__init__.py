@@ -26,6 +26,8 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "MemOS": "langchain_memos.memos",
     "SearchHit": "langchain_memos.memos",
+    "SearchResults": "langchain_memos.engine.timings",
+    "SearchTimings": "langchain_memos.engine.timings",
     "IntegrityReport": "langchain_memos.memos",
     "MemOSConfig": "langchain_memos.config",
     "RetrievalConfig": "langchain_memos.retrieval.pipeline",
@@ -79,6 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover
         StoreLockedError,
         UnknownFilterOperatorError,
     )
+    from .engine.timings import SearchResults, SearchTimings
     from .memos import IntegrityReport, MemOS, SearchHit
     from .render import render_memory_block
     from .retrieval.pipeline import RetrievalConfig

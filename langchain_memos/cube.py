@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import uuid
@@ -189,6 +190,12 @@ class HistoryEntry:
             actor=data.get("actor"),
             snapshot=dict(data.get("snapshot") or {}),
         )
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    """The dataclass field names of ``cls`` (computed once per class: ``fields()`` is slow on every load)."""
+    return frozenset(f.name for f in fields(cls))
 
 
 _TIME_FIELDS = ("created_at", "updated_at", "last_accessed_at", "valid_from", "valid_to", "expires_at")
@@ -368,11 +375,11 @@ class MemCube:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MemCube":
         """Build a cube from :meth:`to_dict` output (unknown keys are rejected)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
+        known = _field_names(cls)
+        if not known.issuperset(data):
+            unknown = set(data) - known
             raise ValueError(f"unknown MemCube fields {sorted(unknown)}; expected a subset of {sorted(known)}")
-        return cls(**{k: v for k, v in data.items()})
+        return cls(**data)
 
     def to_json(self) -> str:
         """Serialise to a JSON string (NaN and Infinity are rejected)."""

@@ -31,7 +31,7 @@ from langchain_core.embeddings import Embeddings
 from . import engine as steps
 from .config import MemOSConfig
 from .cube import HistoryEntry, MemCube, MemoryType, Tier, to_utc, utcnow
-from .engine import EngineField, IntegrityReport, MemoryEngine, SearchHit
+from .engine import EngineField, IntegrityReport, MemoryEngine, SearchHit, SearchResults
 from .errors import EngineUnavailableError, InvalidInputError, MemOSError
 from .events import ChangeListeners, Listener, MemChange
 from .forget import ForgetHook
@@ -362,7 +362,7 @@ class MemOS:
         """Distinct namespaces under ``prefix``."""
         return self.records.namespaces(validate_namespace(prefix, allow_empty=True))
 
-    def search(self, query: str, namespace: Sequence[str] = (), k: int = 10, **options: Any) -> list[SearchHit]:
+    def search(self, query: str, namespace: Sequence[str] = (), k: int = 10, **options: Any) -> SearchResults:
         """Hybrid search: vector + BM25 + recency (+ graph once present), fused and de-duplicated.
 
         Args:
@@ -376,12 +376,13 @@ class MemOS:
                 (token budget of the returned contents), ``mmr`` (diversity on/off).
 
         Returns:
-            Hits, best first, each with ``score`` and ``reasons``.
+            Hits, best first, each with ``score`` and ``reasons``: a list whose ``timings``
+            (:class:`~langchain_memos.engine.timings.SearchTimings`) say where the time went.
         """
         return steps.run(self.engine, steps.search_flow(self.engine, query, namespace, k, options))
 
     async def asearch(self, query: str, namespace: Sequence[str] = (), k: int = 10,
-                      **options: Any) -> list[SearchHit]:
+                      **options: Any) -> SearchResults:
         """Async twin of :meth:`search`."""
         return await steps.arun(self.engine, steps.search_flow(self.engine, query, namespace, k, options))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from benchmarks._common import load_locomo, parse_evidence, parse_session_time
 from benchmarks.locomo import main
+from langchain_memos.engine.timings import SEARCH_STAGES
 
 SAMPLE = [{
     "sample_id": "tiny-1",
@@ -63,6 +64,9 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
             assert result[key] >= 0, (name, key)
         assert result["recall"]["20"] == 1.0  # every turn fits in the top 20 of a 5-turn conversation
     assert payload["systems"]["memos"]["recall"]["5"] == 1.0
+    stages = payload["systems"]["memos"]["search_stages_ms"]  # memos' per-stage breakdown
+    assert list(stages) == [*SEARCH_STAGES, "total"] and stages["total"]["mean"] > 0
+    assert payload["systems"]["bm25"]["search_stages_ms"] == {}
     graph = payload["graph"]
     assert graph["enabled"] and graph["entities"] >= 3 and graph["relations"] >= 1  # Nora, Ivan, Comet...
     assert graph["extraction_s"] >= 0 and graph["extractor"].startswith("rules")

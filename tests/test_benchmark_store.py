@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks._common import FakeEmbeddings
 import benchmarks.store as store_benchmark
+from langchain_memos.engine.timings import SEARCH_STAGES
 from benchmarks.store import CATEGORIES, DEFAULT_STORES, main, make_items, make_queries, run_scale
 
 PER_STORE_KEYS = {"put_per_s", "search_ms_p50", "search_ms_p95", "get_ms_p50", "peak_rss_mb"}
@@ -38,7 +41,13 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     assert payload["search_p95_speedup_vs_inmemory"] > 0 and payload["put_ratio_vs_inmemory"] > 0
     assert payload["search_p95_speedup_vs_sqlite"] > 0
     assert payload["workload"]["isolated_processes"] is True
-    assert "MemOSStore" in capsys.readouterr().out  # the readable table
+    stages = payload["stores"]["memos"]["search_stages_ms"]  # MemOSStore's per-stage breakdown
+    assert list(stages) == [*SEARCH_STAGES, "total"]
+    assert sum(stages[s]["mean"] for s in SEARCH_STAGES) == pytest.approx(stages["total"]["mean"], rel=0.02, abs=0.2)
+    assert all(stages[s]["mean"] > 0 for s in ("query_embedding", "keyword_search", "vector_search", "fusion"))
+    assert payload["stores"]["sqlite"]["search_stages_ms"] == {}  # peers report none
+    out_text = capsys.readouterr().out
+    assert "MemOSStore" in out_text and "search stages" in out_text  # the readable table and breakdown
 
 
 def test_index_worker_option_reaches_memos_store_and_its_rss_is_counted(tmp_path: Path) -> None:

@@ -221,3 +221,33 @@ def test_an_interrupted_exchange_drops_the_worker_instead_of_reading_stale_repli
     assert set(memos.records.unindexed_ids()) <= set(ids)
     assert memos.check().unrepaired == 0
     assert memos.vectors.count() == 10 and memos.vectors.ids() == set(ids) and not memos.records.unindexed_ids()
+
+
+def test_packed_hits_round_trip_exactly():
+    from langchain_memos.storage.base import ScoredId
+    from langchain_memos.storage.index_worker import pack_hits, unpack_hits
+
+    hits = [ScoredId("3f2a-uuid", 0.123456789012345678), ScoredId("naïve id\nwith newline", -1.0),
+            ScoredId("", 1e-300), ScoredId("日本", 0.9999999999999999)]
+    assert unpack_hits(pack_hits(hits)) == hits
+    assert unpack_hits(pack_hits([])) == []
+    ids_bytes, lengths, scores = pack_hits(hits)
+    assert isinstance(ids_bytes, bytes) and len(lengths) == 4 * len(hits) and len(scores) == 8 * len(hits)
+
+
+def test_worker_search_replies_equal_inline_search_exactly(tmp_path):
+    """The compact search reply (buffers, not pickled objects) gives the same ids and scores as Chroma inline."""
+    inline, worker = open_memos(tmp_path / "inline", after=None), open_memos(tmp_path / "worker", after=0)
+    try:
+        for memos in (inline, worker):
+            memos.add([MemCube(content=t, namespace=NS, id=f"c{i:03d}") for i, t in enumerate(texts(0, 60))], NS)
+            memos.engine.index(wait=True)
+        assert worker.vectors.worker_pid is not None
+        query = inline.embed_query("green tea at home")
+        for k in (1, 10, 60):
+            found = worker.vectors.search(query, k)
+            assert found == inline.vectors.search(query, k) and len(found) == k
+            assert all(type(h.score) is float for h in found)
+    finally:
+        inline.close()
+        worker.close()

@@ -14,7 +14,8 @@ EXPECTED_PUBLIC_NAMES = [
     "ContentTooLargeError", "CubeNotFoundError", "EmbeddingDimensionError", "EngineUnavailableError",
     "GraphIngestError", "HashingEmbeddings", "HistoryEntry", "IntegrityReport", "InvalidInputError", "InvalidNamespaceError",
     "LocalMiniLMEmbeddings", "MemCube", "MemOS", "MemOSConfig", "MemOSError", "MemoryType", "NonJSONValueError",
-    "PermissionDeniedError", "Permissions", "Provenance", "RetrievalConfig", "SearchHit", "Status", "StorageError",
+    "PermissionDeniedError", "Permissions", "Provenance", "RetrievalConfig", "SearchHit", "SearchResults",
+    "SearchTimings", "Status", "StorageError",
     "StoreLockedError", "Tier", "UnknownFilterOperatorError", "__version__", "render_memory_block",
 ]
 

@@ -54,3 +54,36 @@ def test_few_matches_are_scored_exactly() -> None:
         got = memos.engine.vector_candidates(cq, query, 10)
         assert got == exact_vector_search(query, memos.records.embeddings(far_ids), 10)
         assert memos.engine.vector_candidates(CubeQuery(namespace_prefix=("nobody",)), query, 10) == []
+
+
+def test_matching_hits_stops_early_without_changing_what_merge_keeps() -> None:
+    """Chunked checking (verdicts reused across rounds) keeps exactly what checking every hit would feed
+    merge_scored, ties at the cut included, and never checks an id twice."""
+    from langchain_memos.engine import merge_scored
+    from langchain_memos.storage.base import ScoredId
+
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        ids = memos.add([f"near {i}" for i in range(400)], NS, metadata={"kind": "near"})
+        ids += memos.add([f"far {i}" for i in range(100)], NS, metadata={"kind": "far"})
+        far = set(ids[400:])
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        rng = np.random.default_rng(7)
+        order = [ids[i] for i in rng.permutation(len(ids))]
+        scores = np.round(np.sort(rng.random(len(ids)))[::-1], 2)  # rounded: many equal scores
+        hits = [ScoredId(i, float(s)) for i, s in zip(order, scores)]
+        every = [h for h in hits if h.id in far]
+        waiting = [ScoredId(ids[401], 0.5), ScoredId("pending", 0.75)]
+        checked: list[int] = []
+        real = memos.records.query_ids
+        memos.records.query_ids = lambda q, **kw: checked.append(len(q.ids)) or real(q, **kw)  # type: ignore[method-assign]
+        for pool in (1, 10, 37, 100, 150):
+            for share in (None, 0.05, 0.2, 1.0):
+                verdicts: dict[str, bool] = {}
+                checked.clear()
+                kept = memos.engine.matching_hits(cq, hits, pool, verdicts, share)
+                assert kept == every[:len(kept)] and len(kept) >= min(pool, len(every))
+                assert merge_scored(kept, waiting, pool) == merge_scored(every, waiting, pool)
+                assert merge_scored(kept, [], pool) == every[:pool]
+                assert sum(checked) == len(verdicts) <= len(hits)  # each id checked once
+                again = memos.engine.matching_hits(cq, hits, pool, verdicts, share)
+                assert again == kept and sum(checked) == len(verdicts)  # known verdicts: nothing new to check

@@ -66,10 +66,12 @@ from .plans import (
     tier_changes,
 )
 from .results import IntegrityReport, SearchHit
+from .timings import SEARCH_STAGES, SearchResults, SearchTimings
 from .write import checked_vectors, embed_texts, extract_targets, keyword_docs, plan_add, plan_restore
 
 __all__ = [
-    "Call", "Embed", "EmbedQuery", "EngineField", "Flow", "IntegrityReport", "MemoryEngine", "SearchHit",
+    "Call", "Embed", "EmbedQuery", "EngineField", "Flow", "IntegrityReport", "MemoryEngine", "SEARCH_STAGES", "SearchHit",
+    "SearchResults", "SearchTimings",
     "add_flow", "apply_update", "arun", "check", "check_fuse_ids", "check_graph", "checked_vectors", "commit_flow",
     "cube_query", "delete", "delete_namespace", "embed_texts", "expire", "extract_flow", "extract_targets",
     "facts_flow", "forget", "fuse_flow", "graph_errors", "ingest_graph", "keyword_docs", "merge_contents",

@@ -24,7 +24,11 @@ Example:
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from time import perf_counter
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -44,6 +48,7 @@ from ..storage.sync import index_pending
 from ..validation import validate_embeddings
 from .plans import merge_scored
 from .results import SearchHit
+from .timings import SearchResults, SearchTimings
 from .write import ThreadKey, checked_vectors, keyword_docs, place, threads_of, unplaced, window
 
 
@@ -91,6 +96,9 @@ class MemoryEngine:
         self.changes = ChangeListeners()
         self.forget_hooks: list[ForgetHook] = []
         self.check_hooks: list[Callable[[bool], tuple[int, int]]] = []
+        self._helpers_lock = threading.Lock()
+        self._helper_pool: ThreadPoolExecutor | None = None
+        self._helper_pid = 0
 
     # ------------------------------------------------------------------ reads
     def reader(self, user: str | None) -> str | None:
@@ -291,23 +299,38 @@ class MemoryEngine:
                 self.drop_derived(gone, reason="orphaned fact")
 
     # ------------------------------------------------------------------- rank
-    def rank(self, plan: SearchPlan, query_vector: Sequence[float] | None) -> list[Hit]:
-        """Gather candidates from every engine and rank them (no access is recorded)."""
+    def rank(self, plan: SearchPlan, query_vector: Sequence[float] | None,
+             timings: SearchTimings | None = None) -> list[Hit]:
+        """Gather candidates from every engine and rank them (no access is recorded); each stage's
+        time is charged to ``timings`` (see :mod:`.timings`)."""
+        timings = timings if timings is not None else SearchTimings()
         now = utcnow()
         config = plan.config
         cq = plan.cube_query
         if not plan.query.strip():
-            return rank_recent(self.records.query(cq, limit=plan.k, order_by="created_at DESC",
-                                                  with_history=False), plan.k)
+            recent = self.records.query(cq, limit=plan.k, order_by="created_at DESC", with_history=False)
+            timings.lap("candidate_load")
+            ranked = rank_recent(recent, plan.k)
+            timings.lap("fusion")
+            return ranked
         speakers = self.speakers(cq)
         analysis = analyze_query(plan.query, speakers=speakers, now=now)
-        keyword = (self.records.keyword_search(analysis.keywords, cq, max(config.keyword_pool, plan.k),
-                                               column_weights=config.keyword_column_weights)
-                   if analysis.keywords else [])
+        timings.lap("query_analysis")
         if query_vector is not None:
             validate_embeddings([query_vector], expected=1, dim=self.dim())  # typed error on a wrong-sized query
-        vector = (self.vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
-                  if query_vector is not None else [])
+        # the keyword search runs in a helper thread beside the vector stage (its own SQLite connection)
+        keyword_future = (self._helpers().submit(self._timed_keyword_search, analysis.keywords, cq,
+                                                 max(config.keyword_pool, plan.k), config.keyword_column_weights)
+                          if analysis.keywords else None)
+        timings.lap("query_analysis")
+        try:
+            vector = (self.vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
+                      if query_vector is not None else [])
+        finally:
+            timings.lap("vector_search")
+            keyword, keyword_ms = keyword_future.result() if keyword_future is not None else ([], 0.0)
+        timings.lap("keyword_search")
+        timings.parallel_ms["keyword_search"] = keyword_ms
         ids = {h.id for h in keyword} | {h.id for h in vector}
         graph: dict[str, float] = {}
         if self.graph is not None and config.graph_weight > 0:
@@ -321,24 +344,31 @@ class MemoryEngine:
                         graph[c.id] = max(graph.get(c.id, 0.0), fact_keys[c.key])
             extra = sorted((i for i in graph if i not in ids), key=lambda i: (-graph[i], i))[:config.graph_pool]
             ids |= set(extra)
+            timings.lap("graph_signal")
         if not ids:
             return []
         cubes, next_ids, vectors = self.load_candidates(cq, ids)
+        timings.lap("candidate_load")
         hits = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
                                next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+        timings.lap("fusion")
         # second round: the query's keywords plus terms of the best first-round hits (one more FTS query)
         terms = second_round_terms(hits, cubes, analysis, speakers, config)
         if not terms:
             return hits
         expansion = self.records.keyword_search(terms, cq, config.keyword_pool,
                                                 column_weights=config.keyword_column_weights)
+        timings.lap("keyword_search")
         extra = {h.id for h in expansion} - ids
         if extra:
             more = self.load_candidates(cq, extra)
             cubes, next_ids, vectors = [*cubes, *more[0]], {**next_ids, **more[1]}, {**vectors, **more[2]}
-        return rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
-                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph,
-                               expansion=expansion)
+            timings.lap("candidate_load")
+        ranked = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
+                                 next_ids=next_ids, query_vector=query_vector, now=now, graph=graph,
+                                 expansion=expansion)
+        timings.lap("fusion")
+        return ranked
 
     def speakers(self, cq: CubeQuery) -> list[str]:
         """The speakers of the memories ``cq`` selects (at most 100)."""
@@ -360,15 +390,36 @@ class MemoryEngine:
         return cubes, next_ids, vectors
 
     def retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None, *,
-                 touch: bool = True) -> list[SearchHit]:
-        """:meth:`rank`, load the hits in full (with history) and, with ``touch``, count the access."""
-        hits = self.rank(plan, query_vector)
+                 touch: bool = True, timings: SearchTimings | None = None) -> SearchResults:
+        """:meth:`rank`, load the hits in full (with history) and, with ``touch``, count the access.
+
+        The results carry the stage timings (``timings``, or a new :class:`~.timings.SearchTimings`).
+        """
+        timings = timings if timings is not None else SearchTimings()
+        hits = self.rank(plan, query_vector, timings)
         cubes = self.records.get([h.id for h in hits])
         out = [SearchHit(cube=c, score=h.score, reasons=dict(h.reasons), rank=i + 1)
                for i, (h, c) in enumerate(zip(hits, cubes)) if c is not None]
         if touch and out and self.config.track_access:
             self.records.touch([h.cube.id for h in out], utcnow())
-        return out
+        timings.lap("render")
+        return SearchResults(out, timings.finish())
+
+    def _helpers(self) -> ThreadPoolExecutor:
+        """The engine's helper threads (started on first use, stopped by :meth:`close`; a forked
+        child, which inherits the pool but not its threads, starts its own)."""
+        with self._helpers_lock:
+            if self._helper_pool is None or self._helper_pid != os.getpid():
+                self._helper_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memos-search")
+                self._helper_pid = os.getpid()
+            return self._helper_pool
+
+    def _timed_keyword_search(self, terms: Sequence[str], cq: CubeQuery, k: int,
+                              weights: Sequence[float] | None) -> tuple[list[ScoredId], float]:
+        """The BM25 candidates and the milliseconds they took."""
+        start = perf_counter()
+        found = self.records.keyword_search(terms, cq, k, column_weights=weights)
+        return found, (perf_counter() - start) * 1000.0
 
     def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
         """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier).
@@ -397,14 +448,13 @@ class MemoryEngine:
             replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids), order_by=None)),
             pool) if pending else []
         fetch = 2 * pool
+        verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
+        share: float | None = None
         while True:
             hits = self.vectors.search(query_vector, fetch)
             if not hits:
                 break
-            fetched = frozenset(h.id for h in hits)
-            allowed = set(self.records.query_ids(
-                replace(cq, ids=fetched if cq.ids is None else fetched & cq.ids), order_by=None))
-            kept = [h for h in hits if h.id in allowed]
+            kept = self.matching_hits(cq, hits, pool, verdicts, share)
             if len(kept) >= pool or len(hits) < fetch:
                 return merge_scored(kept, waiting, pool)
             if fetch >= max_fetch:
@@ -414,9 +464,45 @@ class MemoryEngine:
         ids = self.records.query_ids(cq, order_by=None)
         return exact_vector_search(query_vector, self.records.embeddings(ids), pool)
 
+    def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],
+                         share: float | None) -> list[ScoredId]:
+        """The ``hits`` (best first) that match ``cq``, in order: all of them, or once ``pool`` match, those
+        down to the score of the ``pool``-th (ties kept), which is all :func:`merge_scored` can use.
+
+        Ids are checked in the record store in chunks, in order, sized by ``share`` (the matching
+        share seen so far; ``None``: one chunk); ids in ``verdicts`` (earlier rounds) are not checked
+        again, and the new verdicts are added to it.
+        """
+        kept: list[ScoredId] = []
+        start = 0
+        while start < len(hits):
+            if len(kept) >= pool and hits[start].score < kept[-1].score:
+                return kept
+            if share is None:
+                end = len(hits)
+            else:
+                end = start + int(1.25 * (pool - len(kept)) / max(share, 1e-3)) + 16
+            chunk = hits[start:end]
+            unseen = frozenset(h.id for h in chunk if h.id not in verdicts)
+            if unseen:
+                allowed = set(self.records.query_ids(replace(cq, ids=unseen if cq.ids is None else unseen & cq.ids),
+                                                     order_by=None))
+                verdicts.update((i, i in allowed) for i in unseen)
+            for h in chunk:
+                if len(kept) >= pool and h.score < kept[-1].score:
+                    return kept
+                if verdicts[h.id]:
+                    kept.append(h)
+            start = end
+        return kept
+
     # ------------------------------------------------------------------ close
     def close(self) -> None:
-        """Close the engines (the graph's first)."""
+        """Close the engines (the graph's first) and stop the helper threads."""
+        with self._helpers_lock:
+            pool, self._helper_pool = self._helper_pool, None
+        if pool is not None and self._helper_pid == os.getpid():
+            pool.shutdown(wait=True)
         if self.graph is not None:
             self.graph.store.close()
         self.records.close()

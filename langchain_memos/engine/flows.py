@@ -28,7 +28,7 @@ from ..ingest import PlannedCube
 from .core import MemoryEngine
 from .graph_steps import ingest_graph, reextract
 from .plans import apply_update, check_fuse_ids, plan_fuse, plan_query
-from .results import SearchHit
+from .timings import SearchResults, SearchTimings
 from .write import embed_texts, extract_targets, plan_add
 
 T = TypeVar("T")
@@ -192,15 +192,20 @@ def fuse_flow(engine: MemoryEngine, ids: Sequence[str], content: str | None, use
 
 
 def search_flow(engine: MemoryEngine, query: str, namespace: Sequence[str], k: int,
-                options: Mapping[str, Any]) -> Flow[list[SearchHit]]:
-    """``MemOS.search``: plan, embed the query (none for an empty one), rank and load the hits."""
+                options: Mapping[str, Any]) -> Flow[SearchResults]:
+    """``MemOS.search``: plan, embed the query (none for an empty one), rank and load the hits
+    (the results carry their :class:`~.timings.SearchTimings`)."""
+    timings = SearchTimings()
     plan = plan_query(query, namespace, k, options, retrieval=engine.retrieval,
                       reader=engine.reader(options.get("user")))
+    timings.lap("query_analysis")
     if not plan.query.strip():
-        return (yield Call(engine.retrieve, (plan, None)))
+        return (yield Call(engine.retrieve, (plan, None), {"timings": timings}))
     text = (yield Call(engine.query_text, (plan,))) if plan.config.rewrite_query else plan.query
+    timings.lap("query_analysis")
     vector = yield EmbedQuery(text)
-    return (yield Call(engine.retrieve, (plan, vector)))
+    timings.lap("query_embedding")
+    return (yield Call(engine.retrieve, (plan, vector), {"timings": timings}))
 
 
 __all__ = ["Call", "Embed", "EmbedQuery", "Flow", "Step", "add_flow", "arun", "commit_flow", "extract_flow",

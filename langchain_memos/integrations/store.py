@@ -37,6 +37,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
+from time import perf_counter
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
@@ -66,6 +67,7 @@ from ..cube import HistoryEntry, MemCube, MemoryType, utcnow
 from ..errors import EmbeddingDimensionError, InvalidInputError, InvalidNamespaceError
 from ..filters import OPERATORS, Condition
 from ..ingest import PlannedCube
+from ..engine.timings import SearchResults, SearchTimings
 from ..memos import MemOS
 from ..retrieval.pipeline import plan_search
 from ..storage.base import CUBE_FILTER_FIELDS, CubeQuery
@@ -210,6 +212,18 @@ def _plain_prefix(conditions: Sequence[MatchCondition] | None) -> tuple[str, ...
 def _item(cube: MemCube) -> Item:
     return Item(value=dict(cube.metadata), key=cube.key or cube.id, namespace=cube.namespace,
                 created_at=cube.created_at, updated_at=cube.updated_at)
+
+
+def _timed_call(fn: Any, *args: Any) -> tuple[Any, float]:
+    """``fn(*args)`` and the milliseconds it took."""
+    start = perf_counter()
+    return fn(*args), (perf_counter() - start) * 1000.0
+
+
+async def _atimed_call(fn: Any, *args: Any) -> tuple[Any, float]:
+    """Async twin of :func:`_timed_call` (awaits ``fn(*args)``)."""
+    start = perf_counter()
+    return await fn(*args), (perf_counter() - start) * 1000.0
 
 
 def _search_item(cube: MemCube, score: float | None) -> SearchItem:
@@ -427,8 +441,10 @@ class MemOSStore(BaseStore):
         return CubeQuery(namespace_prefix=tuple(op.namespace_prefix), conditions=tuple(value_conds),
                          cube_conditions=tuple(cube_conds)), checks
 
-    def _search(self, op: SearchOp, query_vector: Sequence[float] | None) -> list[tuple[MemCube, float | None]]:
+    def _search(self, op: SearchOp, query_vector: Sequence[float] | None,
+                timings: SearchTimings) -> list[tuple[MemCube, float | None]]:
         cq, checks = self._search_query(op)
+        timings.lap("query_analysis")
         end = op.offset + op.limit
         records = self.memos.records
         if not op.query:
@@ -439,7 +455,7 @@ class MemOSStore(BaseStore):
         config = self.memos.retrieval
         plan = plan_search(op.query, cq, max(config.keyword_pool, config.vector_pool), config, min_score=0.0,
                            max_tokens=None, mmr=False)
-        hits = self.memos.engine.rank(plan, query_vector)
+        hits = self.memos.engine.rank(plan, query_vector, timings)
         ranked_ids = [h.id for h in hits]
         scores = {h.id: h.score for h in hits}
         # Without Python-only checks only the page is loaded: ranked ids first, then the
@@ -470,7 +486,7 @@ class MemOSStore(BaseStore):
         return namespaces[op.offset: op.offset + op.limit]
 
     def _execute(self, ops: Sequence[Op], query_vectors: Mapping[str, Sequence[float]],
-                 planned: Sequence[PlannedCube], deletes: Sequence[tuple], vectors: Sequence[Sequence[float]]
+                 embed_ms: Mapping[str, float], planned: Sequence[PlannedCube], deletes: Sequence[tuple], vectors: Sequence[Sequence[float]]
                  ) -> list[Result]:
         """Run the reads against the state before the batch, then apply puts and deletes."""
         results: list[Result] = [None] * len(ops)
@@ -488,8 +504,12 @@ class MemOSStore(BaseStore):
                     if op.refresh_ttl and cube.ttl_minutes:
                         refresh.append(cube.id)
             elif isinstance(op, SearchOp):
-                found = self._search(op, query_vectors.get(op.query or ""))
-                results[i] = [_search_item(c, s) for c, s in found]
+                timings = SearchTimings()
+                timings.add("query_embedding", embed_ms.get(op.query or "", 0.0))
+                found = self._search(op, query_vectors.get(op.query or ""), timings)
+                items = [_search_item(c, s) for c, s in found]
+                timings.lap("render")
+                results[i] = SearchResults(items, timings.finish())
                 seen.extend(c.id for c, _ in found)
                 if op.refresh_ttl:
                     refresh.extend(c.id for c, _ in found if c.ttl_minutes)
@@ -527,21 +547,23 @@ class MemOSStore(BaseStore):
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Execute ops in one call; results come back in input order."""
         ops, planned, deletes, queries, texts = self._prepare(ops)
-        query_vectors = {q: self.embeddings.embed_query(q) for q in queries} if self.embeddings else {}
+        embedded = [_timed_call(self.embeddings.embed_query, q) for q in queries] if self.embeddings else []
+        query_vectors = {q: v for q, (v, _) in zip(queries, embedded)}
         vectors = self.embeddings.embed_documents(texts) if texts and self.embeddings else []
         self._check_dims([*query_vectors.values(), *vectors])
-        return self._execute(ops, query_vectors, planned, deletes, vectors)
+        return self._execute(ops, query_vectors, {q: ms for q, (_, ms) in zip(queries, embedded)},
+                             planned, deletes, vectors)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async twin of :meth:`batch` (embeds with the async API, runs storage in a thread)."""
         ops, planned, deletes, queries, texts = await asyncio.to_thread(self._prepare, ops)
-        query_vectors: dict[str, Sequence[float]] = {}
-        if self.embeddings is not None:
-            embedded = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in queries))
-            query_vectors = dict(zip(queries, embedded))
+        embedded = (await asyncio.gather(*(_atimed_call(self.embeddings.aembed_query, q) for q in queries))
+                    if self.embeddings is not None else [])
+        query_vectors = {q: v for q, (v, _) in zip(queries, embedded)}
         vectors = await self.embeddings.aembed_documents(texts) if texts and self.embeddings else []
         self._check_dims([*query_vectors.values(), *vectors])
-        return await asyncio.to_thread(self._execute, ops, query_vectors, planned, deletes, vectors)
+        return await asyncio.to_thread(self._execute, ops, query_vectors,
+                                       {q: ms for q, (_, ms) in zip(queries, embedded)}, planned, deletes, vectors)
 
 
 def make_store(path: str | None = None) -> MemOSStore:

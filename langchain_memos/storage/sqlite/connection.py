@@ -61,6 +61,8 @@ class SQLiteConnection:
         self.busy_timeout_s = float(busy_timeout_s)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._side_lock = threading.Lock()
+        self._side: sqlite3.Connection | None = None
         self._closed = False
         self._open()
         self.setup()
@@ -69,6 +71,10 @@ class SQLiteConnection:
         return f"{type(self).__name__}({str(self.path) if self.path else ':memory:'!r})"
 
     def _open(self) -> None:
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection to the database (the private in-memory one for ``path=None``)."""
         target = ":memory:"
         if self.path is not None:
             try:
@@ -83,7 +89,7 @@ class SQLiteConnection:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {target} ({exc}); "
                                "check the path and its permissions") from exc
-        self._conn = conn
+        return conn
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed or self._conn is None:
@@ -164,6 +170,28 @@ class SQLiteConnection:
         """Run ``fn(conn)`` in one read transaction (a consistent snapshot; retried while busy)."""
         return self._retry(fn, begin="BEGIN")
 
+    def side_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run the read ``fn(conn)`` on a second connection, so it can run beside the main one's statements.
+
+        A file database opens that connection on first use (WAL lets both read at
+        once, and it sees every committed write); a private in-memory database has
+        only one connection, so there this is :meth:`read_transaction`. Reads here
+        take turns with each other, not with the main connection.
+        """
+        if self._memory:
+            return self.read_transaction(fn)
+        with self._side_lock:
+            if self._side is None:
+                self._connection()  # raises once closed
+                self._side = self._connect()
+                self._side.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            try:
+                return fn(self._side)
+            except sqlite3.Error as exc:
+                if _is_busy(exc):  # a reader is only blocked by a checkpoint or recovery: retry on the main path
+                    return self.read_transaction(fn)
+                raise self._storage_error(exc) from exc
+
     def without_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` outside any transaction (``PRAGMA`` statements), retried while busy."""
         return self._retry(fn, begin=None)
@@ -209,11 +237,14 @@ class SQLiteConnection:
                 return
             self._closed = True
             conn, self._conn = self._conn, None
-            if conn is not None:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
+            with self._side_lock:
+                side, self._side = self._side, None
+            for each in (conn, side):
+                if each is not None:
+                    try:
+                        each.close()
+                    except sqlite3.Error:
+                        pass
 
     def __enter__(self: S) -> S:
         return self

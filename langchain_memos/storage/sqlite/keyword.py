@@ -62,7 +62,8 @@ class SQLiteKeywordIndex(SQLiteConnection):
             return []
         weights = bm25_weights(column_weights)
         sql, params = keyword_search_sql(match, query, k, weights)
-        rows = self.read_transaction(lambda conn: conn.execute(sql, params).fetchall())
+        # on its own connection: the engine runs it beside the vector stage's reads
+        rows = self.side_read(lambda conn: conn.execute(sql, params).fetchall())
         return [ScoredId(cube_id, float(score)) for cube_id, score in rows]
 
 
