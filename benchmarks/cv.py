@@ -3,7 +3,9 @@
 Every question is answered once per setting of the grid (:class:`QuestionRun`). Then, for
 each conversation, the setting with the best mean recall@``select_k`` on the *other*
 conversations is chosen and only that setting's answers score the held-out conversation
-(:func:`cross_validated`). The in-sample figure (:func:`in_sample`) picks the setting with
+(:func:`cross_validated`). A setting may replace the default (the grid's first) only where it
+lowers no question category's recall on the conversations it is chosen on: a default may not
+trade one kind of question for another. The in-sample figure (:func:`in_sample`) picks the setting with
 the best recall on all conversations and scores it on the same ones: the gap between the
 two says how much the tuned constants fit the data they were tuned on.
 
@@ -52,9 +54,21 @@ class Scored:
     setting: str
 
 
+def _category_recall(runs: Sequence[QuestionRun], setting: str, k: int) -> dict[int, float]:
+    """Mean recall@k per question category under ``setting``."""
+    totals: dict[int, list[float]] = {}
+    for r in runs:
+        totals.setdefault(r.category, []).append(r.recall(setting, k))
+    return {c: sum(v) / len(v) for c, v in totals.items()}
+
+
 def _best(runs: Sequence[QuestionRun], settings: Sequence[str], k: int) -> str:
-    """The setting with the highest mean recall@k over ``runs`` (ties: the first listed)."""
-    return max(settings, key=lambda s: (sum(r.recall(s, k) for r in runs), -settings.index(s)))
+    """The setting with the highest mean recall@k over ``runs`` (ties: the first listed), among the
+    default (the first) and the settings whose recall in no category is below the default's."""
+    floor = _category_recall(runs, settings[0], k)
+    eligible = [s for s in settings
+                if all(v >= floor[c] - 1e-12 for c, v in _category_recall(runs, s, k).items())]
+    return max(eligible, key=lambda s: (sum(r.recall(s, k) for r in runs), -settings.index(s)))
 
 
 def cross_validated(runs: Sequence[QuestionRun], *, select_k: int) -> list[Scored]:

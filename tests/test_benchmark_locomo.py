@@ -104,6 +104,23 @@ def test_cv_fold_never_sees_its_own_conversation() -> None:
     assert {s.setting for s in in_sample(runs, select_k=1)} == {"b"}
 
 
+def test_cv_never_picks_a_setting_that_trades_one_category_for_another() -> None:
+    from benchmarks.cv import QuestionRun, cross_validated, in_sample
+
+    # "trade" wins two single-hop questions (category 4) and loses the one multi-hop question (category 1)
+    def run(conv: str, category: int, default_right: bool, trade_right: bool) -> QuestionRun:
+        return QuestionRun(conv, category, ("D1:1",), {"default": ("D1:1",) if default_right else ("x",),
+                                                       "trade": ("D1:1",) if trade_right else ("x",)},
+                           {"default": 1, "trade": 1})
+
+    runs = [run(c, 4, False, True) for c in ("c1", "c2")] + [run(c, 1, True, False) for c in ("c1", "c2")]
+    assert {s.setting for s in in_sample(runs, select_k=1)} == {"default"}
+    assert {s.setting for s in cross_validated(runs, select_k=1)} == {"default"}
+    # a setting that lowers no category does replace the default
+    better = [run(c, 4, False, True) for c in ("c1", "c2")] + [run(c, 1, True, True) for c in ("c1", "c2")]
+    assert {s.setting for s in cross_validated(better, select_k=1)} == {"trade"}
+
+
 def test_derived_memory_credits_each_source_one_place() -> None:
     from types import SimpleNamespace
 
