@@ -348,7 +348,7 @@ class MemOS:
 
     def audit_log(self, cube_id: str | None = None, limit: int = 100) -> list[AuditRecord]:
         """Newest-first audit records (deletes, expiries, repairs), optionally for one cube."""
-        return self.records.audit_log(cube_id, limit)
+        return self.engine.audit_log(cube_id, limit)
 
     def list(self, namespace: Sequence[str] = (), *, tiers: Iterable[Tier | str] | None = None,
              types: Iterable[MemoryType | str] | None = None, filters: Mapping[str, Any] | None = None,
@@ -356,11 +356,11 @@ class MemOS:
         """Cubes under a namespace prefix, newest first, without ranking."""
         query = steps.cube_query(namespace, tiers=tiers, types=types, filters=filters, reader=self._user(user),
                                  default_tiers=None)
-        return self.records.query(query, limit=limit, offset=offset)
+        return self.engine.cubes(query, limit=limit, offset=offset)
 
     def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
         """Distinct namespaces under ``prefix``."""
-        return self.records.namespaces(validate_namespace(prefix, allow_empty=True))
+        return self.engine.namespaces(validate_namespace(prefix, allow_empty=True))
 
     def search(self, query: str, namespace: Sequence[str] = (), k: int = 10, **options: Any) -> SearchResults:
         """Hybrid search: vector + BM25 + recency (+ graph once present), fused and de-duplicated.
@@ -554,7 +554,7 @@ class MemOS:
         if visits < 1:
             raise InvalidInputError(f"visits must be >= 1, got {visits}")
         if ids:
-            self.records.touch([i for i in ids for _ in range(int(visits))], to_utc(at) or utcnow())
+            self.engine.touch([i for i in ids for _ in range(int(visits))], to_utc(at) or utcnow())
 
     async def amark_used(self, ids: str | Sequence[str], *, visits: int = 3, at: Any = None) -> None:
         """Async twin of :meth:`mark_used`."""

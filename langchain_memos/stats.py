@@ -42,7 +42,7 @@ def memory_stats(memos: Any, namespace: Sequence[str] = ()) -> dict[str, Any]:
     statuses = frozenset(s for s in Status if s is not Status.EXPIRED)
 
     def count(**narrow: Any) -> int:
-        return memos.records.count(CubeQuery(namespace_prefix=ns, statuses=narrow.pop("statuses", statuses),
+        return memos.engine.count(CubeQuery(namespace_prefix=ns, statuses=narrow.pop("statuses", statuses),
                                              **narrow))
 
     histogram: dict[str, int] = {}

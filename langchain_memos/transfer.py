@@ -87,7 +87,7 @@ def _decode(text: str) -> list[float]:
 
 def _all_ids(memos: Any, namespace: Sequence[str]) -> list[str]:
     query = CubeQuery(namespace_prefix=tuple(namespace), statuses=frozenset(Status), include_expired=True)
-    return memos.records.query_ids(query, order_by="created_at ASC")
+    return memos.engine.cube_ids(query, order_by="created_at ASC")
 
 
 def export_lines(memos: Any, namespace: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
@@ -97,8 +97,8 @@ def export_lines(memos: Any, namespace: Sequence[str] = ()) -> Iterator[dict[str
            "dims": memos.embedding_dim}
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
-        vectors = memos.records.embeddings(chunk)
-        for cube in memos.records.get(chunk):
+        vectors = memos.engine.stored_vectors(chunk)
+        for cube in memos.engine.load(chunk):
             if cube is None:  # deleted meanwhile
                 continue
             line: dict[str, Any] = {"kind": "cube", "cube": cube.to_dict(include_history=True)}

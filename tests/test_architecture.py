@@ -1,5 +1,6 @@
-"""The package's shape: no module calls another's private names, no import cycle between
-scheduler, lifecycle and graph, the shells and the engine stay small, shared helpers exist once.
+"""The package's shape: no module calls another's private names, shells reach storage only through
+engine steps, no import cycle between scheduler, lifecycle and graph, the shells and the engine stay
+small, shared helpers exist once.
 """
 
 from __future__ import annotations
@@ -109,6 +110,37 @@ def test_the_guard_sees_cross_module_private_calls() -> None:
     }
     assert cross_module_privates(modules) == ["lifecycle/manager.py:1: from langchain_memos.memos import _helper",
                                               "lifecycle/manager.py:4: self.memos._commit"]
+
+
+#: Packages that own the storage engines; every other module reaches them through engine steps.
+STORAGE_OWNERS = ("engine/", "storage/")
+
+
+def direct_storage_access(modules: dict[str, ast.Module]) -> list[str]:
+    """``module:line: expression`` wherever a shell reaches ``records``/``vectors`` of a memory or engine."""
+    found = []
+    for name, tree in modules.items():
+        if name.startswith(STORAGE_OWNERS):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("records", "vectors"):
+                owner = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+                if owner in ("memos", "engine", "self"):
+                    found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    return sorted(found)
+
+
+def test_shells_reach_storage_only_through_engine_steps() -> None:
+    found = direct_storage_access(_modules())
+    assert not found, "record store or vector index used outside the engine (call an engine step):\n" + "\n".join(found)
+
+
+def test_the_storage_guard_sees_direct_access() -> None:
+    modules = {"lifecycle/manager.py": ast.parse("def f(self, memos, report):\n    self.memos.records.touch([])\n"
+                                                 "    memos.engine.vectors.search([], 1)\n    return report.records\n"),
+               "engine/state.py": ast.parse("def f(self):\n    return self.records.get([])\n")}
+    assert direct_storage_access(modules) == ["lifecycle/manager.py:2: self.memos.records",
+                                              "lifecycle/manager.py:3: memos.engine.vectors"]
 
 
 def test_scheduler_lifecycle_and_graph_do_not_import_each_other_in_a_cycle() -> None:

@@ -5,23 +5,24 @@ functions of :mod:`.graph_steps`, :mod:`.erase`, :mod:`.integrity`) read, embed 
 The flows of :mod:`.flows` sequence them once; :func:`run` drives a flow for sync
 callers, :func:`arun` for async ones.
 
-=====================  ============================================  ===========
-step                   where                                         kind
-=====================  ============================================  ===========
-plan a write           :func:`plan_add`                              pure
-keyword documents      :func:`~.write.keyword_docs`                  pure
-thread context         :meth:`MemoryEngine.thread_context`           I/O (read)
-embed                  :meth:`MemoryEngine.embed_documents`          I/O
-commit                 :meth:`MemoryEngine.commit` / ``commit_if_unchanged``  I/O
-plan a search          :func:`plan_query`                            pure
-rank                   :meth:`MemoryEngine.rank` / ``retrieve``      I/O (read)
-vector candidates      :meth:`MemoryEngine.vector_candidates`        I/O (read)
-apply an update        :func:`apply_update`                          pure
-plan a fuse            :func:`plan_fuse`                             pure
-graph ingest           :func:`ingest_graph` / :func:`reextract`      I/O
-delete / forget        :func:`delete` / :func:`forget` / :func:`expire`  I/O
-integrity check        :func:`check`                                 I/O
-=====================  ============================================  ===========
+===================  ======================================================================  ==========
+step                 where                                                                   kind
+===================  ======================================================================  ==========
+plan a write         :func:`plan_add`                                                        pure
+keyword documents    :func:`~.write.keyword_docs`                                            pure
+thread context       :meth:`MemoryEngine.thread_context`                                     I/O (read)
+embed                :meth:`MemoryEngine.embed_documents`                                    I/O
+commit               :meth:`MemoryEngine.commit` / ``commit_if_unchanged``                   I/O
+plan a search        :func:`plan_query`                                                      pure
+rank                 :meth:`MemoryEngine.rank` / ``retrieve``                                I/O (read)
+vector candidates    :meth:`MemoryEngine.vector_candidates`                                  I/O (read)
+apply an update      :func:`apply_update`                                                    pure
+plan a fuse          :func:`plan_fuse`                                                       pure
+graph ingest         :func:`ingest_graph` / :func:`reextract`                                I/O
+delete / forget      :func:`delete` / :func:`forget` / :func:`expire` / :func:`retire`       I/O
+reads, access, heat  :class:`StateSteps` (``cubes``, ``load``, ``touch``, ``set_heat`` ...)  I/O
+integrity check      :func:`check`                                                           I/O
+===================  ======================================================================  ==========
 
 Example:
     >>> from langchain_memos import MemOS
@@ -35,7 +36,7 @@ Example:
 from __future__ import annotations
 
 from .core import EngineField, MemoryEngine
-from .erase import delete, delete_namespace, expire, forget
+from .erase import delete, delete_namespace, expire, forget, retire
 from .flows import (
     Call,
     Embed,
@@ -66,15 +67,16 @@ from .plans import (
     tier_changes,
 )
 from .results import IntegrityReport, SearchHit
+from .state import StateSteps
 from .timings import SEARCH_STAGES, SearchResults, SearchTimings
 from .write import checked_vectors, embed_texts, extract_targets, keyword_docs, plan_add, plan_restore
 
 __all__ = [
     "Call", "Embed", "EmbedQuery", "EngineField", "Flow", "IntegrityReport", "MemoryEngine", "SEARCH_STAGES", "SearchHit",
-    "SearchResults", "SearchTimings",
+    "SearchResults", "SearchTimings", "StateSteps",
     "add_flow", "apply_update", "arun", "check", "check_fuse_ids", "check_graph", "checked_vectors", "commit_flow",
     "cube_query", "delete", "delete_namespace", "embed_texts", "expire", "extract_flow", "extract_targets",
     "facts_flow", "forget", "fuse_flow", "graph_errors", "ingest_graph", "keyword_docs", "merge_contents",
     "merge_scored", "open_engines", "open_graph", "plan_add", "plan_fuse", "plan_query", "plan_restore",
-    "reextract", "run", "search_flow", "tier_changes", "update_flow"
+    "reextract", "retire", "run", "search_flow", "tier_changes", "update_flow"
 ]

@@ -48,6 +48,7 @@ from ..storage.sync import index_pending
 from ..validation import validate_embeddings
 from .plans import merge_scored
 from .results import SearchHit
+from .state import StateSteps
 from .timings import SearchResults, SearchTimings
 from .write import ThreadKey, checked_vectors, keyword_docs, place, threads_of, unplaced, window
 
@@ -73,8 +74,8 @@ class EngineField:
         setattr(shell.engine, self.name, value)
 
 
-class MemoryEngine:
-    """The engines of one memory and the I/O steps over them.
+class MemoryEngine(StateSteps):
+    """The engines of one memory and the I/O steps over them (reads and bookkeeping: :class:`~.state.StateSteps`).
 
     Args:
         config: Settings (batch size, limits, default user, access tracking).

@@ -1,4 +1,4 @@
-"""I/O steps that remove memories: delete (audited), expire, erase a user or namespace (forget).
+"""I/O steps that remove memories: delete (audited), retire (for the system), expire, erase a user or namespace (forget).
 
 Each deletes from the record store first, then drops what was derived (vectors, graph
 traces) with :meth:`~.core.MemoryEngine.drop_derived`, so a crash in between is repaired
@@ -52,12 +52,22 @@ def delete_namespace(engine: MemoryEngine, namespace: Sequence[str], reason: str
     return deleted
 
 
-def expire(engine: MemoryEngine, when: datetime, reason: str) -> list[str]:
-    """Forget every cube whose ``expires_at`` is at or before ``when``; return the ids deleted."""
-    expired = engine.records.expired_ids(when)
-    deleted = engine.records.delete(expired, reason=reason, actor="memos:ttl") if expired else []
+def retire(engine: MemoryEngine, batches: Iterable[tuple[Sequence[str], str]], *, actor: str,
+           reason: str) -> list[str]:
+    """Delete cubes for the system (no permission check): each batch ``(ids, why)`` is audited with its
+    own ``why`` as ``actor``; then what was derived from all of them is dropped (``reason`` goes to the
+    change listeners). Return the ids deleted."""
+    deleted: list[str] = []
+    for ids, why in batches:
+        if ids:
+            deleted.extend(engine.records.delete(list(ids), reason=why, actor=actor))
     engine.drop_derived(deleted, reason=reason)
     return deleted
+
+
+def expire(engine: MemoryEngine, when: datetime, reason: str) -> list[str]:
+    """Forget every cube whose ``expires_at`` is at or before ``when``; return the ids deleted."""
+    return retire(engine, [(engine.records.expired_ids(when), reason)], actor="memos:ttl", reason=reason)
 
 
 def forget(engine: MemoryEngine, user: str | None, namespaces: Iterable[Sequence[str]]) -> list[str]:
@@ -82,4 +92,4 @@ def forget(engine: MemoryEngine, user: str | None, namespaces: Iterable[Sequence
     return erased
 
 
-__all__ = ["delete", "delete_namespace", "expire", "forget"]
+__all__ = ["delete", "delete_namespace", "expire", "forget", "retire"]

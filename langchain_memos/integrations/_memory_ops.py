@@ -94,7 +94,7 @@ def remember_turns(memos: Any, messages: Sequence[Any], namespace: Sequence[str]
     if not candidates:
         return []
     keys = [turn_key(m, thread_id, i) for i, m in candidates]
-    present = {c.key for c in memos.records.get_by_keys(namespace, keys) if c is not None}
+    present = {c.key for c in memos.engine.by_keys(namespace, keys) if c is not None}
     fresh = [(k, m) for k, (_, m) in zip(keys, candidates) if k not in present]
     if not fresh:
         return []

@@ -298,7 +298,7 @@ class MemOSStore(BaseStore):
 
     def setup(self) -> None:
         """Create tables and indexes; idempotent (the constructor already calls it)."""
-        self.memos.records.setup()
+        self.memos.engine.setup()
 
     def close(self) -> None:
         """Stop the sweeper and close the engines this store opened; idempotent."""
@@ -317,7 +317,7 @@ class MemOSStore(BaseStore):
     def get_cube(self, namespace: tuple[str, ...], key: str) -> MemCube | None:
         """The MemCube behind an item (tier, heat, history, provenance...), or ``None``."""
         namespace = _check_namespace(namespace, allow_empty=False)
-        return self.memos.records.get_by_keys(namespace, [key])[0]
+        return self.memos.engine.by_keys(namespace, [key])[0]
 
     # ------------------------------------------------------------------ TTL
     def sweep_ttl(self) -> int:
@@ -385,7 +385,7 @@ class MemOSStore(BaseStore):
         for ns, key in keys:
             by_ns.setdefault(ns, []).append(key)
         for ns, keys_in_ns in by_ns.items():
-            for key, cube in zip(keys_in_ns, self.memos.records.get_by_keys(ns, keys_in_ns)):
+            for key, cube in zip(keys_in_ns, self.memos.engine.by_keys(ns, keys_in_ns)):
                 if cube is not None:
                     existing[(ns, key)] = cube
         return existing
@@ -446,40 +446,40 @@ class MemOSStore(BaseStore):
         cq, checks = self._search_query(op)
         timings.lap("query_analysis")
         end = op.offset + op.limit
-        records = self.memos.records
+        engine = self.memos.engine
         if not op.query:
             if checks:
-                cubes = [c for c in records.query(cq, with_history=False) if _passes_python_checks(c.metadata, checks)]
+                cubes = [c for c in engine.cubes(cq, with_history=False) if _passes_python_checks(c.metadata, checks)]
                 return [(c, None) for c in cubes[op.offset:end]]
-            return [(c, None) for c in records.query(cq, limit=op.limit, offset=op.offset, with_history=False)]
+            return [(c, None) for c in engine.cubes(cq, limit=op.limit, offset=op.offset, with_history=False)]
         config = self.memos.retrieval
         plan = plan_search(op.query, cq, max(config.keyword_pool, config.vector_pool), config, min_score=0.0,
                            max_tokens=None, mmr=False)
-        hits = self.memos.engine.rank(plan, query_vector, timings)
+        hits = engine.rank(plan, query_vector, timings)
         ranked_ids = [h.id for h in hits]
         scores = {h.id: h.score for h in hits}
         # Without Python-only checks only the page is loaded: ranked ids first, then the
         # listing's ids (no JSON is parsed for the rest).
 
         def load(ids: Sequence[str]) -> list[MemCube]:
-            return [c for c in records.get(list(ids)) if c is not None]
+            return [c for c in engine.load(ids) if c is not None]
 
         if checks:
             ordered = [c for c in load(ranked_ids) if _passes_python_checks(c.metadata, checks)]
             if len(ordered) < end:
                 seen = set(ranked_ids)
-                ordered.extend(c for c in records.query(cq, with_history=False)
+                ordered.extend(c for c in engine.cubes(cq, with_history=False)
                                if c.id not in seen and _passes_python_checks(c.metadata, checks))
             return [(c, scores.get(c.id)) for c in ordered[op.offset:end]]
         page = ranked_ids[op.offset:end]
         if len(ranked_ids) < end:
             seen = set(ranked_ids)
-            listed = [i for i in records.query_ids(cq, limit=end + len(seen)) if i not in seen]
+            listed = [i for i in engine.cube_ids(cq, limit=end + len(seen)) if i not in seen]
             page = (ranked_ids + listed)[op.offset:end]
         return [(c, scores.get(c.id)) for c in load(page)]
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-        namespaces = self.memos.records.namespaces(_plain_prefix(op.match_conditions))
+        namespaces = self.memos.engine.namespaces(_plain_prefix(op.match_conditions))
         namespaces = [ns for ns in namespaces if all(_namespace_matches(c, ns) for c in op.match_conditions or ())]
         if op.max_depth is not None:
             namespaces = sorted({ns[: op.max_depth] for ns in namespaces})
@@ -495,7 +495,7 @@ class MemOSStore(BaseStore):
         seen: list[str] = []
         for i, op in enumerate(ops):
             if isinstance(op, GetOp):
-                cube = self.memos.records.get_by_keys(op.namespace, [op.key])[0]
+                cube = self.memos.engine.by_keys(op.namespace, [op.key])[0]
                 if cube is not None and cube.is_expired(now):
                     cube = None
                 results[i] = _item(cube) if cube is not None else None
@@ -516,13 +516,13 @@ class MemOSStore(BaseStore):
             elif isinstance(op, ListNamespacesOp):
                 results[i] = self._list_namespaces(op)
         if refresh:
-            self.memos.records.refresh_expiry(refresh, now)
+            self.memos.engine.refresh_expiry(refresh, now)
         if seen and self.memos.config.track_access:
-            self.memos.records.touch(seen, now)
+            self.memos.engine.touch(seen, now)
         if planned:
             self.memos.engine.commit(planned, vectors)
         for ns, key in deletes:
-            cube = self.memos.records.get_by_keys(ns, [key])[0]
+            cube = self.memos.engine.by_keys(ns, [key])[0]
             if cube is not None:
                 self.memos.delete(cube.id, reason="store delete")
         return results

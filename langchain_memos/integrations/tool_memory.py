@@ -238,7 +238,7 @@ def record_traces(memos: Any, traces: Sequence[ToolTrace], namespace: Sequence[s
     skip = frozenset(skip_tools)
     cubes = [trace_to_cube(t, namespace, owner=owner) for t in traces if t.tool not in skip]
     keyed = [c.key for c in cubes if c.key and c.key.startswith(TRACE_KEY_PREFIX)]
-    present = {c.key for c in memos.records.get_by_keys(tuple(namespace), keyed) if c is not None} if keyed else set()
+    present = {c.key for c in memos.engine.by_keys(tuple(namespace), keyed) if c is not None} if keyed else set()
     fresh, seen = [], set()
     for cube in cubes:
         if cube.key in present or cube.key in seen:

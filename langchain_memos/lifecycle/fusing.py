@@ -65,20 +65,20 @@ class FusionSteps:
         if ids is not None:
             return self._cubes((), ids=ids, tiers=HOT_TIERS), []
         cubes = self._cubes(namespace, tiers=HOT_TIERS)
-        raw = self.memos.records.get_meta(f"lifecycle:{what}:{ns_key(tuple(namespace))}")
+        raw = self.memos.engine.setting(f"lifecycle:{what}:{ns_key(tuple(namespace))}")
         seen = set(json.loads(raw)) if raw else set()
         return [c for c in cubes if c.id not in seen], [c.id for c in cubes]
 
     def _mark_seen(self, namespace: Sequence[str], what: str, ids: Sequence[str]) -> None:
-        self.memos.records.set_meta(f"lifecycle:{what}:{ns_key(tuple(namespace))}", json.dumps(sorted(ids)))
+        self.memos.engine.set_setting(f"lifecycle:{what}:{ns_key(tuple(namespace))}", json.dumps(sorted(ids)))
 
     def _neighbours(self, cube: MemCube, vector: Sequence[float], k: int, min_cosine: float) -> list[tuple[MemCube, float]]:
-        found = self.memos.vectors.search(vector, k + 1, namespace_prefix=cube.namespace, tiers=frozenset(HOT_TIERS))
+        found = self.memos.engine.nearest(vector, k + 1, namespace_prefix=cube.namespace, tiers=HOT_TIERS)
         ids = [h.id for h in found if h.id != cube.id and h.score >= min_cosine]
         if not ids:
             return []
         scores = {h.id: h.score for h in found}
-        others = self.memos.records.get(ids)
+        others = self.memos.engine.load(ids)
         return [(o, scores[o.id]) for o in others if o is not None and o.namespace == cube.namespace]
 
     def dedup(self, namespace: Sequence[str] = (), *, ids: Sequence[str] | None = None) -> int:
@@ -93,7 +93,7 @@ class FusionSteps:
             return 0
         todo, hot_ids = self._unseen(namespace, "dedup", ids)
         todo = [c for c in todo if not is_redundant(c) and c.memory_type is not MemoryType.SUMMARY]
-        vectors = self.memos.records.embeddings([c.id for c in todo])
+        vectors = self.memos.engine.stored_vectors([c.id for c in todo])
         merged = 0
         gone: set[str] = set()
         for c in todo:
@@ -105,7 +105,7 @@ class FusionSteps:
                 if not near_duplicate(c.content, other.content, cos, min_cosine=cfg.dedup_cosine,
                                       min_ratio=cfg.dedup_text_ratio):
                     continue
-                current = self.memos.records.get([c.id])[0]
+                current = self.memos.engine.load([c.id])[0]
                 if current is None or is_redundant(current):
                     break
                 survivor, dup = sorted((current, other), key=lambda x: (x.created_at, x.id == c.id))
@@ -133,7 +133,7 @@ class FusionSteps:
         ok = self._commit([keep, folded], {survivor.id: survivor, dup.id: dup})
         if ok:
             self.stats.archived += 1
-            self.memos.records.audit([_audit("fuse", dup, self.now(), actor,
+            self.memos.engine.audit([_audit("fuse", dup, self.now(), actor,
                                              f"near-duplicate of {survivor.id} (cosine {cosine:.3f})",
                                              {"into": survivor.id})])
         return ok
@@ -152,7 +152,7 @@ class FusionSteps:
         todo, hot_ids = self._unseen(namespace, "conflicts", ids)
         todo = [c for c in todo if c.memory_type in cfg.conflict_types and c.valid_to is None
                 and not is_redundant(c)]
-        vectors = self.memos.records.embeddings([c.id for c in todo])
+        vectors = self.memos.engine.stored_vectors([c.id for c in todo])
         done = 0
         for c in todo:
             if c.id not in vectors:
@@ -191,7 +191,7 @@ class FusionSteps:
 
         Both cubes stay searchable; ``as_of`` searches see the old fact only while it held.
         """
-        old, new = self.memos.records.get([old_id, new_id])
+        old, new = self.memos.engine.load([old_id, new_id])
         if old is None or new is None or old.valid_to is not None:
             return False
         until = new.valid_from or new.created_at
@@ -203,7 +203,7 @@ class FusionSteps:
         if not self._commit([planned], {old.id: old}):
             return False
         self.stats.superseded += 1
-        self.memos.records.audit([_audit("supersede", old, self.now(), self.config.actor, reason, {"by": new.id})])
+        self.memos.engine.audit([_audit("supersede", old, self.now(), self.config.actor, reason, {"by": new.id})])
         return True
 
     def summarize(self, namespace: Sequence[str] = ()) -> int:
@@ -224,7 +224,7 @@ class FusionSteps:
                 and (cfg.summarize_max_heat is None or self.heat(c) < cfg.summarize_max_heat)]
         if len(pool) < cfg.cluster_min_size:
             return 0
-        vectors = self.memos.records.embeddings([c.id for c in pool])
+        vectors = self.memos.engine.stored_vectors([c.id for c in pool])
         groups: dict[tuple[tuple[str, ...], str | None], list[MemCube]] = {}
         for c in pool:
             groups.setdefault((c.namespace, c.thread_id if c.position is not None else None), []).append(c)

@@ -53,7 +53,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from ..cube import HOT_TIERS, MemCube, MemoryType, Status, Tier, to_utc, utcnow
-from ..engine import apply_update, embed_texts
+from ..engine import apply_update, embed_texts, retire
 from ..filters import Condition
 from ..ingest import PlannedCube
 from ..policy.heat import cube_heat
@@ -138,7 +138,7 @@ class MemLifecycle(FusionSteps, RecallSteps):
         query = CubeQuery(namespace_prefix=_ns(namespace), tiers=frozenset(tiers) if tiers is not None else None,
                           types=frozenset(types) if types is not None else None, cube_conditions=conditions,
                           ids=frozenset(ids) if ids is not None else None, now=self.now())
-        return self.memos.records.query(query, with_history=False, order_by="created_at ASC")
+        return self.memos.engine.cubes(query, with_history=False, order_by="created_at ASC")
 
     def _live(self, namespace: Sequence[str]) -> list[MemCube]:
         """The hot tiers' cubes plus archived cubes that were ever accessed (the only archived ones
@@ -201,13 +201,13 @@ class MemLifecycle(FusionSteps, RecallSteps):
             h = round(self.heat(c), 4)
             if abs(h - c.heat) > 1e-3:
                 changed[c.id] = h
-        self.memos.records.set_heat(changed)
+        self.memos.engine.set_heat(changed)
         return len(changed)
 
     def touch(self, ids: Sequence[str]) -> None:
         """Count one access (a read) for each id on the lifecycle clock."""
         if ids:
-            self.memos.records.touch(list(ids), self.now())
+            self.memos.engine.touch(list(ids), self.now())
 
     def mark_used(self, ids: Sequence[str]) -> None:
         """Record that these cubes were used in an answer (``HeatConfig.use_visits`` accesses each)."""
@@ -282,7 +282,7 @@ class MemLifecycle(FusionSteps, RecallSteps):
             if cap is None:
                 continue
             query = CubeQuery(namespace_prefix=_ns(namespace), tiers=frozenset({tier}), now=self.now())
-            if self.memos.records.count(query) <= cap:
+            if self.memos.engine.count(query) <= cap:
                 continue
             cubes = self._cubes(namespace, tiers=(tier,))
             moves = capacity_moves(tier, cubes, self.heat, cap, down)
@@ -291,12 +291,12 @@ class MemLifecycle(FusionSteps, RecallSteps):
 
     def working_set(self, thread: str, namespace: Sequence[str] = ()) -> list[str]:
         """Ids in ``thread``'s working set, oldest join first."""
-        return [cube_id for _, cube_id, _ in self.memos.records.working_set(_ns(namespace), thread)]
+        return [cube_id for _, cube_id, _ in self.memos.engine.working_set(_ns(namespace), thread)]
 
     def _enforce_working(self, namespace: Sequence[str], thread: str | None = None,
                          protect: set[str] | None = None) -> list[str]:
         cap = self.config.tiers.working_capacity
-        members = self.memos.records.working_set(_ns(namespace), thread)
+        members = self.memos.engine.working_set(_ns(namespace), thread)
         if cap is None or not members:
             return []
         cubes = {c.id: c for c in self._cubes((), ids={m[1] for m in members})}
@@ -330,14 +330,11 @@ class MemLifecycle(FusionSteps, RecallSteps):
         set) cold, unimportant, idle cubes in ``forget_tiers``. Each deletion is audited with its reason."""
         cfg = self.config.tiers
         now = self.now()
-        records = self.memos.records
-        due = records.query(CubeQuery(namespace_prefix=_ns(namespace), statuses=_ALL_STATUSES,
-                                      include_expired=True,
-                                      cube_conditions=(Condition(("expires_at",), "$lte", now),)),
-                            with_history=False)
-        expired = records.delete([c.id for c in due], reason=f"forgotten: ttl expired (checked {now.isoformat()})",
-                                 actor=self.config.actor) if due else []
-        forgotten: list[str] = []
+        due = self.memos.engine.cube_ids(CubeQuery(namespace_prefix=_ns(namespace), statuses=_ALL_STATUSES,
+                                                   include_expired=True,
+                                                   cube_conditions=(Condition(("expires_at",), "$lte", now),)),
+                                         order_by="created_at ASC")
+        cold: list[tuple[list[str], str]] = []
         if by_heat and cfg.forget_heat_floor is not None:
             tiers = [Tier(t) for t in cfg.forget_tiers]
             idle = now - timedelta(hours=cfg.forget_min_age_hours)
@@ -347,11 +344,12 @@ class MemLifecycle(FusionSteps, RecallSteps):
                 last = max(t for t in (c.last_accessed_at, c.created_at) if t is not None)
                 h = self.heat(c)
                 if h < cfg.forget_heat_floor and c.importance <= cfg.forget_max_importance and last <= idle:
-                    why = (f"forgotten: heat {h:.3f} below floor {cfg.forget_heat_floor} "
-                           f"(importance {c.importance:.2f}, idle since {last.date().isoformat()})")
-                    forgotten.extend(records.delete([c.id], reason=why, actor=self.config.actor))
-        gone = [*expired, *forgotten]
-        self.memos.drop_derived(gone, reason="forget")  # vectors, graph traces, change listeners
+                    cold.append(([c.id], f"forgotten: heat {h:.3f} below floor {cfg.forget_heat_floor} "
+                                         f"(importance {c.importance:.2f}, idle since {last.date().isoformat()})"))
+        # audited deletes, then vectors, graph traces and change listeners of all of them
+        expired = retire(self.memos.engine, [(due, f"forgotten: ttl expired (checked {now.isoformat()})")],
+                         actor=self.config.actor, reason="forget")
+        forgotten = retire(self.memos.engine, cold, actor=self.config.actor, reason="forget")
         self.stats.expired += len(expired)
         self.stats.forgotten += len(forgotten)
         return {"expired": len(expired), "forgotten": len(forgotten)}
@@ -398,7 +396,7 @@ class MemLifecycle(FusionSteps, RecallSteps):
         """How many cubes each tier holds under ``namespace``."""
         counts = {t.value: 0 for t in Tier}
         for t in Tier:
-            counts[t.value] = self.memos.records.count(CubeQuery(namespace_prefix=_ns(namespace),
+            counts[t.value] = self.memos.engine.count(CubeQuery(namespace_prefix=_ns(namespace),
                                                                  tiers=frozenset({t}), now=self.now()))
         return counts
 

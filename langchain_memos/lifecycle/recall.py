@@ -79,9 +79,9 @@ class RecallSteps:
             hits = self._expanded(query, vector, namespace, k, options)
         ids = [h.cube.id for h in hits]
         if ids and touch and (self.track_access or self.memos.config.track_access):
-            self.memos.records.touch(ids, self.now())
+            self.memos.engine.touch(ids, self.now())
         if ids and record:
-            self.memos.records.record_coaccess([ids[: self.config.preload.coaccess_group]], self.now())
+            self.memos.engine.record_coaccess([ids[: self.config.preload.coaccess_group]], self.now())
         if touch:
             self.stats.searches += 1
             self.stats.hits += len(ids)
@@ -105,9 +105,9 @@ class RecallSteps:
         if not summaries:
             return self.memos.search_by_vector(query, vector, namespace, k=k, touch=False, **options)
         wanted = {ref for refs in summaries.values() for ref in refs}
-        present = set(self.memos.records.query_ids(CubeQuery(ids=frozenset(wanted), now=self.now()), order_by=None))
+        present = set(self.memos.engine.cube_ids(CubeQuery(ids=frozenset(wanted), now=self.now()), order_by=None))
         units = frozenset(t for t in MemoryType if t is not MemoryType.SUMMARY)
-        candidates = set(self.memos.records.query_ids(
+        candidates = set(self.memos.engine.cube_ids(
             CubeQuery(namespace_prefix=tuple(namespace), tiers=frozenset(HOT_TIERS), types=units, now=self.now()),
             order_by=None))
         candidates |= present
@@ -154,9 +154,9 @@ class RecallSteps:
                 picks.setdefault(cube_id, "intent")
         texts = [t for t in [query or "", *list(recent)[-cfg.recent_turns:]] if t and t.strip()]
         if texts and cfg.entity_k:
-            records = self.memos.records
+            engine = self.memos.engine
             scope = CubeQuery(namespace_prefix=tuple(namespace), now=self.now())
-            speakers = {str(s).lower() for s in records.distinct_metadata(scope, "speaker", limit=100)}
+            speakers = {str(s).lower() for s in engine.distinct_metadata(scope, "speaker", limit=100)}
             terms: list[str] = []
             for t in texts:
                 for entity in analyze_query(t).entities:
@@ -164,11 +164,11 @@ class RecallSteps:
                         if word.lower() not in speakers and word.lower() not in terms:
                             terms.append(word.lower())
             if terms:
-                for h in records.keyword_search(terms, scope, cfg.entity_k):
+                for h in engine.keyword_search(terms, scope, cfg.entity_k):
                     picks.setdefault(h.id, "entity")
         if intent and cfg.coaccess_k:
             added = 0
-            for h in self.memos.records.coaccessed(intent[:5], limit=cfg.coaccess_k * 3):
+            for h in self.memos.engine.coaccessed(intent[:5], limit=cfg.coaccess_k * 3):
                 if h.score >= cfg.coaccess_min and h.id not in picks:
                     picks[h.id] = "co-access"
                     added += 1

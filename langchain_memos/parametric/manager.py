@@ -116,7 +116,7 @@ class ParametricMemory:
                                       "preference or fact cubes to the long-term tier, or pass cubes")
         with self._distill_lock:
             manifest = self.distiller.distill(namespace, cubes)
-        stale = reconcile(self.store, self.memos.records, [namespace])
+        stale = reconcile(self.store, self.memos.engine.load, [namespace])
         return next((m for m in stale if m.version == manifest.version), manifest)
 
     def distill_if_due(self, namespace: Sequence[str], *, force: bool = False) -> AdapterManifest | None:
@@ -140,7 +140,7 @@ class ParametricMemory:
     # ------------------------------------------------------------------ staleness
     def refresh_stale(self, namespaces: Sequence[Sequence[str]] | None = None) -> list[AdapterManifest]:
         """Check adapters against the record store: mark stale ones, unmount them, queue rebuilds; returns them."""
-        marked = reconcile(self.store, self.memos.records, namespaces)
+        marked = reconcile(self.store, self.memos.engine.load, namespaces)
         if self.registry is not None:
             self.registry.unmount_stale()
         self._rebuild(marked)

@@ -83,7 +83,7 @@ def eligible_cubes(memos: Any, namespace: Sequence[str], policy: DistillPolicy,
     query = CubeQuery(namespace_prefix=tuple(namespace), tiers=frozenset(policy.tiers),
                       types=frozenset(policy.types), now=now)
     settled = now - timedelta(hours=policy.stable_hours)
-    cubes = [c for c in memos.records.query(query, with_history=False, order_by="created_at ASC")
+    cubes = [c for c in memos.engine.cubes(query, with_history=False, order_by="created_at ASC")
              if _current(c) and c.heat >= policy.min_heat and c.importance >= policy.min_importance
              and (c.updated_at or c.created_at) <= settled]
     cubes.sort(key=lambda c: (-c.heat, -c.importance, c.created_at))

@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..cube import MemCube, Status
 from ..events import MemChange
@@ -65,13 +65,14 @@ def mark_for_change(store: AdapterStore, change: MemChange) -> list[AdapterManif
     return marked
 
 
-def reconcile(store: AdapterStore, records: object, namespaces: Sequence[Sequence[str]] | None = None,
+def reconcile(store: AdapterStore, load: Callable[[Sequence[str]], list[MemCube | None]],
+              namespaces: Sequence[Sequence[str]] | None = None,
               ) -> list[AdapterManifest]:
     """Check every fresh adapter (of ``namespaces``, default all) against the record store; mark the stale ones.
 
     Args:
         store: The adapters.
-        records: A :class:`~langchain_memos.storage.base.RecordStore` (``MemOS.records``).
+        load: The cubes of ids, ``None`` where gone (``MemOS.engine.load``).
         namespaces: Only these namespaces' adapters.
     """
     store.refresh()
@@ -81,7 +82,7 @@ def reconcile(store: AdapterStore, records: object, namespaces: Sequence[Sequenc
         if manifest.stale or (wanted is not None and manifest.namespace not in wanted):
             continue
         ids = [s.id for s in manifest.sources]
-        current = dict(zip(ids, records.get(ids)))  # type: ignore[attr-defined]
+        current = dict(zip(ids, load(ids)))
         reason = manifest_reason(manifest, current)
         if reason is not None:
             marked.append(store.mark_stale(manifest, reason))
