@@ -412,6 +412,9 @@ def test_filter_operators(filter_store, flt, expected):
     assert got == expected
     assert got == {n for n, meta in FILTER_DOCS.items() if matches(meta, list(conds))}
     assert store.count(CubeQuery(conditions=conds)) == len(expected)
+    for cap in (0, 1, 100):  # a bound, never low, whatever the cap
+        at_most, total = store.match_bound(CubeQuery(conditions=conds), cap)
+        assert len(expected) <= at_most <= total and total >= len(FILTER_DOCS)
 
 
 @pytest.mark.parametrize("conds,expected", RAW_CASES, ids=[repr(c[0]) for c, _ in RAW_CASES])
@@ -460,6 +463,7 @@ def test_sql_filters_equal_python_matches(docs, conds):
         expected = {c.id for c, d in zip(cubes, docs) if matches(d, conds)}
         got = {c.id for c in store.query(CubeQuery(conditions=tuple(conds)))}
         assert got == expected
+        assert store.match_bound(CubeQuery(conditions=tuple(conds)), 3)[0] >= len(expected)
     finally:
         store.close()
 
@@ -939,6 +943,26 @@ def test_query_ids_matches_query(record_store):
         record_store.query_ids(q, order_by="id; DROP TABLE cubes")
     with pytest.raises(InvalidInputError):
         record_store.query_ids(q, limit=-1)
+
+
+def test_match_bound_is_tight_on_one_index_range_and_never_low(record_store):
+    cubes = [cube(f"n{i}", key=f"k{i}", ns=("users", "ann" if i < 6 else "bob"),
+                  metadata={"cat": "a" if i % 3 == 0 else "b", "tags": ["a"]}) for i in range(12)]
+    put(record_store, cubes)
+    cat_a = (Condition(("cat",), "$eq", "a"),)
+    assert record_store.match_bound(CubeQuery(conditions=cat_a), 100) == (4, 12)
+    assert record_store.match_bound(CubeQuery(namespace_prefix=("users", "ann")), 100) == (6, 12)
+    assert record_store.match_bound(CubeQuery(namespace_prefix=("users", "ann"), conditions=cat_a), 100)[0] == 4
+    assert record_store.match_bound(CubeQuery(conditions=(Condition(("cat",), "$in", ("a", "b")),)), 100)[0] == 12
+    assert record_store.match_bound(CubeQuery(ids=frozenset({cubes[0].id})), 100)[0] == 1
+    assert record_store.match_bound(CubeQuery(conditions=cat_a), 2)[0] == 12  # range longer than the cap: no bound
+    # conditions the indexes cannot count (nested paths, ranges, arrays) bound nothing, but never wrongly
+    for conds in [(Condition(("tags",), "$eq", "a"),), (Condition(("cat",), "$ne", "a"),)]:
+        assert record_store.match_bound(CubeQuery(conditions=conds), 100)[0] >= record_store.count(
+            CubeQuery(conditions=conds))
+    record_store.delete([c.id for c in cubes[:3]], reason="test")
+    at_most, total = record_store.match_bound(CubeQuery(conditions=cat_a), 100)
+    assert at_most >= record_store.count(CubeQuery(conditions=cat_a)) and total >= 9
 
 
 def test_metadata_filters_follow_overwrites_clashes_and_deletes(record_store):

@@ -87,3 +87,37 @@ def test_matching_hits_stops_early_without_changing_what_merge_keeps() -> None:
                 assert sum(checked) == len(verdicts) <= len(hits)  # each id checked once
                 again = memos.engine.matching_hits(cq, hits, pool, verdicts, share)
                 assert again == kept and sum(checked) == len(verdicts)  # known verdicts: nothing new to check
+
+
+def test_a_loose_match_bound_still_finds_few_matches_exactly() -> None:
+    """Where the record store's bound says many may match (it skips the ids-only probe), a first ANN
+    round that finds few matching sends the search to the exact path: same answer, no starving."""
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"near {i}" for i in range(600)], NS, metadata={"kind": "near"})
+        far_ids = memos.add([f"far {i}" for i in range(40)], NS, metadata={"kind": "far"})
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        query = memos.embeddings.embed_query("q")
+        rounds: list[int] = []
+        search = memos.engine.vectors.search
+        memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+        memos.engine.records.match_bound = lambda q, cap: (10**6, 10**6)  # type: ignore[method-assign]
+        got = memos.engine.vector_candidates(cq, query, 10)
+        assert got == exact_vector_search(query, memos.records.embeddings(far_ids), 10)
+        assert rounds == [20]  # one ANN round (2 x pool), then the probe found 40 matches: exact
+        rounds.clear()
+        memos.engine.records.match_bound = lambda q, cap: (40, 640)  # type: ignore[method-assign]
+        assert memos.engine.vector_candidates(cq, query, 10) == got and rounds == []  # a tight bound: no ANN
+
+
+def test_the_first_round_is_sized_by_the_bound_share() -> None:
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"near {i}" for i in range(300)], NS, metadata={"kind": "near"})
+        memos.add([f"far {i}" for i in range(300)], NS, metadata={"kind": "far"})
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        rounds: list[int] = []
+        search = memos.engine.vectors.search
+        memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+        # pretend the store is large: 10% may match, too many for the exact path
+        memos.engine.records.match_bound = lambda q, cap: (100_000, 1_000_000)  # type: ignore[method-assign]
+        memos.engine.vector_candidates(cq, memos.embeddings.embed_query("q"), 10)
+        assert rounds[0] == 151  # 1.5 x pool / share: one round is expected to fill the pool

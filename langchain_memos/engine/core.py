@@ -425,21 +425,25 @@ class MemoryEngine(StateSteps):
     def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
         """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier).
 
-        * Few matches (at most ``exact_limit``, found with one ids-only query): exact
-          cosine over their stored float32 embeddings.
+        * Few matches (at most ``exact_limit``): exact cosine over their stored float32
+          embeddings. The record store's :meth:`~..storage.base.CubeRecords.match_bound`
+          (capped index-range counts) settles most cases; where it allows a few times
+          more, an ids-only query with a limit decides.
         * Many matches: the vector index is asked without a ``where`` (a Chroma
           metadata filter costs tens of milliseconds per 100k vectors, an unfiltered
-          ANN query a few), over-fetching, and each round's ids are checked against
-          ``cq`` in the record store (ids only). The next round's size follows the
-          share that passed, until ``pool`` pass or the index has nothing more; past
-          ``max_fetch`` the exact path answers. So restrictive filters never starve
-          the pool, and archive, expired or unindexed cubes are handled exactly.
+          ANN query a few), over-fetching by the matching share (the bound's share
+          first, then the share that passed), and each round's ids are checked against
+          ``cq`` in the record store (ids only), until ``pool`` pass or the index has
+          nothing more; past ``max_fetch``, or once the share that passed says few
+          match, the exact path answers. So restrictive filters never starve the pool,
+          and archive, expired or unindexed cubes are handled exactly.
         """
         exact_limit = max(2000, 4 * pool)  # ~10 ms of float32 reads from SQLite
         max_fetch = 16 * exact_limit
-        matching = self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)
-        if len(matching) <= exact_limit:
-            return exact_vector_search(query_vector, self.records.embeddings(matching), pool)
+        at_most, total = self.records.match_bound(cq, max_fetch)
+        probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
+        if probed and (exact := self._exact_candidates(cq, query_vector, pool, exact_limit)) is not None:
+            return exact
         # embeddings still waiting for the index (another writer is indexing them) are scored exactly
         pending = self.records.unindexed_ids(limit=max_fetch + 1)
         if len(pending) > max_fetch:
@@ -448,9 +452,9 @@ class MemoryEngine(StateSteps):
         waiting = exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(
             replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids), order_by=None)),
             pool) if pending else []
-        fetch = 2 * pool
+        share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
+        fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
         verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
-        share: float | None = None
         while True:
             hits = self.vectors.search(query_vector, fetch)
             if not hits:
@@ -458,12 +462,25 @@ class MemoryEngine(StateSteps):
             kept = self.matching_hits(cq, hits, pool, verdicts, share)
             if len(kept) >= pool or len(hits) < fetch:
                 return merge_scored(kept, waiting, pool)
+            share = len(kept) / len(hits)
             if fetch >= max_fetch:
                 break
-            share = len(kept) / len(hits)
+            if share * total <= exact_limit and not probed:  # few seem to match: ask the record store
+                probed = True
+                if (exact := self._exact_candidates(cq, query_vector, pool, exact_limit)) is not None:
+                    return exact
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
         ids = self.records.query_ids(cq, order_by=None)
         return exact_vector_search(query_vector, self.records.embeddings(ids), pool)
+
+    def _exact_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
+                          exact_limit: int) -> list[ScoredId] | None:
+        """Exact cosine over the cubes matching ``cq`` when at most ``exact_limit`` do (an ids-only
+        query with a limit finds out), else ``None``."""
+        matching = self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)
+        if len(matching) > exact_limit:
+            return None
+        return exact_vector_search(query_vector, self.records.embeddings(matching), pool)
 
     def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],
                          share: float | None) -> list[ScoredId]:

@@ -213,6 +213,14 @@ class CubeRecords(Protocol):
     def count(self, query: CubeQuery) -> int:
         """How many cubes match ``query``."""
 
+    def match_bound(self, query: CubeQuery, cap: int) -> tuple[int, int]:
+        """``(at_most, total)``: an upper bound on :meth:`count` of ``query`` and one on all cubes stored.
+
+        Cheap by contract: it reads index ranges only, each read stops after ``cap + 1``
+        entries (a range longer than ``cap`` bounds nothing), so its cost does not grow
+        with the store. ``at_most`` may be loose, never low.
+        """
+
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among matching cubes."""
 

@@ -275,6 +275,31 @@ def compile_query(query: CubeQuery, alias: str = "c", rid: str | None = None) ->
     return (" AND ".join(f"({c})" for c in clauses) if clauses else "1"), params
 
 
+def bound_statements(query: CubeQuery) -> list[tuple[str, list[Any]]]:
+    """Index-range reads whose row counts each bound how many cubes match ``query``.
+
+    One ``SELECT 1`` per narrowing the indexes can count: each top-level ``$eq``/``$in``
+    metadata condition (the ``metadata_fields`` value index; every matching cube has a
+    row there; 16 bytes an entry), then the namespace range (the ``(ns, key)`` index).
+    The caller counts each, capped (``SELECT count(*) FROM (stmt LIMIT ?)``).
+
+    Example:
+        >>> from langchain_memos.filters import Condition
+        >>> [sql for sql, _ in bound_statements(CubeQuery(conditions=(Condition(("kind",), "$eq", "a"),)))]
+        ["SELECT 1 FROM metadata_fields AS f WHERE f.key = ? AND (f.type = 'text' AND f.atom = ?)"]
+    """
+    statements: list[tuple[str, list[Any]]] = []
+    for cond in query.conditions:
+        if len(cond.path) == 1 and cond.op in ("$eq", "$in"):
+            pred, params = _leaf_predicate(cond, "f")
+            statements.append((f"SELECT 1 FROM metadata_fields AS f WHERE f.key = ? AND ({pred})",
+                               [cond.path[0], *params]))
+    if query.namespace_prefix or query.exact_namespace:
+        sql, params = prefix_sql("ns", query.namespace_prefix, query.exact_namespace)
+        statements.append((f"SELECT 1 FROM cubes WHERE {sql}", params))
+    return statements
+
+
 # --------------------------------------------------------------------------- orderings and pages
 def order_sql(order_by: str | None, *, allow_none: bool = False) -> str:
     """The ``ORDER BY`` clause (with its leading space) of one of :data:`ORDERINGS`.

@@ -19,7 +19,7 @@ from ...cube import HistoryEntry, MemCube, Status, utcnow
 from ...errors import EmbeddingDimensionError, InvalidInputError
 from ..base import CubeQuery, KeywordDoc, ns_from_key, ns_key
 from .audit import append_audit, scrub_audit
-from .compiler import compile_query, order_sql, page_params, prefix_sql
+from .compiler import bound_statements, compile_query, order_sql, page_params, prefix_sql
 from .connection import SQLiteConnection
 from .keyword import drop_keyword_row, merge_keyword_index, put_keyword_row, replace_keywords
 from .rows import cube_row, embedding_blobs, keyword_row
@@ -314,6 +314,26 @@ class SQLiteCubeRecords(SQLiteConnection):
         where, params = compile_query(query)
         return self.read_transaction(lambda conn: conn.execute(
             f"SELECT COUNT(*) FROM cubes AS c WHERE {where}", params).fetchone()[0])
+
+    def match_bound(self, query: CubeQuery, cap: int) -> tuple[int, int]:
+        """``(at_most, total)``: a bound on how many cubes match ``query`` from capped index-range counts
+        (:func:`~.compiler.bound_statements`), and ``max(rid)``, a bound on all cubes stored.
+
+        Each range read stops after ``min(cap, bound so far) + 1`` entries: past that it cannot tighten the bound.
+        """
+        statements = bound_statements(query)
+
+        def tx(conn: sqlite3.Connection) -> tuple[int, int]:
+            total = conn.execute("SELECT max(rid) FROM cubes").fetchone()[0] or 0
+            at_most = total if query.ids is None else min(total, len(query.ids))
+            for sql, params in statements:
+                limit = min(int(cap), at_most)
+                n = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, limit + 1]).fetchone()[0]
+                if n <= limit:  # the whole range was read: a bound
+                    at_most = n
+            return at_most, total
+
+        return self.read_transaction(tx)
 
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``."""
