@@ -13,14 +13,13 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Mapping, Sequence
 
 from .cube import MemCube, MemoryType, Permissions, Provenance, Tier, to_utc, utcnow
 from .errors import InvalidInputError
+from .validation import validate_ttl_minutes
 
 #: Options ``MemOS.add`` understands for cubes it builds from text or messages.
 ADD_OPTIONS = frozenset({
@@ -102,10 +101,7 @@ def _text_of(content: Any) -> str:
 
 
 def _base_cube(content: str, namespace: tuple[str, ...], options: Mapping[str, Any], offset: int) -> MemCube:
-    ttl = options.get("ttl_minutes")
-    if ttl is not None and (not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not ttl > 0
-                            or not math.isfinite(ttl)):
-        raise InvalidInputError(f"ttl_minutes must be a positive finite number, got {ttl!r}")
+    ttl = validate_ttl_minutes(options.get("ttl_minutes"))
     if options.get("metadata") is not None and not isinstance(options["metadata"], Mapping):
         raise InvalidInputError(f"metadata must be a dict, got {type(options['metadata']).__name__}")
     try:

@@ -139,6 +139,30 @@ def validate_embeddings(vectors: Sequence[Sequence[float]], *, expected: int, di
     return batch_dim
 
 
+#: The longest TTL accepted: 1,000 years (a longer one would overflow a datetime; use ``None`` for no expiry).
+MAX_TTL_MINUTES = 1000 * 365.25 * 24 * 60
+
+
+def validate_ttl_minutes(ttl: Any, *, what: str = "ttl_minutes") -> float | None:
+    """``ttl`` as float minutes (``None`` stays ``None``: no expiry).
+
+    Raises:
+        InvalidInputError: Not a positive finite number of at most :data:`MAX_TTL_MINUTES`.
+
+    Example:
+        >>> validate_ttl_minutes(90)
+        90.0
+    """
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
+        raise InvalidInputError(f"{what} must be a positive finite number of minutes or None, got {ttl!r}")
+    if ttl > MAX_TTL_MINUTES:
+        raise InvalidInputError(f"{what} {ttl!r} is over {MAX_TTL_MINUTES:,.0f} minutes (1,000 years); "
+                                "pass None for a memory that never expires")
+    return float(ttl)
+
+
 def validate_enum(kind: type[E], value: Any, *, what: str) -> E:
     """``value`` as a member of the enum ``kind`` (a member or its string value).
 

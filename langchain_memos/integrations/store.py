@@ -71,7 +71,7 @@ from ..engine.timings import SearchResults, SearchTimings
 from ..memos import MemOS
 from ..retrieval.pipeline import plan_search
 from ..storage.base import CUBE_FILTER_FIELDS, CubeQuery
-from ..validation import validate_json_value, validate_namespace
+from ..validation import validate_json_value, validate_namespace, validate_ttl_minutes
 
 #: Filter keys with this prefix address MemCube fields instead of ``Item.value``.
 CUBE_FILTER_PREFIX = "memos:"
@@ -359,11 +359,7 @@ class MemOSStore(BaseStore):
         ttl = op.ttl
         if ttl is NOT_PROVIDED:
             ttl = (self.ttl_config or {}).get("default_ttl")
-        if ttl is None:
-            return None
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
-            raise InvalidInputError(f"ttl must be a positive number of minutes or None, got {ttl!r}")
-        return float(ttl)
+        return validate_ttl_minutes(ttl, what="ttl")
 
     def _texts(self, op: PutOp) -> list[str]:
         """The texts of the value at the index fields (``$`` = the whole value as JSON)."""

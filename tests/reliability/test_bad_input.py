@@ -44,7 +44,7 @@ def test_a_store_batch_with_one_bad_put_writes_nothing(ops):
     (lambda m: m.search("tea", tiers=["hot"]), "tier 'hot' is not one of"),
     (lambda m: m.search("tea", types="fact"), "memory type must be a list"),
     (lambda m: m.add("x", ("u",), ttl_minutes=math.nan), "ttl_minutes must be a positive finite number"),
-    (lambda m: m.add("x", ("u",), ttl_minutes=10**12), "wrong type or range"),
+    (lambda m: m.add("x", ("u",), ttl_minutes=10**12), "1,000 years"),
     (lambda m: m.add("x", ("u",), metadata=[1, 2]), "metadata must be a dict"),
     (lambda m: m.update(m.add("x", ("u",))[0], metadata=None), "metadata must be a dict"),
     (lambda m: m.update(m.add("x", ("u",))[0], importance=None), "wrong type"),
@@ -120,3 +120,13 @@ def test_text_that_is_not_valid_unicode_is_a_typed_error_on_every_path(call):
             assert store.get(("a",), "fine").value == {"t": 1}
     finally:
         memos.close()
+
+
+@pytest.mark.parametrize("ttl", [4_193_429_446, 1e12, float("inf")])
+def test_a_ttl_beyond_any_date_is_a_typed_error(ttl: float) -> None:
+    with open_store(None) as store:
+        with pytest.raises(InvalidInputError, match="minutes"):
+            store.batch([PutOp(("users",), "k", {"a": 1}, ttl=ttl)])
+        with pytest.raises(InvalidInputError, match="minutes"):
+            store.memos.add("a note", ("users",), ttl_minutes=ttl)
+        assert store.get(("users",), "k") is None
