@@ -52,7 +52,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ._servers import chroma_server, process_peak_rss_mb
 from ._common import (FakeEmbeddings, environment, peak_rss_mb, percentile, print_breakdown, stage_breakdown,
@@ -260,16 +260,18 @@ def run_isolated(name: str, options: dict[str, Any], in_process: bool = False) -
 
 
 def run_scale(sizes: Sequence[int], names: Sequence[str], options: dict[str, Any], max_rss_mb: float,
-              in_process: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+              in_process: bool = False, on_store: Callable[[dict[str, dict[str, dict[str, Any]]]], None] | None = None,
+              ) -> dict[str, dict[str, dict[str, Any]]]:
     """The workload at each size (ascending) for each store: ``{str(size): {store: figures}}``.
 
     A store is skipped at a size where its peak RSS, projected linearly from its
     previous size, exceeds ``max_rss_mb``; its entry then holds ``skipped`` (the reason).
+    ``on_store`` gets the curve so far after each store (a long run keeps what it measured).
     """
     curve: dict[str, dict[str, dict[str, Any]]] = {}
     last: dict[str, dict[str, Any]] = {}
     for size in sorted(sizes):
-        row: dict[str, dict[str, Any]] = {}
+        row: dict[str, dict[str, Any]] = curve.setdefault(str(size), {})
         for name in names:
             prev = last.get(name)
             projected = prev["peak_rss_mb"] * size / prev["n"] if prev else 0.0
@@ -279,7 +281,8 @@ def run_scale(sizes: Sequence[int], names: Sequence[str], options: dict[str, Any
                     f"{max_rss_mb / 1024:.1f} GiB budget (--max-rss-gb)")}
                 continue
             row[name] = last[name] = run_isolated(name, {**options, "n": size}, in_process)
-        curve[str(size)] = row
+            if on_store is not None:
+                on_store(curve)
     return curve
 
 
@@ -399,7 +402,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "categories": len(CATEGORIES), "limit": 10, "warmup": WARMUP, "isolated_processes": not args.in_process}
     payload: dict[str, Any] = {"benchmark": "store", "environment": environment(), "embed": args.embed}
     if sizes:
-        curve = run_scale(sizes, names, options, args.max_rss_gb * 1024, args.in_process)
+        def keep(curve_so_far: dict[str, dict[str, dict[str, Any]]]) -> None:
+            write_json(args.json, {**payload, "workload": {**workload, "n": sizes}, "scale": curve_so_far,
+                                   "partial": True})
+
+        curve = run_scale(sizes, names, options, args.max_rss_gb * 1024, args.in_process, on_store=keep)
         for size, row in curve.items():
             print(f"\n{int(size):,} items")
             print_table(row, summarise(row))

@@ -19,6 +19,7 @@ import sys
 import textwrap
 import threading
 from datetime import datetime, timedelta, timezone
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -945,6 +946,21 @@ def test_query_ids_matches_query(record_store):
         record_store.query_ids(q, limit=-1)
 
 
+def test_candidates_equal_query_without_history_and_follow_updates(record_store):
+    cubes = [cube(f"n{i}", key=f"k{i}", metadata={"even": i % 2 == 0}, updated_at=T0 + timedelta(minutes=i),
+                  history=[HistoryEntry(1, "old", {}, T0, "update")], version=2) for i in range(6)]
+    put(record_store, cubes)
+    q = CubeQuery(conditions=(Condition(("even",), "$eq", True),))
+    got = record_store.candidates(q)
+    assert [c.to_dict() for c in got] == [c.to_dict() for c in record_store.query(q, with_history=False)]
+    assert all(c.history == [] for c in got)
+    changed = replace(cubes[0], content="n0 changed", updated_at=T0 + timedelta(hours=1))
+    put(record_store, [changed])
+    again = record_store.candidates(q)
+    assert again[0].id == changed.id and again[0].content == "n0 changed"  # a new version is read anew
+    assert record_store.candidates(CubeQuery(ids=frozenset())) == []
+
+
 def test_match_bound_is_tight_on_one_index_range_and_never_low(record_store):
     cubes = [cube(f"n{i}", key=f"k{i}", ns=("users", "ann" if i < 6 else "bob"),
                   metadata={"cat": "a" if i % 3 == 0 else "b", "tags": ["a"]}) for i in range(12)]
@@ -1352,3 +1368,17 @@ def test_store_admin_protocol(record_store):
     admin.close()
     with pytest.raises(StorageError, match="closed"):
         admin.get_meta("model")
+
+
+def test_embedding_matrix_equals_embeddings_of_the_matching_cubes(record_store):
+    cubes = [cube(f"n{i}", key=f"k{i}", metadata={"even": i % 2 == 0}) for i in range(7)]
+    vectors = [vec(1, i, 0) for i in range(6)] + [None]  # the last cube has no embedding
+    put(record_store, cubes, vectors)
+    q = CubeQuery(conditions=(Condition(("even",), "$eq", True),))
+    ids, matrix = record_store.embedding_matrix(q)
+    stored = record_store.embeddings([c.id for c in cubes])
+    assert sorted(ids) == sorted(c.id for c in cubes[:6:2]) and matrix.shape == (3, 3)
+    for i, row in zip(ids, matrix):
+        assert list(row) == list(stored[i])
+    assert len(record_store.embedding_matrix(CubeQuery(), limit=2)[0]) == 2
+    assert record_store.embedding_matrix(CubeQuery(ids=frozenset({cubes[6].id})))[0] == []

@@ -41,7 +41,7 @@ from ..events import ChangeListeners, MemChange
 from ..forget import ForgetHook
 from ..ingest import PlannedCube
 from ..retrieval.fusion import Hit, RetrievalConfig
-from ..retrieval.pipeline import SearchPlan, exact_vector_search, rank_candidates, rank_recent, second_round_terms
+from ..retrieval.pipeline import SearchPlan, exact_matrix_search, rank_candidates, rank_recent, second_round_terms
 from ..retrieval.query import analyze_query, embedding_text
 from ..storage.base import CubeQuery, KeywordDoc, RecordStore, ScoredId, TierMove, VectorIndex
 from ..storage.sync import index_pending
@@ -384,8 +384,9 @@ class MemoryEngine(StateSteps):
 
     def load_candidates(self, cq: CubeQuery, ids: Iterable[str]) -> tuple[list[MemCube], dict[str, str],
                                                                           dict[str, Any]]:
-        """The cubes among ``ids`` that pass ``cq``, the ids of their next thread units, and both's embeddings."""
-        cubes = self.records.query(replace(cq, ids=frozenset(ids)), with_history=False)
+        """The cubes among ``ids`` that pass ``cq`` (read-only: they may be shared, see
+        :meth:`~..storage.base.CubeRecords.candidates`), the ids of their next thread units, and both's embeddings."""
+        cubes = self.records.candidates(replace(cq, ids=frozenset(ids)))
         next_ids = self.records.next_in_thread([c.id for c in cubes])
         vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
         return cubes, next_ids, vectors
@@ -442,15 +443,15 @@ class MemoryEngine(StateSteps):
         max_fetch = 16 * exact_limit
         at_most, total = self.records.match_bound(cq, max_fetch)
         probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
-        if probed and (exact := self._exact_candidates(cq, query_vector, pool, exact_limit)) is not None:
+        if probed and (exact := self._exact_candidates(cq, query_vector, pool, exact_limit,
+                                                       known_few=at_most <= exact_limit)) is not None:
             return exact
         # embeddings still waiting for the index (another writer is indexing them) are scored exactly
         pending = self.records.unindexed_ids(limit=max_fetch + 1)
         if len(pending) > max_fetch:
-            return exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(cq, order_by=None)),
-                                       pool)
-        waiting = exact_vector_search(query_vector, self.records.embeddings(self.records.query_ids(
-            replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids), order_by=None)),
+            return exact_matrix_search(query_vector, *self.records.embedding_matrix(cq), pool)
+        waiting = exact_matrix_search(query_vector, *self.records.embedding_matrix(
+            replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids)),
             pool) if pending else []
         share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
         fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
@@ -470,17 +471,15 @@ class MemoryEngine(StateSteps):
                 if (exact := self._exact_candidates(cq, query_vector, pool, exact_limit)) is not None:
                     return exact
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
-        ids = self.records.query_ids(cq, order_by=None)
-        return exact_vector_search(query_vector, self.records.embeddings(ids), pool)
+        return exact_matrix_search(query_vector, *self.records.embedding_matrix(cq), pool)
 
-    def _exact_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
-                          exact_limit: int) -> list[ScoredId] | None:
-        """Exact cosine over the cubes matching ``cq`` when at most ``exact_limit`` do (an ids-only
-        query with a limit finds out), else ``None``."""
-        matching = self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)
-        if len(matching) > exact_limit:
+    def _exact_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int, exact_limit: int, *,
+                          known_few: bool = False) -> list[ScoredId] | None:
+        """Exact cosine over the cubes matching ``cq`` when at most ``exact_limit`` match (``known_few``:
+        the caller knows; else an ids-only query with a limit finds out), else ``None``."""
+        if not known_few and len(self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)) > exact_limit:
             return None
-        return exact_vector_search(query_vector, self.records.embeddings(matching), pool)
+        return exact_matrix_search(query_vector, *self.records.embedding_matrix(cq), pool)
 
     def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],
                          share: float | None) -> list[ScoredId]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -166,6 +166,13 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+def _cosines(embeddings: Sequence[Any], unit_query: np.ndarray) -> list[float]:
+    """The cosine of each embedding with ``unit_query`` (a zero embedding gives 0)."""
+    matrix = np.asarray(embeddings, dtype=np.float64).reshape(len(embeddings), -1)
+    norms = np.linalg.norm(matrix, axis=1)
+    return ((matrix @ unit_query) / np.where(norms > 0, norms, 1.0)).tolist()
+
+
 def rank(
     candidates: Iterable[Candidate],
     *,
@@ -213,17 +220,22 @@ def rank(
     nxt = np.zeros(len(ids))
     prv = np.zeros(len(ids))
     at = {(c.thread, c.position): c for c in cands.values() if c.thread is not None and c.position is not None}
+    # (target array, row, embedding) of every cosine to compute; one matrix product computes them all
+    wanted: list[tuple[np.ndarray, int, Any]] = []
     for j, i in enumerate(ids):
         c = cands.get(i)
         if q is not None and c is not None and c.embedding is not None:
-            own[j] = float(_unit(c.embedding) @ q)
+            wanted.append((own, j, c.embedding))
             if c.next_embedding is not None:
-                nxt[j] = float(_unit(c.next_embedding) @ q)
+                wanted.append((nxt, j, c.next_embedding))
             before = at.get((c.thread, c.position - 1)) if c.position is not None else None
             if before is not None and before.embedding is not None:
-                prv[j] = float(_unit(before.embedding) @ q)
+                wanted.append((prv, j, before.embedding))
         elif i in vec:
             own[j] = vec[i]
+    if wanted and q is not None:
+        for (target, j, _), cosine in zip(wanted, _cosines([e for _, _, e in wanted], q)):
+            target[j] = cosine
     known = ~np.isnan(own)
     combined = np.where(known, np.nan_to_num(own) + config.next_neighbour_weight * nxt
                         + config.previous_neighbour_weight * prv, np.nan)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -77,7 +77,14 @@ def exact_vector_search(query_vector: Sequence[float], stored: Mapping[str, Sequ
     if not stored:
         return []
     ids = list(stored)
-    matrix = np.asarray([stored[i] for i in ids], dtype=np.float32)
+    return exact_matrix_search(query_vector, ids, np.asarray([stored[i] for i in ids], dtype=np.float32), k)
+
+
+def exact_matrix_search(query_vector: Sequence[float], ids: Sequence[str], matrix: Any, k: int) -> list[ScoredId]:
+    """Exact cosine search over ``matrix`` (row ``i`` is the embedding of ``ids[i]``): the best ``k``, best first."""
+    if not len(ids):
+        return []
+    matrix = np.asarray(matrix, dtype=np.float32)
     q = np.asarray(query_vector, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
     scores = matrix @ q / np.where(norms == 0, 1.0, norms)
@@ -202,5 +209,5 @@ def rank_recent(cubes: Sequence[MemCube], k: int) -> list[Hit]:
     return [Hit(c.id, 1.0 - i / max(n, 1), {"recency": 1.0 - i / max(n, 1)}) for i, c in enumerate(ordered)]
 
 
-__all__ = ["RetrievalConfig", "SearchPlan", "exact_vector_search", "plan_search", "prefer_valid", "rank_candidates",
+__all__ = ["RetrievalConfig", "SearchPlan", "exact_matrix_search", "exact_vector_search", "plan_search", "prefer_valid", "rank_candidates",
            "rank_recent", "second_round_terms"]

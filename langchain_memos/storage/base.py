@@ -202,6 +202,13 @@ class CubeRecords(Protocol):
         ``with_history=False`` skips loading version history (faster; ``history`` is empty).
         """
 
+    def candidates(self, query: CubeQuery) -> list[MemCube]:
+        """Cubes matching ``query`` (newest change first, no history) for read-only use such as scoring.
+
+        An engine may hand out the same objects to several calls (a parse cache), so callers
+        must never change them; :meth:`get` and :meth:`query` give cubes the caller owns.
+        """
+
     def query_ids(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
                   order_by: str | None = "updated_at DESC") -> list[str]:
         """Ids of the cubes matching ``query``, without loading the cubes.
@@ -269,6 +276,10 @@ class PendingVectors(Protocol):
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
         """Stored embeddings of these ids, e.g. float32 arrays (absent ids are missing from the result)."""
+
+    def embedding_matrix(self, query: CubeQuery, limit: int | None = None) -> tuple[list[str], Any]:
+        """Ids and stored embeddings (a float32 numpy matrix, one row each) of the cubes matching
+        ``query`` that have one, in one read; at most ``limit`` rows (``None``: all)."""
 
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids whose embedding is not yet confirmed in the vector index."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 from ...cube import HistoryEntry, MemCube, Status, utcnow
@@ -44,6 +45,16 @@ def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
         cube.history = history.get(cube_id, [])
         cubes[cube_id] = cube
     return cubes
+
+
+@lru_cache(maxsize=8192)
+def shared_cube(data: str) -> MemCube:
+    """The cube (without history) a row's ``data`` text holds, parsed once per distinct text.
+
+    The text is the whole stored cube, so equal texts are equal cubes whatever store or
+    version they come from; the cube is shared between callers, who must not change it.
+    """
+    return MemCube.from_dict(json.loads(data))
 
 
 def delete_rows(conn: sqlite3.Connection, rid: int, cube_id: str) -> None:
@@ -287,6 +298,13 @@ class SQLiteCubeRecords(SQLiteConnection):
             return [loaded[r[0]] for r in rows]
 
         return self.read_transaction(tx)
+
+    def candidates(self, query: CubeQuery) -> list[MemCube]:
+        """Cubes matching ``query`` (newest change first), without history, for read-only use: rows
+        parsed before (the last 8,192 distinct texts, :func:`shared_cube`) are not parsed again."""
+        where, params = compile_query(query)
+        sql = f"SELECT c.data FROM cubes AS c WHERE {where}{order_sql('updated_at DESC')}"
+        return [shared_cube(r[0]) for r in self.read_transaction(lambda conn: conn.execute(sql, params).fetchall())]
 
     def query_ids(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
                   order_by: str | None = "updated_at DESC") -> list[str]:

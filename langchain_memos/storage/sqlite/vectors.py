@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from ...cube import Tier
 from ...errors import EmbeddingDimensionError
-from ..base import ns_from_key, ns_key
+from ..base import CubeQuery, ns_from_key, ns_key
+from .compiler import compile_query
 from .connection import SQLiteConnection
 from .values import json_list
 
@@ -54,6 +55,21 @@ class SQLitePendingVectors(SQLiteConnection):
         rows = self.read_transaction(lambda conn: conn.execute(
             "SELECT id, vec FROM vectors WHERE id IN (SELECT value FROM json_each(?))", (json_list(ids),)).fetchall())
         return {cube_id: np.frombuffer(blob, dtype="<f4") for cube_id, blob in rows}
+
+    def embedding_matrix(self, query: CubeQuery, limit: int | None = None) -> tuple[list[str], Any]:
+        """Ids and stored embeddings (a float32 matrix, one row each) of the cubes matching ``query``
+        that have one, at most ``limit`` (one statement; the rows are joined into one buffer)."""
+        import numpy as np
+
+        where, params = compile_query(query)
+        rows = self.read_transaction(lambda conn: conn.execute(
+            f"SELECT c.id, v.vec FROM cubes AS c JOIN vectors AS v ON v.id = c.id WHERE {where} LIMIT ?",
+            [*params, -1 if limit is None else int(limit)]).fetchall())
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        # every stored vector of a store has the store's dimension (checked on write)
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+        return [r[0] for r in rows], matrix
 
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids with an embedding not yet confirmed in the vector index (sorted)."""
