@@ -792,6 +792,14 @@ def test_vector_search_restrictions(vector_index):
     assert [h.id for h in vector_index.search(q, 2)] == ["abc2", "ab"]
 
 
+def test_vector_reset_empties_the_index_and_keeps_it_usable(vector_index):
+    vector_index.upsert(["a", "b"], [vec(1, 0), vec(0, 1)], [vcube(id="a"), vcube(id="b")])
+    vector_index.reset()
+    assert vector_index.count() == 0 and vector_index.ids() == set() and vector_index.search(vec(1, 0), 5) == []
+    vector_index.upsert(["c"], [vec(1, 1)], [vcube(id="c")])
+    assert [h.id for h in vector_index.search(vec(1, 1), 5)] == ["c"]
+
+
 def test_vector_delete_ids_count(vector_index, monkeypatch):
     if hasattr(vector_index, "_max_batch"):  # force several batches (the worker's index does its own)
         monkeypatch.setattr(vector_index, "_max_batch", 2)

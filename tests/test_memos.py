@@ -361,6 +361,40 @@ def test_check_repairs_missing_and_orphan_vectors(memos: MemOS) -> None:
     assert memos.check().repaired == 0
 
 
+def test_check_rebuilds_a_vector_index_that_cannot_be_read(memos_dir: MemOS, monkeypatch) -> None:
+    """After a SIGKILL, Chroma's segment can fail every read ("Failed to apply logs to the hnsw segment
+    writer"); the record store still holds every embedding, so check() rebuilds the index from it."""
+    from langchain_memos.errors import EngineUnavailableError, StorageError
+
+    m = memos_dir
+    ids = m.add(["one", "two", "three"], NS)
+    broken = {"on": True}
+    real_ids, real_reset = m.vectors.ids, m.vectors.reset
+
+    def ids_or_fail() -> set[str]:
+        if broken["on"]:
+            raise StorageError("Chroma failed to list ids: InternalError: Failed to apply logs to the hnsw segment")
+        return real_ids()
+
+    def reset() -> None:
+        real_reset()
+        broken["on"] = False
+
+    monkeypatch.setattr(m.vectors, "ids", ids_or_fail)
+    monkeypatch.setattr(m.vectors, "reset", reset)
+    found = m.check(repair=False)
+    assert found.index_error and "hnsw" in found.index_error
+    assert sorted(found.missing_vectors) == sorted(ids) and found.unrepaired == 3 and not found.ok
+    fixed = m.check()
+    assert fixed.ok and fixed.index_error and fixed.repaired == 1 and not fixed.missing_vectors
+    assert real_ids() == set(ids) and m.check(repair=False).ok
+    assert [h.cube.id for h in m.search("two", NS, k=1)] == [ids[1]]
+    assert any(r.reason.startswith("vector index unreadable") for r in m.audit_log())
+    monkeypatch.setattr(m.vectors, "ids", lambda: (_ for _ in ()).throw(EngineUnavailableError("server down")))
+    with pytest.raises(EngineUnavailableError):  # a server that is down is not "unreadable": nothing is reset
+        m.check()
+
+
 # --------------------------------------------------------------- persistence
 def test_reopen_in_new_process_sees_every_write(tmp_path: Path) -> None:
     path = tmp_path / "data"

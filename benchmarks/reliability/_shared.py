@@ -75,8 +75,12 @@ def is_locked(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """``Type: message`` (shortened) for reports."""
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+    """``Type: message (at file:line)`` (shortened) for reports: the innermost frame in this project."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "langchain_memos" in f.filename]
+    where = f" (at {frames[-1].filename.split('langchain_memos/')[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {str(exc)[:200]}{where}"
 
 
 class VectorHealth(NamedTuple):

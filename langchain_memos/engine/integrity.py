@@ -12,23 +12,45 @@ Example:
 from __future__ import annotations
 
 from ..cube import HOT_TIERS, Status, utcnow
+from ..errors import EngineUnavailableError, StorageError, StoreLockedError
 from ..storage.base import AuditRecord, CubeQuery
 from .core import MemoryEngine
 from .results import IntegrityReport
 
 
 def check(engine: MemoryEngine, *, repair: bool = True) -> IntegrityReport:
-    """Compare the record store and the vector index; re-index or drop what drifted (see ``MemOS.check``)."""
+    """Compare the record store and the vector index; re-index or drop what drifted (see ``MemOS.check``).
+
+    An index that cannot be read (a crash mid-write can leave Chroma's segment so) counts as
+    holding nothing; with ``repair`` it is reset and rebuilt from the embeddings in the record store.
+    """
     records, vectors = engine.records, engine.vectors
     report = IntegrityReport()
     if repair:
-        report.repaired += engine.index(wait=True) or 0  # embeddings a crash or another writer left waiting
+        try:
+            report.repaired += engine.index(wait=True) or 0  # embeddings a crash or another writer left waiting
+        except StorageError as exc:
+            if isinstance(exc, (EngineUnavailableError, StoreLockedError)):
+                raise
+            # an unreadable index is found and rebuilt below
     report.records = records.count(CubeQuery(statuses=frozenset(Status), include_expired=True))
-    indexed = vectors.ids()
-    report.vectors = len(indexed)
     expected = records.query_ids(CubeQuery(tiers=frozenset(HOT_TIERS), statuses=frozenset(Status),
                                            include_expired=True), order_by=None)
     with_vectors = set(records.embeddings(sorted(expected)))
+    indexed, report.index_error = _readable_ids(engine)
+    if report.index_error is not None and repair:
+        vectors.reset()
+        records.mark_indexed(sorted(with_vectors), False)
+        engine.index(wait=True)
+        records.audit([AuditRecord(action="repair", cube_id=None, namespace=(), at=utcnow(),
+                                   reason="vector index unreadable: rebuilt from the record store",
+                                   detail={"error": report.index_error[:500], "vectors": len(with_vectors)})])
+        report.repaired += 1
+        indexed, still = _readable_ids(engine)
+        if still is not None:
+            raise StorageError(f"the rebuilt vector index cannot be read either ({still}); delete the index "
+                               "folder (MemOS keeps every embedding in SQLite) and run MemOS.check() again")
+    report.vectors = len(indexed)
     report.missing_vectors = sorted(with_vectors - indexed)
     report.orphan_vectors = sorted(indexed - with_vectors)
     problems = len(report.missing_vectors) + len(report.orphan_vectors)
@@ -49,6 +71,17 @@ def check(engine: MemoryEngine, *, repair: bool = True) -> IntegrityReport:
         report.repaired += fixed
         report.unrepaired += max(found - fixed, 0)
     return report
+
+
+def _readable_ids(engine: MemoryEngine) -> tuple[set[str], str | None]:
+    """The index's ids and ``None``, or no ids and why the index cannot be read (a server that is
+    down or a held lock is raised, not counted)."""
+    try:
+        return engine.vectors.ids(), None
+    except StorageError as exc:
+        if isinstance(exc, (EngineUnavailableError, StoreLockedError)):
+            raise
+        return set(), str(exc)
 
 
 __all__ = ["check"]

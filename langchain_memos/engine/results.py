@@ -49,6 +49,8 @@ class IntegrityReport:
         orphan_vectors: Vectors with no cube behind them.
         repaired: How many problems were fixed (embeddings left waiting for the index included).
         unrepaired: Problems left (e.g. ``repair=False``).
+        index_error: Why the vector index could not be read (a crash can leave Chroma's segment
+            unreadable), or ``None``; with ``repair`` it was then rebuilt from the record store.
     """
 
     records: int = 0
@@ -57,6 +59,7 @@ class IntegrityReport:
     orphan_vectors: list[str] = field(default_factory=list)
     repaired: int = 0
     unrepaired: int = 0
+    index_error: str | None = None
 
     @property
     def ok(self) -> bool:

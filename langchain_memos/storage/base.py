@@ -403,6 +403,9 @@ class VectorIndex(Protocol):
     def count(self) -> int:
         """How many vectors the index holds."""
 
+    def reset(self) -> None:
+        """Drop every vector: an empty index again (how ``MemOS.check`` repairs an unreadable one)."""
+
     def close(self) -> None:
         """Release resources; idempotent."""
 

@@ -479,6 +479,15 @@ class ChromaVectorIndex:
         with self._locked(exclusive=False), self._errors("count vectors"):
             return int(self._collection.count())
 
+    def reset(self) -> None:
+        """Drop the collection and create it again, empty (repair of an index a crash left unreadable)."""
+        with self._locked(exclusive=True), self._errors("reset the collection"):
+            try:
+                self._client.delete_collection(self.collection_name)
+            finally:
+                self._attach(self._client)
+                self._changed()
+
     def close(self) -> None:
         """Release the client (and, for a persistent index, its private Chroma system and lock); idempotent."""
         if self._closed:

@@ -147,6 +147,7 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
         "search": lambda embedding, k, kwargs: pack_hits(vectors.search(embedding, k, **kwargs)),
         "ids": vectors.ids,
         "count": vectors.count,
+        "reset": vectors.reset,
         "peak_rss_mb": peak_rss_mb,
     }
     conn.send(("ready", os.getpid()))
@@ -520,6 +521,10 @@ class WorkerVectorIndex:
     def count(self) -> int:
         """How many vectors the index holds."""
         return self._call("count", (), lambda inline: inline.count())
+
+    def reset(self) -> None:
+        """Drop every vector (see :meth:`ChromaVectorIndex.reset`)."""
+        self._call("reset", (), lambda inline: inline.reset())
 
     def peak_rss_mb(self) -> float:
         """The worker's peak resident memory in MB (0 while indexing inline)."""
