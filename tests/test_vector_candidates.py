@@ -128,3 +128,17 @@ def test_the_first_round_is_sized_by_the_bound_share() -> None:
         memos.engine.records.match_bound = lambda q, cap: (100_000, 1_000_000)  # type: ignore[method-assign]
         memos.engine.vector_candidates(cq, memos.embeddings.embed_query("q"), 10)
         assert rounds[0] == 151  # 1.5 x pool / share: one round is expected to fill the pool
+
+
+def test_matching_hits_keeps_every_tie_past_the_pool_once() -> None:
+    """Ties with the pool-th hit are all kept, each once (the chunk size once used ``pool - kept``, which
+    went negative past the pool, so the loop walked backwards and kept hits twice)."""
+    from langchain_memos.storage.base import ScoredId
+
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        ids = memos.add([f"far {i}" for i in range(200)], NS, metadata={"kind": "far"})
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        hits = [ScoredId(i, 0.5) for i in ids]  # every score equal: all tie with the pool-th
+        for share in (None, 0.9, 0.1):
+            kept = memos.engine.matching_hits(cq, hits, 10, {}, share)
+            assert kept == hits

@@ -497,8 +497,8 @@ class MemoryEngine(StateSteps):
                 return kept
             if share is None:
                 end = len(hits)
-            else:
-                end = start + int(1.25 * (pool - len(kept)) / max(share, 1e-3)) + 16
+            else:  # past the pool (ties with the pool-th) the chunks stay 16 long: the loop always moves on
+                end = start + int(1.25 * max(pool - len(kept), 0) / max(share, 1e-3)) + 16
             chunk = hits[start:end]
             unseen = frozenset(h.id for h in chunk if h.id not in verdicts)
             if unseen:
