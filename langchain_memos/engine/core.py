@@ -443,16 +443,14 @@ class MemoryEngine(StateSteps):
         max_fetch = 16 * exact_limit
         at_most, total = self.records.match_bound(cq, max_fetch)
         probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
-        if probed and (exact := self._exact_candidates(cq, query_vector, pool, exact_limit,
-                                                       known_few=at_most <= exact_limit)) is not None:
-            return exact
+        if at_most <= exact_limit or (probed and self._few_match(cq, exact_limit)):
+            return self._exact_candidates(cq, query_vector, pool)
         # embeddings still waiting for the index (another writer is indexing them) are scored exactly
         pending = self.records.unindexed_ids(limit=max_fetch + 1)
         if len(pending) > max_fetch:
-            return exact_matrix_search(query_vector, *self.records.embedding_matrix(cq), pool)
-        waiting = exact_matrix_search(query_vector, *self.records.embedding_matrix(
-            replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids)),
-            pool) if pending else []
+            return self._exact_candidates(cq, query_vector, pool)
+        waiting_cq = replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids)
+        waiting = self._exact_candidates(waiting_cq, query_vector, pool) if pending else []
         share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
         fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
         verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
@@ -468,17 +466,17 @@ class MemoryEngine(StateSteps):
                 break
             if share * total <= exact_limit and not probed:  # few seem to match: ask the record store
                 probed = True
-                if (exact := self._exact_candidates(cq, query_vector, pool, exact_limit)) is not None:
-                    return exact
+                if self._few_match(cq, exact_limit):
+                    return self._exact_candidates(cq, query_vector, pool)
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
-        return exact_matrix_search(query_vector, *self.records.embedding_matrix(cq), pool)
+        return self._exact_candidates(cq, query_vector, pool)
 
-    def _exact_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int, exact_limit: int, *,
-                          known_few: bool = False) -> list[ScoredId] | None:
-        """Exact cosine over the cubes matching ``cq`` when at most ``exact_limit`` match (``known_few``:
-        the caller knows; else an ids-only query with a limit finds out), else ``None``."""
-        if not known_few and len(self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)) > exact_limit:
-            return None
+    def _few_match(self, cq: CubeQuery, exact_limit: int) -> bool:
+        """Whether at most ``exact_limit`` cubes match ``cq`` (an ids-only query with a limit)."""
+        return len(self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)) <= exact_limit
+
+    def _exact_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
+        """The ``pool`` best of every cube matching ``cq`` by exact cosine (its stored embeddings, one read)."""
         return exact_matrix_search(query_vector, *self.records.embedding_matrix(cq), pool)
 
     def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],

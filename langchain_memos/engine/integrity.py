@@ -30,7 +30,7 @@ def check(engine: MemoryEngine, *, repair: bool = True) -> IntegrityReport:
         try:
             report.repaired += engine.index(wait=True) or 0  # embeddings a crash or another writer left waiting
         except StorageError as exc:
-            if isinstance(exc, (EngineUnavailableError, StoreLockedError)):
+            if not _unreadable_index(exc):
                 raise
             # an unreadable index is found and rebuilt below
     report.records = records.count(CubeQuery(statuses=frozenset(Status), include_expired=True))
@@ -79,9 +79,15 @@ def _readable_ids(engine: MemoryEngine) -> tuple[set[str], str | None]:
     try:
         return engine.vectors.ids(), None
     except StorageError as exc:
-        if isinstance(exc, (EngineUnavailableError, StoreLockedError)):
+        if not _unreadable_index(exc):
             raise
         return set(), str(exc)
+
+
+def _unreadable_index(exc: StorageError) -> bool:
+    """Whether ``exc`` says the index itself cannot be read (rebuild it), not that its server is down
+    or another process holds the lock (raise: a rebuild would not help)."""
+    return not isinstance(exc, (EngineUnavailableError, StoreLockedError))
 
 
 __all__ = ["check"]
