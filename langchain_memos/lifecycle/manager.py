@@ -347,12 +347,12 @@ class MemLifecycle(FusionSteps, RecallSteps):
                     cold.append(([c.id], f"forgotten: heat {h:.3f} below floor {cfg.forget_heat_floor} "
                                          f"(importance {c.importance:.2f}, idle since {last.date().isoformat()})"))
         # audited deletes, then vectors, graph traces and change listeners of all of them
-        expired = retire(self.memos.engine, [(due, f"forgotten: ttl expired (checked {now.isoformat()})")],
-                         actor=self.config.actor, reason="forget")
-        forgotten = retire(self.memos.engine, cold, actor=self.config.actor, reason="forget")
-        self.stats.expired += len(expired)
-        self.stats.forgotten += len(forgotten)
-        return {"expired": len(expired), "forgotten": len(forgotten)}
+        gone = retire(self.memos.engine, [(due, f"forgotten: ttl expired (checked {now.isoformat()})"), *cold],
+                      actor=self.config.actor, reason="forget")
+        expired = len(set(gone) & set(due))
+        self.stats.expired += expired
+        self.stats.forgotten += len(gone) - expired
+        return {"expired": expired, "forgotten": len(gone) - expired}
 
     # ------------------------------------------------------------ consolidate
     def consolidate(self, namespace: Sequence[str] = ()) -> ConsolidationReport:
