@@ -321,11 +321,11 @@ class MemoryEngine(StateSteps):
             validate_embeddings([query_vector], expected=1, dim=self.dim())  # typed error on a wrong-sized query
         # the keyword search runs in a helper thread beside the vector stage (its own SQLite connection)
         keyword_future = (self._helpers().submit(self._timed_keyword_search, analysis.keywords, cq,
-                                                 max(config.keyword_pool, plan.k), config.keyword_column_weights)
+                                                 config.engine_pool(plan.k, config.keyword_pool), config.keyword_column_weights)
                           if analysis.keywords else None)
         timings.lap("query_analysis")
         try:
-            vector = (self.vector_candidates(cq, query_vector, max(config.vector_pool, plan.k))
+            vector = (self.vector_candidates(cq, query_vector, config.engine_pool(plan.k, config.vector_pool))
                       if query_vector is not None else [])
         finally:
             timings.lap("vector_search")
@@ -350,14 +350,15 @@ class MemoryEngine(StateSteps):
             return []
         cubes, next_ids, vectors = self.load_candidates(cq, ids)
         timings.lap("candidate_load")
+        built: dict[str, Any] = {}  # the fusion view of each candidate, built once for both rounds
         hits = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
-                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph)
+                               next_ids=next_ids, query_vector=query_vector, now=now, graph=graph, built=built)
         timings.lap("fusion")
         # second round: the query's keywords plus terms of the best first-round hits (one more FTS query)
         terms = second_round_terms(hits, cubes, analysis, speakers, config)
         if not terms:
             return hits
-        expansion = self.records.keyword_search(terms, cq, config.keyword_pool,
+        expansion = self.records.keyword_search(terms, cq, config.engine_pool(plan.k, config.keyword_pool),
                                                 column_weights=config.keyword_column_weights)
         timings.lap("keyword_search")
         extra = {h.id for h in expansion} - ids
@@ -367,7 +368,7 @@ class MemoryEngine(StateSteps):
             timings.lap("candidate_load")
         ranked = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
                                  next_ids=next_ids, query_vector=query_vector, now=now, graph=graph,
-                                 expansion=expansion)
+                                 expansion=expansion, built=built)
         timings.lap("fusion")
         return ranked
 

@@ -26,6 +26,7 @@ import calendar
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol, Sequence, runtime_checkable
 
 from ..retrieval.query import STOPWORDS, entity_phrases
@@ -160,6 +161,7 @@ class Extractor(Protocol):
         """Extract from each input."""
 
 
+@lru_cache(maxsize=65536)
 def lemma(word: str) -> str:
     """A rough English verb key, the same for every form of a verb ("went" -> "go", "moved"/"moving" -> "mov").
 
@@ -168,6 +170,8 @@ def lemma(word: str) -> str:
     Example:
         >>> [lemma(w) for w in ("went", "moved", "moving", "painting", "studies", "visits", "shared")]
         ['go', 'mov', 'mov', 'paint', 'study', 'visit', 'shar']
+
+    Memoised (the last 65,536 words): retrieval folds the same words query after query.
     """
     base = _base(word.lower().strip("'"))
     return base[:-1] if base.endswith("e") and len(base) > 3 else base

@@ -55,6 +55,30 @@ def relation_id(namespace: Sequence[str], subject: str, predicate: str, obj: str
     return "r_" + digest.hexdigest()
 
 
+class ReadOnlyDict(dict):
+    """A ``dict`` that refuses changes (a :class:`Relation`'s ``attributes``: relations are immutable
+    values, and the SQLite graph store hands one parsed relation to every reader of its row).
+
+    Copies, pickles and ``dataclasses.asdict`` give plain dicts.
+
+    Example:
+        >>> ReadOnlyDict({"date": "2023-05-07"})["date"]
+        '2023-05-07'
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a relation's attributes are read-only; build a new Relation with dataclasses.replace")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self),)
+
+    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+        """A plain, changeable copy."""
+        return dict(self)
+
+
 def _time(value: Any) -> datetime | None:
     return to_utc(value) if value is not None else None
 
@@ -154,7 +178,7 @@ class Relation:
         object.__setattr__(self, "valid_to", _time(self.valid_to))
         object.__setattr__(self, "recorded_at", to_utc(self.recorded_at))
         object.__setattr__(self, "provenance", tuple(dict.fromkeys(self.provenance)))
-        object.__setattr__(self, "attributes", dict(self.attributes))
+        object.__setattr__(self, "attributes", ReadOnlyDict(self.attributes))
         if not self.id:
             object.__setattr__(self, "id", relation_id(self.namespace, self.subject, self.predicate, self.object,
                                                        self.valid_from))

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 from .extract import lemma
@@ -31,11 +32,13 @@ from .model import Relation
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-def _stems(text: str) -> set[str]:
-    return {lemma(w) for w in _WORD.findall(text.lower()) if len(w) > 1}
+@lru_cache(maxsize=16384)
+def _stems(text: str) -> frozenset[str]:
+    """The folded words of ``text`` (memoised: a search scores the same relations query after query)."""
+    return frozenset(lemma(w) for w in _WORD.findall(text.lower()) if len(w) > 1)
 
 
-def relation_stems(relation: Relation) -> set[str]:
+def relation_stems(relation: Relation) -> frozenset[str]:
     """The stemmed words of a relation: its text and its predicate ("moved to Denver" also says "lives in")."""
     return _stems(f"{relation.text} {relation.predicate.replace('_', ' ')}")
 

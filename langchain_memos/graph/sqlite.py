@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -83,6 +84,13 @@ def _prefix(column: str, prefix: Sequence[str]) -> tuple[str, list[Any]]:
     key = ns_key(prefix)
     return f"({column} = ? OR ({column} >= ? AND {column} < ?))", [key, key + NS_SEP, key + chr(ord(NS_SEP) + 1)]
 
+
+
+@lru_cache(maxsize=16384)
+def stored_relation(row: str) -> Relation:
+    """The relation stored as the JSON ``row``, parsed once per distinct row (relations are immutable
+    values, so one object serves every search that reads the row; the last 16,384 rows are kept)."""
+    return Relation.from_row(json.loads(row))
 
 class SQLiteGraphStore:
     """The memory graph in SQLite tables (``graph_entities``, ``graph_names``, ``graph_relations``, ``graph_sources``).
@@ -238,7 +246,7 @@ class SQLiteGraphStore:
         """Relations matching ``query``, newest ``recorded_at`` first."""
         sql, params = self._relation_sql(query)
         rows = self._db.read_transaction(lambda conn: conn.execute(sql, params).fetchall())
-        return [Relation.from_row(json.loads(r[0])) for r in rows]
+        return [stored_relation(r[0]) for r in rows]
 
     def neighbours(self, entity_ids: Sequence[str], *, hops: int = 1, as_of: datetime | None = None,
                    current: bool = False, limit: int = 200) -> list[Neighbour]:

@@ -18,10 +18,11 @@ What you get beyond LangGraph's stores:
 * TTL with a sweeper thread you start and stop explicitly or as a context manager;
   expired items are never returned, even before a sweep.
 
-Query search ranks the best candidates of each engine (``RetrievalConfig`` pools)
-with hybrid relevance (``SearchItem.score`` in [0, 1], larger is better; not a raw
-cosine as in ``InMemoryStore``), then lists every other matching item with score
-``None`` in ``updated_at`` order. For one query and one store state the order is
+Query search ranks the best candidates of each engine with hybrid relevance
+(``SearchItem.score`` in [0, 1], larger is better; not a raw cosine as in
+``InMemoryStore``), then lists every other matching item with score ``None`` in
+``updated_at`` order. How deep it ranks is ``RetrievalConfig.engine_pool(limit, ...)``
+(50 for a limit of 10, up to 100). For one query, limit and store state the order is
 fixed, so ``offset`` pages without overlaps or gaps at any depth. A store without
 an index still ranks queries by BM25. Without a query, items come in
 ``updated_at`` order (newest first) with score ``None``, as in ``SqliteStore``.
@@ -449,7 +450,10 @@ class MemOSStore(BaseStore):
                 return [(c, None) for c in cubes[op.offset:end]]
             return [(c, None) for c in engine.cubes(cq, limit=op.limit, offset=op.offset, with_history=False)]
         config = self.memos.retrieval
-        plan = plan_search(op.query, cq, max(config.keyword_pool, config.vector_pool), config, min_score=0.0,
+        # the best `depth` items are ranked, each engine asked for `depth` candidates: one order for a
+        # query and a limit, so offsets page through it without overlaps or gaps
+        depth = config.engine_pool(op.limit, max(config.keyword_pool, config.vector_pool))
+        plan = plan_search(op.query, cq, depth, replace(config, pool_per_result=1, min_pool=depth), min_score=0.0,
                            max_tokens=None, mmr=False)
         hits = engine.rank(plan, query_vector, timings)
         ranked_ids = [h.id for h in hits]

@@ -41,8 +41,16 @@ class RetrievalConfig:
     """Tunable constants of hybrid retrieval (defaults chosen by leave-one-conversation-out on LoCoMo).
 
     Attributes:
-        vector_pool: Candidates asked from the vector index.
-        keyword_pool: Candidates asked from the keyword (FTS5) index.
+        vector_pool: Most candidates asked from the vector index.
+        keyword_pool: Most candidates asked from the keyword (FTS5) index.
+        pool_per_result: A top-``k`` search asks each engine for ``pool_per_result * k`` candidates,
+            at least ``min_pool`` and at most its pool above (:meth:`engine_pool`): a page of 10
+            ranks 50 candidates, a top 20 ranks 100, so a store search of 10 items on 100k costs
+            about a third less. On LoCoMo dev, top-10 searches with pools of 50 against pools of 100:
+            recall@10 0.791 both; multi-hop -0.004, temporal +0.005, single-hop +0.002, open-domain
+            -0.023 (2 of its questions' evidence; pools of 30 to 60 at top 20 move it from -0.019 to
+            +0.011, so it is noise). ``min_pool=100`` restores pools of 100 for every search.
+        min_pool: The fewest candidates asked from an engine.
         keyword_weight: Weight of the max-normalised BM25 score.
         vector_weight: Weight of the min-max-normalised dense score.
         next_neighbour_weight: Share of the next unit's cosine added to a unit's cosine.
@@ -95,6 +103,8 @@ class RetrievalConfig:
 
     vector_pool: int = 100
     keyword_pool: int = 100
+    pool_per_result: int = 5
+    min_pool: int = 50
     keyword_weight: float = 0.7
     vector_weight: float = 0.3
     next_neighbour_weight: float = 0.3
@@ -122,6 +132,17 @@ class RetrievalConfig:
     graph_pool: int = 20
     graph_hops: int = 2
     expired_penalty: float = 0.5
+
+    def engine_pool(self, k: int, pool: int) -> int:
+        """How many candidates a top-``k`` search asks one engine for (``pool``: its ``vector_pool`` or
+        ``keyword_pool``): ``pool_per_result * k``, at least ``min_pool``, at most ``pool``, never fewer than ``k``.
+
+        Example:
+            >>> config = RetrievalConfig()
+            >>> config.engine_pool(10, config.vector_pool), config.engine_pool(20, 100), config.engine_pool(500, 100)
+            (50, 100, 500)
+        """
+        return max(k, min(pool, max(self.min_pool, self.pool_per_result * k)))
 
 
 @dataclass

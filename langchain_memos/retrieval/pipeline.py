@@ -93,9 +93,14 @@ def exact_matrix_search(query_vector: Sequence[float], ids: Sequence[str], matri
 
 
 def _candidates(cubes: Sequence[MemCube], vectors: Mapping[str, Sequence[float]],
-                next_ids: Mapping[str, str]) -> list[Candidate]:
+                next_ids: Mapping[str, str], built: dict[str, Candidate] | None = None) -> list[Candidate]:
+    """The fusion view of each cube; ``built`` (id -> candidate, kept by the caller between the rounds
+    of one search) is reused and filled."""
     out = []
     for c in cubes:
+        if built is not None and c.id in built:
+            out.append(built[c.id])
+            continue
         vec = vectors.get(c.id)
         nxt = vectors.get(next_ids.get(c.id, ""))
         speaker = c.metadata.get("speaker") if isinstance(c.metadata.get("speaker"), str) else None
@@ -105,6 +110,8 @@ def _candidates(cubes: Sequence[MemCube], vectors: Mapping[str, Sequence[float]]
             next_embedding=np.asarray(nxt) if nxt is not None else None,
             derived=isinstance(c.metadata.get("derived"), str),
         ))
+        if built is not None:
+            built[c.id] = out[-1]
     return out
 
 
@@ -143,7 +150,8 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
                     keyword: Sequence[ScoredId], vector: Sequence[ScoredId],
                     vectors: Mapping[str, Sequence[float]], next_ids: Mapping[str, str],
                     query_vector: Sequence[float] | None, now: datetime,
-                    graph: Mapping[str, float] | None = None, expansion: Sequence[ScoredId] = ()) -> list[Hit]:
+                    graph: Mapping[str, float] | None = None, expansion: Sequence[ScoredId] = (),
+                    built: dict[str, Candidate] | None = None) -> list[Hit]:
     """Fuse candidate lists into the final hits: rank, recency, validity, thread spread, MMR, floor, token budget.
 
     Args:
@@ -157,6 +165,8 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
         now: The current time (recency, and which facts have been superseded).
         graph: Graph scores (cube id -> [0, 1]); ids outside ``cubes`` are ignored.
         expansion: The second round's keyword list (:mod:`.expansion`); ids outside ``cubes`` are ignored.
+        built: Candidates already built by an earlier round of the same search (id -> candidate);
+            reused, and the new ones added.
 
     Returns:
         At most ``plan.k`` hits, best first, each with ``reasons`` summing to its score.
@@ -164,7 +174,7 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
     by_id = {c.id: c for c in cubes}
     config = plan.config
     hits = rank(
-        _candidates(cubes, vectors, next_ids),
+        _candidates(cubes, vectors, next_ids, built),
         vector=[(h.id, h.score) for h in vector if h.id in by_id],
         keyword=[(h.id, h.score) for h in keyword if h.id in by_id],
         query_embedding=np.asarray(query_vector) if query_vector is not None else None,
