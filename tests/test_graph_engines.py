@@ -108,6 +108,25 @@ def test_relations_query_by_entity_subject_predicate_and_source(graph) -> None:
     assert graph.relations(RelationQuery(sources=frozenset({"c3"}))) == [merged]
 
 
+def test_relations_read_back_are_immutable_values_that_copy_to_plain_dicts(graph) -> None:
+    import copy
+    import pickle
+
+    ann, tea = ent(graph, "Ann"), ent(graph, "tea", kind="thing")
+    graph.put_entities([ann, tea])
+    r = rel(graph, ann, "likes", tea, attributes={"date": "2023-05-07"})
+    graph.put_relations([r])
+    first, again = (graph.relations(RelationQuery(ids=frozenset({r.id})))[0] for _ in range(2))
+    assert first == again == r and first.attributes == {"date": "2023-05-07"}
+    with pytest.raises(TypeError, match="read-only"):
+        first.attributes["date"] = "changed"  # type: ignore[index]
+    assert graph.relations(RelationQuery(ids=frozenset({r.id})))[0].attributes == {"date": "2023-05-07"}
+    for copied in (pickle.loads(pickle.dumps(first)), copy.deepcopy(first)):
+        assert copied == first
+        copied.attributes["date"] = "x"  # copies are changeable, plain dicts
+    assert first.attributes["date"] == "2023-05-07"
+
+
 def test_neighbours_one_and_two_hops(graph) -> None:
     a, b, c, d = (ent(graph, n) for n in ("A", "B", "C", "D"))
     graph.put_entities([a, b, c, d])

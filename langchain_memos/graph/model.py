@@ -59,7 +59,7 @@ class ReadOnlyDict(dict):
     """A ``dict`` that refuses changes (a :class:`Relation`'s ``attributes``: relations are immutable
     values, and the SQLite graph store hands one parsed relation to every reader of its row).
 
-    Copies, pickles and ``dataclasses.asdict`` give plain dicts.
+    Copies and pickles give plain dicts.
 
     Example:
         >>> ReadOnlyDict({"date": "2023-05-07"})["date"]
