@@ -57,7 +57,8 @@ def index_text_for(cube: MemCube) -> str:
     """
     from .retrieval.indexing import unit_text
 
-    caption = cube.metadata.get("caption") if isinstance(cube.metadata, Mapping) else None
+    metadata = cube.metadata
+    caption = metadata.get("caption") if type(metadata) is dict or isinstance(metadata, Mapping) else None
     if isinstance(caption, str) and caption and caption not in cube.content:
         return unit_text(cube.content, None, caption)
     return cube.content

@@ -929,6 +929,43 @@ def test_distinct_metadata(record_store):
     assert record_store.distinct_metadata(CubeQuery(), "'; DROP TABLE cubes; --") == []
 
 
+@pytest.mark.parametrize("small_scope", [0, 4096], ids=["by-field-rows", "cube-by-cube"])
+def test_distinct_metadata_gives_the_same_values_walking_fields_or_cubes(record_store, monkeypatch, small_scope):
+    # a namespace of at most SMALL_SCOPE cubes is read cube by cube, a larger one through the field's rows
+    import langchain_memos.storage.sqlite.records as records
+
+    monkeypatch.setattr(records, "SMALL_SCOPE", small_scope)
+    put(record_store, [cube("a", metadata={"speaker": "Ann"}), cube("b", metadata={"speaker": "Bob"}),
+                       cube("c", ns=("users", "alice", "s1"), metadata={"speaker": "Cid"}),
+                       cube("d", ns=("users", "alicea"), metadata={"speaker": "Dee"}),
+                       cube("e", tier=Tier.ARCHIVE, metadata={"speaker": "Eve"}), cube("f")])
+    alice = CubeQuery(namespace_prefix=("users", "alice"))
+    assert record_store.distinct_metadata(alice, "speaker") == ["Ann", "Bob", "Cid", "Eve"]
+    assert record_store.distinct_metadata(replace(alice, exact_namespace=True), "speaker") == ["Ann", "Bob", "Eve"]
+    assert record_store.distinct_metadata(replace(alice, tiers=frozenset({Tier.MID_TERM})), "speaker") == [
+        "Ann", "Bob", "Cid"]
+    assert record_store.distinct_metadata(alice, "speaker", limit=2) == ["Ann", "Bob"]
+    assert record_store.distinct_metadata(CubeQuery(namespace_prefix=("nobody",)), "speaker") == []
+
+
+def test_a_namespaced_query_is_driven_by_the_namespace_not_the_tier_index(record_store):
+    # without statistics SQLite would scan the tier index (a few values over the whole store) for
+    # "tier IN (...)", reading every cube of every namespace; the namespace range is the narrow one
+    from langchain_memos.storage.sqlite.compiler import compile_query
+
+    put(record_store, [cube(f"n{i}", ns=("users", f"u{i % 5}"), key=f"k{i}") for i in range(20)])
+    scoped = CubeQuery(namespace_prefix=("users", "u1"), tiers=frozenset({Tier.MID_TERM, Tier.LONG_TERM}))
+
+    def plan(query: CubeQuery) -> str:
+        where, params = compile_query(query)
+        return " | ".join(r[3] for r in record_store.read_transaction(lambda conn: conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT c.id FROM cubes AS c WHERE {where}", params).fetchall()))
+
+    assert "cubes_tier" not in plan(scoped) and "ns" in plan(scoped)
+    assert len(record_store.query_ids(scoped)) == 4
+    assert len(record_store.query_ids(replace(scoped, namespace_prefix=()))) == 20  # unscoped: tiers still apply
+
+
 def test_query_without_history(record_store):
     c = cube("x", history=[HistoryEntry(1, "old", {}, T0, "update")], version=2)
     put(record_store, [c])

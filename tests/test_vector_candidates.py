@@ -63,6 +63,26 @@ def test_few_matches_are_scored_exactly() -> None:
         assert memos.engine.vector_candidates(CubeQuery(namespace_prefix=("nobody",)), query, 10) == []
 
 
+def test_the_exact_path_hands_its_embeddings_to_the_candidate_load() -> None:
+    """The embeddings the exact path read are the stored ones, and the candidate load takes them from
+    there (reading only the rest) with the same result as reading them all."""
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"near {i}" for i in range(40)], NS, metadata={"kind": "near"})
+        far_ids = memos.add([f"far {i}" for i in range(30)], NS, metadata={"kind": "far"})
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        read: dict = {}
+        got = memos.engine.vector_candidates(cq, memos.embeddings.embed_query("q"), 10, read)
+        stored = memos.records.embeddings(far_ids)
+        assert len(got) == 10 and set(read) == set(far_ids)
+        assert all(np.array_equal(read[i], stored[i]) for i in far_ids)
+        ids = [h.id for h in got]
+        partial = {i: read[i] for i in ids[:5]}  # some known, the rest read
+        cubes, next_ids, vectors = memos.engine.load_candidates(cq, ids, partial)
+        again = memos.engine.load_candidates(cq, ids)
+        assert [c.id for c in cubes] == [c.id for c in again[0]] and next_ids == again[1]
+        assert set(vectors) == set(again[2]) and all(np.array_equal(vectors[i], again[2][i]) for i in vectors)
+
+
 def test_matching_hits_stops_early_without_changing_what_merge_keeps() -> None:
     """Chunked checking (verdicts reused across rounds) keeps exactly what checking every hit would feed
     merge_scored, ties at the cut included, and never checks an id twice."""

@@ -324,8 +324,9 @@ class MemoryEngine(StateSteps):
                                                  config.engine_pool(plan.k, config.keyword_pool), config.keyword_column_weights)
                           if analysis.keywords else None)
         timings.lap("query_analysis")
+        read: dict[str, Any] = {}  # embeddings the vector stage read (its exact path): not read again
         try:
-            vector = (self.vector_candidates(cq, query_vector, config.engine_pool(plan.k, config.vector_pool))
+            vector = (self.vector_candidates(cq, query_vector, config.engine_pool(plan.k, config.vector_pool), read)
                       if query_vector is not None else [])
         finally:
             timings.lap("vector_search")
@@ -348,7 +349,7 @@ class MemoryEngine(StateSteps):
             timings.lap("graph_signal")
         if not ids:
             return []
-        cubes, next_ids, vectors = self.load_candidates(cq, ids)
+        cubes, next_ids, vectors = self.load_candidates(cq, ids, read)
         timings.lap("candidate_load")
         built: dict[str, Any] = {}  # the fusion view of each candidate, built once for both rounds
         hits = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
@@ -363,7 +364,7 @@ class MemoryEngine(StateSteps):
         timings.lap("keyword_search")
         extra = {h.id for h in expansion} - ids
         if extra:
-            more = self.load_candidates(cq, extra)
+            more = self.load_candidates(cq, extra, read)
             cubes, next_ids, vectors = [*cubes, *more[0]], {**next_ids, **more[1]}, {**vectors, **more[2]}
             timings.lap("candidate_load")
         ranked = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
@@ -383,13 +384,17 @@ class MemoryEngine(StateSteps):
             return plan.query
         return embedding_text(plan.query, self.speakers(plan.cube_query))
 
-    def load_candidates(self, cq: CubeQuery, ids: Iterable[str]) -> tuple[list[MemCube], dict[str, str],
-                                                                          dict[str, Any]]:
+    def load_candidates(self, cq: CubeQuery, ids: Iterable[str], read: Mapping[str, Any] | None = None,
+                        ) -> tuple[list[MemCube], dict[str, str], dict[str, Any]]:
         """The cubes among ``ids`` that pass ``cq`` (read-only: they may be shared, see
-        :meth:`~..storage.base.CubeRecords.candidates`), the ids of their next thread units, and both's embeddings."""
+        :meth:`~..storage.base.CubeRecords.candidates`), the ids of their next thread units, and both's
+        embeddings (those in ``read``, embeddings read before in this search, are taken from it)."""
         cubes = self.records.candidates(replace(cq, ids=frozenset(ids)))
         next_ids = self.records.next_in_thread([c.id for c in cubes])
-        vectors = self.records.embeddings([c.id for c in cubes] + list(next_ids.values()))
+        wanted = [c.id for c in cubes] + list(next_ids.values())
+        known = read or {}
+        vectors = self.records.embeddings([i for i in wanted if i not in known])
+        vectors.update((i, known[i]) for i in wanted if i in known)
         return cubes, next_ids, vectors
 
     def retrieve(self, plan: SearchPlan, query_vector: Sequence[float] | None, *,
@@ -424,8 +429,10 @@ class MemoryEngine(StateSteps):
         found = self.records.keyword_search(terms, cq, k, column_weights=weights)
         return found, (perf_counter() - start) * 1000.0
 
-    def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
-        """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier).
+    def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
+                          read: dict[str, Any] | None = None) -> list[ScoredId]:
+        """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier); ``read``,
+        when given, gets the embeddings the exact path read (id -> float32 row).
 
         * Few matches (at most ``exact_limit``): exact cosine over their stored float32
           embeddings. The record store's :meth:`~..storage.base.CubeRecords.match_bound`
@@ -445,13 +452,13 @@ class MemoryEngine(StateSteps):
         at_most, total = self.records.match_bound(cq, max_fetch)
         probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
         if at_most <= exact_limit or (probed and self._few_match(cq, exact_limit)):
-            return self._exact_candidates(cq, query_vector, pool)
+            return self._exact_candidates(cq, query_vector, pool, read)
         # embeddings still waiting for the index (another writer is indexing them) are scored exactly
         pending = self.records.unindexed_ids(limit=max_fetch + 1)
         if len(pending) > max_fetch:
-            return self._exact_candidates(cq, query_vector, pool)
+            return self._exact_candidates(cq, query_vector, pool, read)
         waiting_cq = replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids)
-        waiting = self._exact_candidates(waiting_cq, query_vector, pool) if pending else []
+        waiting = self._exact_candidates(waiting_cq, query_vector, pool, read) if pending else []
         share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
         fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
         verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
@@ -468,17 +475,22 @@ class MemoryEngine(StateSteps):
             if share * total <= exact_limit and not probed:  # few seem to match: ask the record store
                 probed = True
                 if self._few_match(cq, exact_limit):
-                    return self._exact_candidates(cq, query_vector, pool)
+                    return self._exact_candidates(cq, query_vector, pool, read)
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
-        return self._exact_candidates(cq, query_vector, pool)
+        return self._exact_candidates(cq, query_vector, pool, read)
 
     def _few_match(self, cq: CubeQuery, exact_limit: int) -> bool:
         """Whether at most ``exact_limit`` cubes match ``cq`` (an ids-only query with a limit)."""
         return len(self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)) <= exact_limit
 
-    def _exact_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId]:
-        """The ``pool`` best of every cube matching ``cq`` by exact cosine (its stored embeddings, one read)."""
-        return exact_matrix_search(query_vector, *self.records.embedding_matrix(cq), pool)
+    def _exact_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
+                          read: dict[str, Any] | None = None) -> list[ScoredId]:
+        """The ``pool`` best of every cube matching ``cq`` by exact cosine (its stored embeddings, one read,
+        added to ``read`` when given)."""
+        ids, matrix = self.records.embedding_matrix(cq)
+        if read is not None:
+            read.update(zip(ids, matrix))
+        return exact_matrix_search(query_vector, ids, matrix, pool)
 
     def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],
                          share: float | None) -> list[ScoredId]:

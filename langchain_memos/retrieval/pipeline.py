@@ -173,8 +173,9 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
     """
     by_id = {c.id: c for c in cubes}
     config = plan.config
+    candidates = _candidates(cubes, vectors, next_ids, built)
     hits = rank(
-        _candidates(cubes, vectors, next_ids, built),
+        candidates,
         vector=[(h.id, h.score) for h in vector if h.id in by_id],
         keyword=[(h.id, h.score) for h in keyword if h.id in by_id],
         query_embedding=np.asarray(query_vector) if query_vector is not None else None,
@@ -184,7 +185,7 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
     hits = _add_recency(hits, by_id, config, now)
     if plan.cube_query.valid_at is None:
         hits = prefer_valid(hits, by_id, now, config.expired_penalty)
-    hits = spread_threads(hits, {i: c.thread_id for i, c in by_id.items()}, decay=config.thread_decay)
+    hits = spread_threads(hits, {c.id: c.thread for c in candidates}, decay=config.thread_decay)
     if plan.mmr:
         hits = mmr(hits[: 3 * plan.k], {i: np.asarray(v) for i, v in vectors.items() if i in by_id}, k=plan.k,
                    lambda_=config.mmr_lambda, duplicate_threshold=config.duplicate_threshold)

@@ -246,7 +246,10 @@ def compile_query(query: CubeQuery, alias: str = "c", rid: str | None = None) ->
     if query.ids is not None:
         add(f"{a}.id IN (SELECT value FROM json_each(?))", json_list(query.ids))
     if query.tiers is not None:
-        add(f"{a}.tier IN (SELECT value FROM json_each(?))", json_list(Tier(t) for t in query.tiers))
+        # within a namespace the (ns, key) index drives the statement: "+" keeps SQLite (which has no
+        # statistics) from scanning the tier index instead, a few distinct values over the whole store
+        unindexed = "+" if query.namespace_prefix or query.exact_namespace else ""
+        add(f"{unindexed}{a}.tier IN (SELECT value FROM json_each(?))", json_list(Tier(t) for t in query.tiers))
     if query.types is not None:
         add(f"{a}.memory_type IN (SELECT value FROM json_each(?))",
             json_list(MemoryType(t) for t in query.types))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
@@ -28,6 +29,8 @@ from .schema import CUBE_COLUMNS, CUBE_INSERT, CUBE_UPDATE, FIELDS_INSERT, MAX_P
 from .values import json_list
 from .vectors import check_dim, drop_vector, put_vector
 
+#: Namespaces of at most this many cubes are read cube by cube (:meth:`SQLiteCubeRecords.distinct_metadata`).
+SMALL_SCOPE = 4096
 
 def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
                with_history: bool = True) -> dict[str, MemCube]:
@@ -354,18 +357,26 @@ class SQLiteCubeRecords(SQLiteConnection):
         return self.read_transaction(tx)
 
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
-        """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``."""
+        """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``.
+
+        A namespace of at most :data:`SMALL_SCOPE` cubes is walked cube by cube (its ``(ns, key)``
+        index range, then each cube's ``field`` row); otherwise the ``field`` rows of the whole store
+        are walked (the ``metadata_fields`` key index), so cubes without the field are never visited.
+        """
         where, params = compile_query(query)
-        # metadata_fields holds the top-level scalars (what json_each yields, objects and arrays left
-        # out), indexed by key: cubes without the field are never visited
-        sql = (f"SELECT DISTINCT f.atom FROM metadata_fields AS f JOIN cubes AS c ON c.rid = f.rid "
-               f"WHERE f.key = ? AND {where} ORDER BY f.atom LIMIT ?")
+        by_field = (f"SELECT DISTINCT f.atom FROM metadata_fields AS f JOIN cubes AS c ON c.rid = f.rid "
+                    f"WHERE f.key = ? AND {where} ORDER BY f.atom LIMIT ?")
+        by_cube = (f"SELECT DISTINCT f.atom FROM cubes AS c CROSS JOIN metadata_fields AS f "
+                   f"ON f.rid = c.rid AND f.key = ? WHERE {where} ORDER BY f.atom LIMIT ?")
+        scope = bound_statements(replace(query, conditions=()))  # the namespace range, when there is one
 
         def tx(conn: sqlite3.Connection) -> list[Any]:
             # one index probe answers the common case (no cube has the field) without compiling the filters
             if conn.execute("SELECT 1 FROM metadata_fields WHERE key = ? LIMIT 1", (field,)).fetchone() is None:
                 return []
-            return conn.execute(sql, [field, *params, int(limit)]).fetchall()
+            small = bool(scope) and conn.execute(f"SELECT count(*) FROM ({scope[0][0]} LIMIT ?)",
+                                                 [*scope[0][1], SMALL_SCOPE + 1]).fetchone()[0] <= SMALL_SCOPE
+            return conn.execute(by_cube if small else by_field, [field, *params, int(limit)]).fetchall()
 
         return [r[0] for r in self.read_transaction(tx)]
 
