@@ -1427,3 +1427,33 @@ def test_embedding_matrix_equals_embeddings_of_the_matching_cubes(record_store):
         assert list(row) == list(stored[i])
     assert len(record_store.embedding_matrix(CubeQuery(), limit=2)[0]) == 2
     assert record_store.embedding_matrix(CubeQuery(ids=frozenset({cubes[6].id})))[0] == []
+
+
+def test_a_scope_matrix_read_again_sees_every_write_and_expiry(record_store):
+    """The whole-scope matrix is kept between calls; own writes, other connections' writes and the
+    passing of an expiry time are all seen on the next call."""
+    scope = CubeQuery(namespace_prefix=("users", "alice"))
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    first = [cube("a", key="a"), cube("b", key="b", expires_at=soon)]
+    put(record_store, first, [vec(1, 0, 0), vec(0, 1, 0)])
+    assert sorted(record_store.embedding_matrix(scope)[0]) == sorted(c.id for c in first)
+    assert sorted(record_store.embedding_matrix(scope)[0]) == sorted(c.id for c in first)  # kept: same answer
+    later = replace(scope, now=soon + timedelta(seconds=1))  # b expired, nothing written
+    assert record_store.embedding_matrix(later)[0] == [first[0].id]
+    assert sorted(record_store.embedding_matrix(replace(later, include_expired=True))[0]) == sorted(
+        c.id for c in first)
+    third = cube("c", key="c")
+    put(record_store, [third], [vec(0, 0, 1)])  # this connection's write
+    ids, matrix = record_store.embedding_matrix(scope)
+    assert third.id in ids and list(matrix[ids.index(third.id)]) == [0.0, 0.0, 1.0]
+    record_store.delete([first[0].id], reason="test")
+    assert first[0].id not in record_store.embedding_matrix(scope)[0]
+    if record_store.in_memory:
+        return
+    other = SQLiteRecordStore(record_store.path, busy_timeout_s=10.0)  # another connection to the same file
+    try:
+        fourth = cube("d", key="d")
+        put(other, [fourth], [vec(1, 1, 0)])
+        assert fourth.id in record_store.embedding_matrix(scope)[0]
+    finally:
+        other.close()

@@ -24,8 +24,9 @@ import random
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from ...errors import InvalidInputError, StorageError, StoreLockedError
 from .schema import CACHE_KIB, FIELDS_BACKFILL, SCHEMA, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES
@@ -63,6 +64,9 @@ class SQLiteConnection:
         self._conn: sqlite3.Connection | None = None
         self._side_lock = threading.Lock()
         self._side: sqlite3.Connection | None = None
+        self._writes = 0  # write transactions run on this object's connection (see change_token)
+        #: Read results the engine's parts keep while :meth:`change_token` is unchanged (key -> (token, value)).
+        self.token_cache: OrderedDict[Any, tuple[tuple[int, int], Any]] = OrderedDict()
         self._closed = False
         self._open()
         self.setup()
@@ -115,6 +119,8 @@ class SQLiteConnection:
         while True:
             with self._lock:
                 conn = self._connection()
+                if begin == "BEGIN IMMEDIATE":
+                    self._writes += 1  # before the first statement: a reader never sees a write under an old token
                 try:
                     if begin:
                         conn.execute(begin)
@@ -169,6 +175,13 @@ class SQLiteConnection:
     def read_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in one read transaction (a consistent snapshot; retried while busy)."""
         return self._retry(fn, begin="BEGIN")
+
+    def change_token(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """A value that differs whenever the database may have changed since it was last read: SQLite's
+        ``data_version`` (commits of every other connection, other processes included) and the count of
+        this object's own write transactions. Read it on the main connection inside
+        :meth:`read_transaction`, beside the statement whose result it labels."""
+        return conn.execute("PRAGMA data_version").fetchone()[0], self._writes
 
     def side_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run the read ``fn(conn)`` on a second connection, so it can run beside the main one's statements.

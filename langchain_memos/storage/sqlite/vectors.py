@@ -9,14 +9,20 @@ confirmed in the vector index; an archived cube is never pending.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any, Sequence
 
-from ...cube import Tier
+from ...cube import Tier, utcnow
 from ...errors import EmbeddingDimensionError
 from ..base import CubeQuery, ns_from_key, ns_key
 from .compiler import compile_query
 from .connection import SQLiteConnection
-from .values import json_list
+from .values import epoch, json_list
+
+#: Scopes whose embedding matrix is kept for the next exact search of the same scope, and the most
+#: rows such a matrix may have (8,192 rows of 384 floats are 12 MiB).
+MATRIX_CACHE_SCOPES = 8
+MATRIX_CACHE_ROWS = 8192
 
 
 def check_dim(conn: sqlite3.Connection, dim: int) -> None:
@@ -58,9 +64,17 @@ class SQLitePendingVectors(SQLiteConnection):
 
     def embedding_matrix(self, query: CubeQuery, limit: int | None = None) -> tuple[list[str], Any]:
         """Ids and stored embeddings (a float32 matrix, one row each) of the cubes matching ``query``
-        that have one, at most ``limit`` (one statement; the rows are joined into one buffer)."""
+        that have one, at most ``limit`` (one statement; the rows are joined into one buffer).
+
+        The whole matrix of a scope (no ``limit``, no ``ids``) of at most :data:`MATRIX_CACHE_ROWS`
+        rows is kept, with each row's expiry, for the next call on that scope while the database
+        is unchanged (:meth:`~.connection.SQLiteConnection.change_token`); rows that expired since
+        are dropped from what is returned.
+        """
         import numpy as np
 
+        if limit is None and query.ids is None:
+            return self._scope_matrix(query)
         where, params = compile_query(query)
         rows = self.read_transaction(lambda conn: conn.execute(
             f"SELECT c.id, v.vec FROM cubes AS c JOIN vectors AS v ON v.id = c.id WHERE {where} LIMIT ?",
@@ -70,6 +84,40 @@ class SQLitePendingVectors(SQLiteConnection):
         # every stored vector of a store has the store's dimension (checked on write)
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
         return [r[0] for r in rows], matrix
+
+    def _scope_matrix(self, query: CubeQuery) -> tuple[list[str], Any]:
+        """:meth:`embedding_matrix` of a whole scope, through the scope cache."""
+        import numpy as np
+
+        where, params = compile_query(replace(query, include_expired=True, now=None))  # expiry applied below
+        key = ("embedding_matrix", where, *params)
+        sql = f"SELECT c.id, c.expires_at, v.vec FROM cubes AS c JOIN vectors AS v ON v.id = c.id WHERE {where}"
+        cache = self.token_cache
+
+        def tx(conn: sqlite3.Connection) -> tuple[list[str], Any, Any]:
+            token = self.change_token(conn)
+            kept = cache.get(key)
+            if kept is not None and kept[0] == token:
+                cache.move_to_end(key)
+                return kept[1]
+            rows = conn.execute(sql, params).fetchall()
+            ids = [r[0] for r in rows]
+            expires = np.array([np.inf if r[1] is None else r[1] for r in rows], dtype=np.float64)
+            # every stored vector of a store has the store's dimension (checked on write)
+            matrix = (np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1) if rows
+                      else np.zeros((0, 0), dtype=np.float32))
+            if len(rows) <= MATRIX_CACHE_ROWS:
+                cache[key] = (token, (ids, expires, matrix))
+                while len(cache) > MATRIX_CACHE_SCOPES:  # (the only user of the cache for now)
+                    cache.popitem(last=False)
+            return ids, expires, matrix
+
+        ids, expires, matrix = self.read_transaction(tx)
+        if not query.include_expired:
+            live = expires > epoch(query.now or utcnow())
+            if not live.all():
+                return [i for i, keep in zip(ids, live) if keep], matrix[live]
+        return list(ids), matrix
 
     def unindexed_ids(self, limit: int | None = None) -> list[str]:
         """Ids with an embedding not yet confirmed in the vector index (sorted)."""
