@@ -1026,6 +1026,53 @@ def test_match_bound_is_tight_on_one_index_range_and_never_low(record_store):
     assert at_most >= record_store.count(CubeQuery(conditions=cat_a)) and total >= 9
 
 
+def test_match_bounds_kept_between_calls_follow_every_write(record_store):
+    cat_a = CubeQuery(conditions=(Condition(("cat",), "$eq", "a"),))
+    put(record_store, [cube(f"n{i}", key=f"k{i}", metadata={"cat": "a"}) for i in range(3)])
+    assert record_store.match_bound(cat_a, 100) == record_store.match_bound(cat_a, 100) == (3, 3)
+    put(record_store, [cube("more", key="more", metadata={"cat": "a"})])
+    assert record_store.match_bound(cat_a, 100) == (4, 4)
+    one, two = frozenset({"x"}), frozenset({"x", "y"})  # the ids' count is part of what is kept
+    assert record_store.match_bound(CubeQuery(ids=one), 100)[0] == 1
+    assert record_store.match_bound(CubeQuery(ids=two), 100)[0] == 2
+    assert record_store.match_bound(CubeQuery(), 100)[0] == 4
+
+
+def test_kept_read_keeps_values_until_the_database_changes(record_store):
+    calls = []
+
+    def read(conn):
+        calls.append(1)
+        return conn.execute("SELECT count(*) FROM cubes").fetchone()[0]
+
+    assert record_store.kept_read("n", read) == record_store.kept_read("n", read) == 0 and len(calls) == 1
+    put(record_store, [cube("a")])
+    assert record_store.kept_read("n", read) == 1 and len(calls) == 2
+    assert record_store.kept_read(["unhashable"], read) == 1 and len(calls) == 3  # read, not kept
+    assert record_store.kept_read("big", read, keep=lambda v: False) == 1
+    assert record_store.kept_read("big", read, keep=lambda v: False) == 1 and len(calls) == 5
+
+
+def test_access_bookkeeping_keeps_kept_reads_and_heat_filters_stay_exact(record_store):
+    # a search counts an access (touch): that does not change what kept reads return, so they are kept;
+    # a filter on heat is never answered from a kept matrix
+    put(record_store, [cube("a", key="a"), cube("b", key="b")], [vec(1, 0, 0), vec(0, 1, 0)])
+    calls = []
+
+    def read(conn):
+        calls.append(1)
+        return conn.execute("SELECT count(*) FROM cubes").fetchone()[0]
+
+    record_store.kept_read("n", read)
+    ids = record_store.embedding_matrix(CubeQuery())[0]
+    record_store.touch(ids[:1], T0, heat_delta=5.0)
+    assert record_store.kept_read("n", read) == 2 and len(calls) == 1
+    hot = CubeQuery(cube_conditions=(Condition(("heat",), "$gt", 1.0),))
+    assert record_store.embedding_matrix(hot)[0] == ids[:1]
+    record_store.touch(ids[1:], T0, heat_delta=5.0)
+    assert sorted(record_store.embedding_matrix(hot)[0]) == sorted(ids)
+
+
 def test_metadata_filters_follow_overwrites_clashes_and_deletes(record_store):
     a = cube("a", key="a", metadata={"cat": "x", "n": 1})
     b = cube("b", key="b", metadata={"cat": "y", "n": 2})

@@ -32,6 +32,9 @@ from ...errors import InvalidInputError, StorageError, StoreLockedError
 from .schema import CACHE_KIB, FIELDS_BACKFILL, SCHEMA, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES
 
 T = TypeVar("T")
+
+#: How many read results :meth:`SQLiteConnection.kept_read` keeps.
+KEPT_READS = 32
 S = TypeVar("S", bound="SQLiteConnection")
 
 
@@ -65,8 +68,7 @@ class SQLiteConnection:
         self._side_lock = threading.Lock()
         self._side: sqlite3.Connection | None = None
         self._writes = 0  # write transactions run on this object's connection (see change_token)
-        #: Read results the engine's parts keep while :meth:`change_token` is unchanged (key -> (token, value)).
-        self.token_cache: OrderedDict[Any, tuple[tuple[int, int], Any]] = OrderedDict()
+        self._kept: OrderedDict[Any, tuple[tuple[int, int], Any]] = OrderedDict()  # see kept_read
         self._closed = False
         self._open()
         self.setup()
@@ -108,8 +110,9 @@ class SQLiteConnection:
             "close stale processes using this file, or raise MemOSConfig.busy_timeout_s"
         )
 
-    def _retry(self, fn: Callable[[sqlite3.Connection], T], *, begin: str | None) -> T:
-        """Run ``fn`` in one transaction (``begin``: ``"BEGIN IMMEDIATE"``, ``"BEGIN"`` or ``None``).
+    def _retry(self, fn: Callable[[sqlite3.Connection], T], *, begin: str | None, counted: bool = False) -> T:
+        """Run ``fn`` in one transaction (``begin``: ``"BEGIN IMMEDIATE"``, ``"BEGIN"`` or ``None``;
+        ``counted``: a write :meth:`change_token` counts).
 
         Busy/locked errors roll back and retry with jittered exponential backoff
         until ``busy_timeout_s`` has passed.
@@ -119,8 +122,8 @@ class SQLiteConnection:
         while True:
             with self._lock:
                 conn = self._connection()
-                if begin == "BEGIN IMMEDIATE":
-                    self._writes += 1  # before the first statement: a reader never sees a write under an old token
+                if counted:
+                    self._writes += 1  # under the lock, before the first statement: no read sees it under an old token
                 try:
                     if begin:
                         conn.execute(begin)
@@ -168,9 +171,13 @@ class SQLiteConnection:
             except sqlite3.Error:
                 pass
 
-    def write_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction (retried while the database is busy)."""
-        return self._retry(fn, begin="BEGIN IMMEDIATE")
+    def write_transaction(self, fn: Callable[[sqlite3.Connection], T], *, bookkeeping: bool = False) -> T:
+        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction (retried while the database is busy).
+
+        ``bookkeeping=True`` marks a write of access counts, heat and access times only: it does not
+        count as a change for :meth:`kept_read` (whose reads never depend on those columns).
+        """
+        return self._retry(fn, begin="BEGIN IMMEDIATE", counted=not bookkeeping)
 
     def read_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in one read transaction (a consistent snapshot; retried while busy)."""
@@ -179,9 +186,39 @@ class SQLiteConnection:
     def change_token(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """A value that differs whenever the database may have changed since it was last read: SQLite's
         ``data_version`` (commits of every other connection, other processes included) and the count of
-        this object's own write transactions. Read it on the main connection inside
+        this object's own write transactions (bookkeeping writes left out). Read it on the main connection inside
         :meth:`read_transaction`, beside the statement whose result it labels."""
         return conn.execute("PRAGMA data_version").fetchone()[0], self._writes
+
+    def kept_read(self, key: Any, fn: Callable[[sqlite3.Connection], T], *,
+                  keep: Callable[[T], bool] = lambda value: True) -> T:
+        """:meth:`read_transaction` of ``fn``, or the value it gave for ``key`` before if the database has
+        not changed since (:meth:`change_token`): for reads that searches repeat (the last
+        :data:`KEPT_READS` keys are kept; ``keep`` says whether a value is worth keeping).
+
+        ``fn``'s value must depend only on the database (not on the time), not on access counts, heat or
+        access times (see ``bookkeeping`` in :meth:`write_transaction`), and callers must not change it.
+        An unhashable ``key`` is read without keeping.
+        """
+        try:
+            hash(key)
+        except TypeError:
+            return self.read_transaction(fn)
+
+        def tx(conn: sqlite3.Connection) -> T:
+            token = self.change_token(conn)
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == token:
+                self._kept.move_to_end(key)
+                return kept[1]
+            value = fn(conn)
+            if keep(value):
+                self._kept[key] = (token, value)
+                while len(self._kept) > KEPT_READS:
+                    self._kept.popitem(last=False)
+            return value
+
+        return self.read_transaction(tx)
 
     def side_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run the read ``fn(conn)`` on a second connection, so it can run beside the main one's statements.

@@ -341,6 +341,8 @@ class SQLiteCubeRecords(SQLiteConnection):
         (:func:`~.compiler.bound_statements`), and ``max(rid)``, a bound on all cubes stored.
 
         Each range read stops after ``min(cap, bound so far) + 1`` entries: past that it cannot tighten the bound.
+        The bound is kept for the next call with the same query while the database is unchanged
+        (:meth:`~.connection.SQLiteConnection.kept_read`).
         """
         statements = bound_statements(query)
 
@@ -354,7 +356,8 @@ class SQLiteCubeRecords(SQLiteConnection):
                     at_most = n
             return at_most, total
 
-        return self.read_transaction(tx)
+        return self.kept_read(("match_bound", int(cap), -1 if query.ids is None else len(query.ids),
+                               *(x for sql, params in statements for x in (sql, *params))), tx)
 
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``.

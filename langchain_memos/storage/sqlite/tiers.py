@@ -165,7 +165,7 @@ class SQLiteTierState(SQLiteConnection):
                              "WHERE id = ?",
                              (data["access_count"], data["heat"], epoch, dumps(data, "cube"), cube_id))
 
-        self.write_transaction(tx)
+        self.write_transaction(tx, bookkeeping=True)
 
     def record_coaccess(self, groups: Sequence[Sequence[str]], at: datetime) -> None:
         """Count each pair of ids retrieved together in a group, in both directions (unknown ids ignored)."""

@@ -19,10 +19,9 @@ from .compiler import compile_query
 from .connection import SQLiteConnection
 from .values import epoch, json_list
 
-#: Scopes whose embedding matrix is kept for the next exact search of the same scope, and the most
-#: rows such a matrix may have (8,192 rows of 384 floats are 12 MiB).
-MATRIX_CACHE_SCOPES = 8
-MATRIX_CACHE_ROWS = 8192
+#: The most rows a scope's embedding matrix may have to be kept for the next exact search of that scope
+#: (8,192 rows of 384 floats are 12 MiB).
+MATRIX_KEPT_ROWS = 8192
 
 
 def check_dim(conn: sqlite3.Connection, dim: int) -> None:
@@ -66,14 +65,14 @@ class SQLitePendingVectors(SQLiteConnection):
         """Ids and stored embeddings (a float32 matrix, one row each) of the cubes matching ``query``
         that have one, at most ``limit`` (one statement; the rows are joined into one buffer).
 
-        The whole matrix of a scope (no ``limit``, no ``ids``) of at most :data:`MATRIX_CACHE_ROWS`
+        The whole matrix of a scope (no ``limit``, ``ids`` or ``cube_conditions``) of at most :data:`MATRIX_KEPT_ROWS`
         rows is kept, with each row's expiry, for the next call on that scope while the database
         is unchanged (:meth:`~.connection.SQLiteConnection.change_token`); rows that expired since
         are dropped from what is returned.
         """
         import numpy as np
 
-        if limit is None and query.ids is None:
+        if limit is None and query.ids is None and not query.cube_conditions:  # (those may test access counts)
             return self._scope_matrix(query)
         where, params = compile_query(query)
         rows = self.read_transaction(lambda conn: conn.execute(
@@ -86,33 +85,23 @@ class SQLitePendingVectors(SQLiteConnection):
         return [r[0] for r in rows], matrix
 
     def _scope_matrix(self, query: CubeQuery) -> tuple[list[str], Any]:
-        """:meth:`embedding_matrix` of a whole scope, through the scope cache."""
+        """:meth:`embedding_matrix` of a whole scope: every row with its expiry, kept between calls
+        (:meth:`~.connection.SQLiteConnection.kept_read`), the rows expired by now dropped."""
         import numpy as np
 
         where, params = compile_query(replace(query, include_expired=True, now=None))  # expiry applied below
-        key = ("embedding_matrix", where, *params)
         sql = f"SELECT c.id, c.expires_at, v.vec FROM cubes AS c JOIN vectors AS v ON v.id = c.id WHERE {where}"
-        cache = self.token_cache
 
-        def tx(conn: sqlite3.Connection) -> tuple[list[str], Any, Any]:
-            token = self.change_token(conn)
-            kept = cache.get(key)
-            if kept is not None and kept[0] == token:
-                cache.move_to_end(key)
-                return kept[1]
+        def read(conn: sqlite3.Connection) -> tuple[list[str], Any, Any]:
             rows = conn.execute(sql, params).fetchall()
-            ids = [r[0] for r in rows]
             expires = np.array([np.inf if r[1] is None else r[1] for r in rows], dtype=np.float64)
             # every stored vector of a store has the store's dimension (checked on write)
             matrix = (np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1) if rows
                       else np.zeros((0, 0), dtype=np.float32))
-            if len(rows) <= MATRIX_CACHE_ROWS:
-                cache[key] = (token, (ids, expires, matrix))
-                while len(cache) > MATRIX_CACHE_SCOPES:  # (the only user of the cache for now)
-                    cache.popitem(last=False)
-            return ids, expires, matrix
+            return [r[0] for r in rows], expires, matrix
 
-        ids, expires, matrix = self.read_transaction(tx)
+        ids, expires, matrix = self.kept_read(("embedding_matrix", where, *params), read,
+                                              keep=lambda value: len(value[0]) <= MATRIX_KEPT_ROWS)
         if not query.include_expired:
             live = expires > epoch(query.now or utcnow())
             if not live.all():
