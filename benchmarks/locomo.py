@@ -13,7 +13,8 @@ memory (session summary, entity profile; added next to the turns for memos) to
 each of its sources, each taking one of the k places (:func:`shown_refs`); the
 context tokens count the memories that show the first 10 dia_ids. All systems
 run in this process on the same embedding model, each paying for its own
-embedding calls.
+embedding calls; after ingest they answer each question one after another (who goes
+first rotates), so their latencies compare side by side.
 
 With ``--cv`` memos answers under every setting of :data:`CV_GRID` (one query
 embedding, several rankings) and the headline figures are leave-one-conversation-out:
@@ -290,55 +291,64 @@ def _metrics(scored: Sequence[Scored]) -> dict[str, Any]:
     }
 
 
-def run_questions(system: System, conversations: Sequence[Conversation], *,
-                  progress: bool = True) -> tuple[list[QuestionRun], dict[str, Any]]:
-    """Ingest then ask every question under each of the system's settings.
+def run_questions(systems: Sequence[System], conversations: Sequence[Conversation], *,
+                  progress: bool = True) -> dict[str, tuple[list[QuestionRun], dict[str, Any]]]:
+    """Ingest into every system, then ask every question of every system in turn, under each of its settings.
+
+    The systems answer each question one after another (who goes first rotates from question to
+    question), so a change in the machine's speed during the run (other load, clock) weighs on all
+    of them alike and their latencies compare side by side.
 
     Returns:
-        The answered questions and the timing block (ingest rate; search latency of the
-        first setting, the one a plain run uses, embedding included).
+        System name -> the answered questions and the timing block (ingest rate; search latency of
+        the first setting, the one a plain run uses, embedding included).
     """
     from langchain_memos.render import count_tokens
 
     turns = sum(len(c.turns) for c in conversations)
-    started = time.perf_counter()
-    with tqdm(total=turns, desc=f"ingest {system.name}", unit="turn", disable=not progress, file=sys.stderr) as bar:
-        for conv in conversations:
-            system.ingest(conv)
-            bar.update(len(conv.turns))
-    ingest_s = time.perf_counter() - started
+    ingest_s: dict[str, float] = {}
+    for system in systems:
+        started = time.perf_counter()
+        with tqdm(total=turns, desc=f"ingest {system.name}", unit="turn", disable=not progress,
+                  file=sys.stderr) as bar:
+            for conv in conversations:
+                system.ingest(conv)
+                bar.update(len(conv.turns))
+        ingest_s[system.name] = time.perf_counter() - started
 
-    runs: list[QuestionRun] = []
-    latencies: list[float] = []
-    stages: list[Any] = []
+    runs: dict[str, list[QuestionRun]] = {s.name: [] for s in systems}
+    latencies: dict[str, list[float]] = {s.name: [] for s in systems}
+    stages: dict[str, list[Any]] = {s.name: [] for s in systems}
     questions = [(c, q) for c in conversations for q in c.questions]
-    for conv, q in tqdm(questions, desc=f"query {system.name}", unit="q", disable=not progress, file=sys.stderr):
-        answers, first_ms = system.search(conv, q.text, max(KS))
-        latencies.append(first_ms)
-        if system.last_timings is not None:
-            stages.append(system.last_timings)
-        runs.append(QuestionRun(conversation=conv.sample_id, category=q.category, evidence=q.evidence,
-                                refs={name: refs for name, (refs, _) in answers.items()},
-                                tokens={name: count_tokens(text) for name, (_, text) in answers.items()}))
-    return runs, {
-        "search_ms_p50": round(percentile(latencies, 50), 3),
-        "search_ms_p95": round(percentile(latencies, 95), 3),
-        "ingest_per_s": round(turns / ingest_s, 2) if ingest_s else 0.0,
-        "ingest_s": round(ingest_s, 3),
-        "search_stages_ms": stage_breakdown(stages),
-    }
+    for n, (conv, q) in enumerate(tqdm(questions, desc="query " + ", ".join(s.name for s in systems), unit="q",
+                                       disable=not progress, file=sys.stderr)):
+        for system in [*systems[n % len(systems):], *systems[:n % len(systems)]]:
+            answers, first_ms = system.search(conv, q.text, max(KS))
+            latencies[system.name].append(first_ms)
+            if system.last_timings is not None:
+                stages[system.name].append(system.last_timings)
+            runs[system.name].append(QuestionRun(
+                conversation=conv.sample_id, category=q.category, evidence=q.evidence,
+                refs={name: refs for name, (refs, _) in answers.items()},
+                tokens={name: count_tokens(text) for name, (_, text) in answers.items()}))
+    return {s.name: (runs[s.name], {
+        "search_ms_p50": round(percentile(latencies[s.name], 50), 3),
+        "search_ms_p95": round(percentile(latencies[s.name], 95), 3),
+        "ingest_per_s": round(turns / ingest_s[s.name], 2) if ingest_s[s.name] else 0.0,
+        "ingest_s": round(ingest_s[s.name], 3),
+        "search_stages_ms": stage_breakdown(stages[s.name]),
+    }) for s in systems}
 
 
-def evaluate(system: System, conversations: Sequence[Conversation], *, progress: bool = True,
+def evaluate(system: System, runs: Sequence[QuestionRun], timing: dict[str, Any], *,
              cv: bool = False) -> dict[str, Any]:
-    """The metrics block of one system.
+    """The metrics block of one system, from its answered questions and timing (:func:`run_questions`).
 
     Without ``cv`` the system's first (default) setting scores every question. With ``cv``
     the headline figures are leave-one-conversation-out (:func:`~benchmarks.cv.cross_validated`),
     ``in_sample`` holds the figures of the setting best on all conversations, and
     ``settings_chosen`` which setting each held-out conversation was scored with.
     """
-    runs, timing = run_questions(system, conversations, progress=progress)
     if not cv:
         return {**_metrics(fixed(runs, next(iter(system.settings)))), **timing}
     scored = cross_validated(runs, select_k=SELECT_K)
@@ -418,13 +428,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     graph: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="memos-locomo-") as tmp:
-        for system in build_systems(args.systems.split(","), embeddings, Path(tmp), graph_weight=args.graph_weight,
-                                    cv=args.cv, derive=args.derived):
-            try:
-                results[system.name] = evaluate(system, conversations, progress=not args.no_progress, cv=args.cv)
+        systems = build_systems(args.systems.split(","), embeddings, Path(tmp), graph_weight=args.graph_weight,
+                                cv=args.cv, derive=args.derived)
+        try:
+            answered = run_questions(systems, conversations, progress=not args.no_progress)
+            for system in systems:
+                results[system.name] = evaluate(system, *answered[system.name], cv=args.cv)
                 if system.name == "memos" and isinstance(system, MemOSSystem):
                     graph = system.graph_block()
-            finally:
+        finally:
+            for system in systems:
                 system.close()
     payload = {
         "benchmark": "locomo_evidence_recall",

@@ -73,6 +73,38 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     assert "memos" in capsys.readouterr().out  # the readable table
 
 
+def test_systems_answer_each_question_in_turn_with_a_rotating_first(tmp_path: Path) -> None:
+    # question by question, so a slower stretch of the machine weighs on every system alike
+    from benchmarks.locomo import run_questions
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(SAMPLE))
+    [conv] = load_locomo(path)
+    log: list[tuple[str, str]] = []
+
+    class Recorder:
+        settings = {"default": {}}
+        last_timings = None
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def ingest(self, conv) -> None:
+            log.append((self.name, "ingest"))
+
+        def search(self, conv, question: str, k: int):
+            log.append((self.name, question))
+            return {"default": (["D1:1"], "text")}, 1.0
+
+    answered = run_questions([Recorder("a"), Recorder("b")], [conv], progress=False)
+    questions = [q.text for q in conv.questions]
+    assert log[:2] == [("a", "ingest"), ("b", "ingest")]
+    assert log[2:] == [pair for i, q in enumerate(questions)
+                       for pair in ([("a", q), ("b", q)] if i % 2 == 0 else [("b", q), ("a", q)])]
+    assert {name: len(runs) for name, (runs, _) in answered.items()} == {"a": 4, "b": 4}
+    assert answered["a"][1]["search_ms_p50"] == 1.0
+
+
 def test_cv_reports_leave_one_out_beside_in_sample(tmp_path: Path, capsys) -> None:
     second = json.loads(json.dumps(SAMPLE[0]))
     second["sample_id"] = "tiny-2"

@@ -12,6 +12,7 @@ from langchain_memos import MemOS, SearchResults, SearchTimings
 from langchain_memos.embeddings import HashingEmbeddings
 from langchain_memos.engine.timings import SEARCH_STAGES
 from langchain_memos.integrations.store import MemOSStore
+from langchain_memos.storage.base import CubeQuery
 
 TEXTS = ["Alice prefers green tea in the morning", "Bob drinks espresso after lunch",
          "Alice visited Lisbon in May", "The team meets on Fridays"]
@@ -89,15 +90,23 @@ def test_store_search_sync_and_async_carry_the_breakdown() -> None:
         assert_breakdown(listed.timings, embedded=False)
 
 
-def test_keyword_stage_runs_beside_the_vector_stage_and_reports_its_own_time(tmp_path) -> None:
+def test_keyword_stage_runs_beside_an_index_search_and_after_an_exact_scan(tmp_path, monkeypatch) -> None:
     from langchain_memos.config import MemOSConfig
 
     with MemOS(config=MemOSConfig(path=str(tmp_path / "m")), embeddings=HashingEmbeddings(64)) as memos:
         memos.add(TEXTS, ("u",))
-        hits = memos.search("Alice green tea", ("u",), k=2)
-        assert hits[0].cube.content == "Alice prefers green tea in the morning"
-        assert hits.timings.parallel_ms["keyword_search"] > 0.0
-        assert_breakdown(hits.timings, embedded=True)
+        small = memos.search("Alice green tea", ("u",), k=2)  # a small scope: scanned exactly, keywords after
+        assert memos.engine.exact_scope(CubeQuery(namespace_prefix=("u",)), 50)
+        assert "keyword_search" not in small.timings.parallel_ms
+        assert_breakdown(small.timings, embedded=True)
+        monkeypatch.setattr(memos.engine, "exact_scope", lambda cq, pool: False)  # as for a large scope
+        beside = memos.search("Alice green tea", ("u",), k=2)
+        assert beside.timings.parallel_ms["keyword_search"] > 0.0
+        assert_breakdown(beside.timings, embedded=True)
+        for hits in (small, beside):
+            assert hits[0].cube.content == "Alice prefers green tea in the morning"
+            assert hits[0].reasons["keyword"] > 0
+        assert [(h.cube.id, h.score) for h in small] == [(h.cube.id, h.score) for h in beside]
 
 
 def test_side_read_sees_committed_writes_and_fails_typed_once_closed(tmp_path) -> None:

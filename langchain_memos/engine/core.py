@@ -74,6 +74,12 @@ class EngineField:
         setattr(shell.engine, self.name, value)
 
 
+def exact_scan_limit(pool: int) -> int:
+    """Matching cubes up to which :meth:`MemoryEngine.vector_candidates` scores exactly (~10 ms of float32
+    reads from SQLite when nothing is kept)."""
+    return max(2000, 4 * pool)
+
+
 class MemoryEngine(StateSteps):
     """The engines of one memory and the I/O steps over them (reads and bookkeeping: :class:`~.state.StateSteps`).
 
@@ -319,20 +325,26 @@ class MemoryEngine(StateSteps):
         timings.lap("query_analysis")
         if query_vector is not None:
             validate_embeddings([query_vector], expected=1, dim=self.dim())  # typed error on a wrong-sized query
-        # the keyword search runs in a helper thread beside the vector stage (its own SQLite connection)
-        keyword_future = (self._helpers().submit(self._timed_keyword_search, analysis.keywords, cq,
-                                                 config.engine_pool(plan.k, config.keyword_pool), config.keyword_column_weights)
-                          if analysis.keywords else None)
+        vector_pool = config.engine_pool(plan.k, config.vector_pool)
+        keyword_args = (analysis.keywords, cq, config.engine_pool(plan.k, config.keyword_pool),
+                        config.keyword_column_weights)
+        # the keyword search runs in a helper thread (its own SQLite connection) beside a vector stage that
+        # asks the vector index; beside an exact scan of a small scope it would cost more to hand over than
+        # it saves, so it runs after it here
+        beside = bool(analysis.keywords) and query_vector is not None and not self.exact_scope(cq, vector_pool)
+        keyword_future = self._helpers().submit(self._timed_keyword_search, *keyword_args) if beside else None
         timings.lap("query_analysis")
         read: dict[str, Any] = {}  # embeddings the vector stage read (its exact path): not read again
         try:
-            vector = (self.vector_candidates(cq, query_vector, config.engine_pool(plan.k, config.vector_pool), read)
-                      if query_vector is not None else [])
+            vector = self.vector_candidates(cq, query_vector, vector_pool, read) if query_vector is not None else []
         finally:
             timings.lap("vector_search")
             keyword, keyword_ms = keyword_future.result() if keyword_future is not None else ([], 0.0)
+        if keyword_future is not None:
+            timings.parallel_ms["keyword_search"] = keyword_ms
+        elif analysis.keywords:
+            keyword = self._timed_keyword_search(*keyword_args)[0]
         timings.lap("keyword_search")
-        timings.parallel_ms["keyword_search"] = keyword_ms
         ids = {h.id for h in keyword} | {h.id for h in vector}
         graph: dict[str, float] = {}
         if self.graph is not None and config.graph_weight > 0:
@@ -447,7 +459,7 @@ class MemoryEngine(StateSteps):
           match, the exact path answers. So restrictive filters never starve the pool,
           and archive, expired or unindexed cubes are handled exactly.
         """
-        exact_limit = max(2000, 4 * pool)  # ~10 ms of float32 reads from SQLite
+        exact_limit = exact_scan_limit(pool)
         max_fetch = 16 * exact_limit
         at_most, total = self.records.match_bound(cq, max_fetch)
         probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
@@ -478,6 +490,12 @@ class MemoryEngine(StateSteps):
                     return self._exact_candidates(cq, query_vector, pool, read)
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
         return self._exact_candidates(cq, query_vector, pool, read)
+
+    def exact_scope(self, cq: CubeQuery, pool: int) -> bool:
+        """Whether :meth:`vector_candidates` answers ``cq`` by an exact scan without asking the vector index
+        (the record store's bound says few cubes match; the bound is kept, so asking again costs little)."""
+        exact_limit = exact_scan_limit(pool)
+        return self.records.match_bound(cq, 16 * exact_limit)[0] <= exact_limit
 
     def _few_match(self, cq: CubeQuery, exact_limit: int) -> bool:
         """Whether at most ``exact_limit`` cubes match ``cq`` (an ids-only query with a limit)."""
