@@ -32,10 +32,10 @@ from ...errors import InvalidInputError, StorageError, StoreLockedError
 from .schema import CACHE_KIB, FIELDS_BACKFILL, SCHEMA, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES
 
 T = TypeVar("T")
+S = TypeVar("S", bound="SQLiteConnection")
 
 #: How many read results :meth:`SQLiteConnection.kept_read` keeps.
 KEPT_READS = 32
-S = TypeVar("S", bound="SQLiteConnection")
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -186,8 +186,8 @@ class SQLiteConnection:
     def change_token(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """A value that differs whenever the database may have changed since it was last read: SQLite's
         ``data_version`` (commits of every other connection, other processes included) and the count of
-        this object's own write transactions (bookkeeping writes left out). Read it on the main connection inside
-        :meth:`read_transaction`, beside the statement whose result it labels."""
+        this object's own write transactions (bookkeeping writes left out). Read it on the main
+        connection inside :meth:`read_transaction`, beside the statement whose result it labels."""
         return conn.execute("PRAGMA data_version").fetchone()[0], self._writes
 
     def kept_read(self, key: Any, fn: Callable[[sqlite3.Connection], T], *,

@@ -32,6 +32,7 @@ from .vectors import check_dim, drop_vector, put_vector
 #: Namespaces of at most this many cubes are read cube by cube (:meth:`SQLiteCubeRecords.distinct_metadata`).
 SMALL_SCOPE = 4096
 
+
 def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
                with_history: bool = True) -> dict[str, MemCube]:
     """Build cubes (with history unless ``with_history=False``) from ``(id, data)`` rows, by id."""

@@ -65,10 +65,10 @@ class SQLitePendingVectors(SQLiteConnection):
         """Ids and stored embeddings (a float32 matrix, one row each) of the cubes matching ``query``
         that have one, at most ``limit`` (one statement; the rows are joined into one buffer).
 
-        The whole matrix of a scope (no ``limit``, ``ids`` or ``cube_conditions``) of at most :data:`MATRIX_KEPT_ROWS`
-        rows is kept, with each row's expiry, for the next call on that scope while the database
-        is unchanged (:meth:`~.connection.SQLiteConnection.change_token`); rows that expired since
-        are dropped from what is returned.
+        The whole matrix of a scope (no ``limit``, ``ids`` or ``cube_conditions``) of at most
+        :data:`MATRIX_KEPT_ROWS` rows is kept, with each row's expiry, for the next call on that scope
+        while the database is unchanged (:meth:`~.connection.SQLiteConnection.kept_read`); rows that
+        expired since are dropped from what is returned.
         """
         import numpy as np
 
