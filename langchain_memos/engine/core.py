@@ -74,10 +74,13 @@ class EngineField:
         setattr(shell.engine, self.name, value)
 
 
-def exact_scan_limit(pool: int) -> int:
-    """Matching cubes up to which :meth:`MemoryEngine.vector_candidates` scores exactly (~10 ms of float32
-    reads from SQLite when nothing is kept)."""
-    return max(2000, 4 * pool)
+def scan_limits(pool: int) -> tuple[int, int]:
+    """``(exact_limit, max_fetch)`` of :meth:`MemoryEngine.vector_candidates` for a pool: the matching
+    cubes up to which it scores exactly (~10 ms of float32 reads from SQLite when nothing is kept), and
+    the most ids it asks the vector index for (also the cap of its match bound, so
+    :meth:`MemoryEngine.exact_scope` asks for the same, kept bound)."""
+    exact_limit = max(2000, 4 * pool)
+    return exact_limit, 16 * exact_limit
 
 
 class MemoryEngine(StateSteps):
@@ -459,8 +462,7 @@ class MemoryEngine(StateSteps):
           match, the exact path answers. So restrictive filters never starve the pool,
           and archive, expired or unindexed cubes are handled exactly.
         """
-        exact_limit = exact_scan_limit(pool)
-        max_fetch = 16 * exact_limit
+        exact_limit, max_fetch = scan_limits(pool)
         at_most, total = self.records.match_bound(cq, max_fetch)
         probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
         if at_most <= exact_limit or (probed and self._few_match(cq, exact_limit)):
@@ -494,8 +496,8 @@ class MemoryEngine(StateSteps):
     def exact_scope(self, cq: CubeQuery, pool: int) -> bool:
         """Whether :meth:`vector_candidates` answers ``cq`` by an exact scan without asking the vector index
         (the record store's bound says few cubes match; the bound is kept, so asking again costs little)."""
-        exact_limit = exact_scan_limit(pool)
-        return self.records.match_bound(cq, 16 * exact_limit)[0] <= exact_limit
+        exact_limit, max_fetch = scan_limits(pool)
+        return self.records.match_bound(cq, max_fetch)[0] <= exact_limit
 
     def _few_match(self, cq: CubeQuery, exact_limit: int) -> bool:
         """Whether at most ``exact_limit`` cubes match ``cq`` (an ids-only query with a limit)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
@@ -372,14 +371,15 @@ class SQLiteCubeRecords(SQLiteConnection):
                     f"WHERE f.key = ? AND {where} ORDER BY f.atom LIMIT ?")
         by_cube = (f"SELECT DISTINCT f.atom FROM cubes AS c CROSS JOIN metadata_fields AS f "
                    f"ON f.rid = c.rid AND f.key = ? WHERE {where} ORDER BY f.atom LIMIT ?")
-        scope = bound_statements(replace(query, conditions=()))  # the namespace range, when there is one
+        scoped = bool(query.namespace_prefix or query.exact_namespace)
+        ns_where, ns_params = prefix_sql("ns", query.namespace_prefix, query.exact_namespace)
 
         def tx(conn: sqlite3.Connection) -> list[Any]:
             # one index probe answers the common case (no cube has the field) without compiling the filters
             if conn.execute("SELECT 1 FROM metadata_fields WHERE key = ? LIMIT 1", (field,)).fetchone() is None:
                 return []
-            small = bool(scope) and conn.execute(f"SELECT count(*) FROM ({scope[0][0]} LIMIT ?)",
-                                                 [*scope[0][1], SMALL_SCOPE + 1]).fetchone()[0] <= SMALL_SCOPE
+            small = scoped and conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM cubes WHERE {ns_where} LIMIT ?)",
+                                            [*ns_params, SMALL_SCOPE + 1]).fetchone()[0] <= SMALL_SCOPE
             return conn.execute(by_cube if small else by_field, [field, *params, int(limit)]).fetchall()
 
         return [r[0] for r in self.read_transaction(tx)]

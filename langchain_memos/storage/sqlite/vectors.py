@@ -24,6 +24,19 @@ from .values import epoch, json_list
 MATRIX_KEPT_ROWS = 8192
 
 
+def float32_matrix(blobs: Sequence[bytes]) -> Any:
+    """The stored float32 embeddings ``blobs`` as one read-only matrix, a row each (``(0, 0)`` for none).
+
+    Every stored vector of a store has the store's dimension (checked on write), so the blobs are
+    joined into one buffer.
+    """
+    import numpy as np
+
+    if not blobs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
+
+
 def check_dim(conn: sqlite3.Connection, dim: int) -> None:
     """Record the store's embedding dimension on its first embedding; refuse any other one after that."""
     row = conn.execute("SELECT value FROM meta WHERE name = 'embedding_dim'").fetchone()
@@ -70,19 +83,13 @@ class SQLitePendingVectors(SQLiteConnection):
         while the database is unchanged (:meth:`~.connection.SQLiteConnection.kept_read`); rows that
         expired since are dropped from what is returned.
         """
-        import numpy as np
-
         if limit is None and query.ids is None and not query.cube_conditions:  # (those may test access counts)
             return self._scope_matrix(query)
         where, params = compile_query(query)
         rows = self.read_transaction(lambda conn: conn.execute(
             f"SELECT c.id, v.vec FROM cubes AS c JOIN vectors AS v ON v.id = c.id WHERE {where} LIMIT ?",
             [*params, -1 if limit is None else int(limit)]).fetchall())
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        # every stored vector of a store has the store's dimension (checked on write)
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
-        return [r[0] for r in rows], matrix
+        return [r[0] for r in rows], float32_matrix([r[1] for r in rows])
 
     def _scope_matrix(self, query: CubeQuery) -> tuple[list[str], Any]:
         """:meth:`embedding_matrix` of a whole scope: every row with its expiry, kept between calls
@@ -95,10 +102,7 @@ class SQLitePendingVectors(SQLiteConnection):
         def read(conn: sqlite3.Connection) -> tuple[list[str], Any, Any]:
             rows = conn.execute(sql, params).fetchall()
             expires = np.array([np.inf if r[1] is None else r[1] for r in rows], dtype=np.float64)
-            # every stored vector of a store has the store's dimension (checked on write)
-            matrix = (np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1) if rows
-                      else np.zeros((0, 0), dtype=np.float32))
-            return [r[0] for r in rows], expires, matrix
+            return [r[0] for r in rows], expires, float32_matrix([r[2] for r in rows])
 
         ids, expires, matrix = self.kept_read(("embedding_matrix", where, *params), read,
                                               keep=lambda value: len(value[0]) <= MATRIX_KEPT_ROWS)
