@@ -55,6 +55,7 @@ from langchain_memos.storage.base import (
     ThreadLinks,
     TierMove,
     TierState,
+    ns_key,
 )
 from langchain_memos.retrieval.query import keywords
 from langchain_memos.storage.sqlite import SCHEMA_VERSION, SQLiteRecordStore, fts_match
@@ -495,6 +496,68 @@ def test_keyword_search_bm25_ranking(record_store):
     assert kw_search(record_store, "what did who how", CubeQuery(), 5) == []
     assert kw_search(record_store, "", CubeQuery(), 5) == []
     assert name[kw_search(record_store, "naïve strongly coffees", CubeQuery(), 5)[0].id] == "coffee"
+
+
+
+def test_keyword_head_gives_the_full_statements_answer_or_steps_aside(record_store, monkeypatch):
+    """A large scope's keyword search scores its head first; whatever the head settles is exactly what the
+    full BM25 statement returns (order, ties by id, scores), and a head that cannot settle a search
+    (a selective namespace) hands over to the full statement, after which the scope rests."""
+    import random
+
+    from langchain_memos.storage.sqlite import keyword as keyword_module
+    from langchain_memos.storage.sqlite.compiler import bm25_weights, keyword_search_sql
+
+    rng = random.Random(3)
+    words = ["tea", "green", "garden", "river", "train", "paper", "violin", "market", "winter", "cake"]
+    cubes = []
+    for i in range(600):
+        ns = ("t", "big") if i % 10 else ("t", "small")  # "small" holds 10% of the cubes
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(2, 6)))  # many equal scores: ties by id
+        meta = {"kind": rng.choice("ab"), "deep": {"n": i % 3}}
+        expires = T0 - timedelta(days=1) if i % 37 == 0 else None
+        cubes.append(cube(text, ns=ns, key=f"k{i}", metadata=meta, expires_at=expires))
+    # equal texts: every score ties, and a quarter of them lie in ("u", "q"), so a head of 4k rows holds
+    # about k of that scope's: whether the k-th is the best k by id only the full statement can tell
+    tied = [cube("lake stone", ns=("u", "q") if i % 4 == 0 else ("u", "r"), key=f"u{i}") for i in range(400)]
+    put(record_store, [*cubes, *tied])
+    heads = []
+    real = keyword_module.keyword_head_sql
+    monkeypatch.setattr(keyword_module, "keyword_head_sql", lambda *a: heads.append(a[1]) or real(*a))
+
+    def full(terms, query, k):
+        sql, params = keyword_search_sql(fts_match(terms), query, k, bm25_weights(None))
+        return [ScoredId(i, float(s)) for i, s in record_store.read_transaction(
+            lambda conn: conn.execute(sql, params).fetchall())]
+
+    big_kind = CubeQuery(namespace_prefix=("t",), conditions=tuple(parse_filter({"kind": "a"})), now=T0)
+    nested = CubeQuery(namespace_prefix=("t",), conditions=tuple(parse_filter({"kind": "b", "deep.n": 1})),
+                       now=T0)
+    small = CubeQuery(namespace_prefix=("t", "small"), now=T0)
+    quarter = CubeQuery(namespace_prefix=("u", "q"), now=T0)
+    for query in (big_kind, nested, CubeQuery(now=T0), small, quarter):
+        for terms in (["tea"], ["green", "violin"], words, ["absent"], ["lake"]):
+            for k in (1, 5, 40):
+                record_store._head_rest.clear()
+                heads.clear()
+                got = record_store.keyword_search(terms, query, k)
+                assert got == full(terms, query, k), (query, terms, k)
+                assert heads == [query]  # the head was tried first, whatever it settled
+    # a selective namespace: the head (the best rows of the whole store) cannot settle it
+    record_store._head_rest.clear()
+    heads.clear()
+    assert record_store.keyword_search(words, small, 20) == full(words, small, 20)
+    assert record_store._head_rest == {(ns_key(("t", "small")), False): keyword_module.HEAD_REST}
+    for _ in range(keyword_module.HEAD_REST):  # the scope rests: the full statement alone, still exact
+        assert record_store.keyword_search(words, small, 20) == full(words, small, 20)
+    assert len(heads) == 1
+    record_store.keyword_search(words, small, 20)  # rested: the head is tried again
+    assert len(heads) == 2
+    # a search restricted to ids never uses the head
+    ids = frozenset(c.id for c in cubes[:50])
+    assert record_store.keyword_search(words, replace(big_kind, ids=ids), 5) == full(
+        words, replace(big_kind, ids=ids), 5)
+    assert len(heads) == 2
 
 
 def test_fts_match_is_safe():

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 from ...cube import MemoryType, Status, Tier, to_utc, utcnow
@@ -380,12 +381,67 @@ def keyword_search_sql(match: str, query: CubeQuery, k: int,
     return sql, [*weights, match, *params, int(k)]
 
 
+
+def keyword_head_sql(match: str, query: CubeQuery, head: int,
+                     weights: Sequence[float]) -> tuple[str, list[Any]]:
+    """The head of a BM25 search: the best ``head`` matches by the keyword index's side of ``query`` alone.
+
+    Top-level metadata conditions test ``fts.rowid`` (the ``metadata_fields`` index), so
+    only the rows they keep are scored; the rest of ``query`` (scope, status, expiry,
+    nested paths) is tested on the ``head`` rows only, and only ``head`` cubes are joined.
+    Each row is ``(id, score, passes)``: ``id`` is ``NULL`` for a keyword row without a
+    cube, ``passes`` whether the cube matches all of ``query``. Ties at the ``head``-th
+    score are cut arbitrarily; :func:`head_answer` says whether the head settles the search.
+
+    Args:
+        match: An FTS5 expression from :func:`fts_match`.
+        query: Restricts the cubes searched (its ``ids`` must be ``None``).
+        head: How many keyword rows to score into the head.
+        weights: From :func:`bm25_weights`.
+
+    Returns:
+        ``(sql, params)``.
+    """
+    inner = [_condition_sql(c, "c.metadata", "+fts.rowid") for c in query.conditions if len(c.path) == 1]
+    rest, rest_params = compile_query(replace(query, conditions=tuple(c for c in query.conditions
+                                                                      if len(c.path) != 1)))
+    bm25 = f"bm25(fts, {', '.join('?' * len(weights))})"
+    sql = (f"SELECT c.id, h.score, c.rid IS NOT NULL AND {rest} FROM "
+           f"(SELECT fts.rowid AS rid, -{bm25} AS score FROM fts WHERE fts MATCH ?"
+           f"{''.join(f' AND ({pred})' for pred, _ in inner)} ORDER BY score DESC LIMIT ?) AS h "
+           "LEFT JOIN cubes AS c ON c.rid = h.rid")
+    return sql, [*rest_params, *weights, match, *(v for _, p in inner for v in p), int(head)]
+
+
+def head_answer(rows: Sequence[tuple[Any, float, Any]], head: int, k: int) -> list[tuple[str, float]] | None:
+    """The best ``k`` ``(id, score)`` of the whole search from the rows of :func:`keyword_head_sql`, or ``None``
+    when the head cannot tell them.
+
+    The head settles the search when it is not full (it holds every match), or when ``k`` of
+    its rows pass and the ``k``-th passing score is above the head's lowest score (every row
+    at or above it is then in the head). Order: score descending, then id, as
+    :func:`keyword_search_sql`.
+
+    Example:
+        >>> head_answer([("a", 3.0, 1), ("b", 2.0, 0), ("c", 1.0, 1)], head=3, k=1)
+        [('a', 3.0)]
+        >>> head_answer([("a", 3.0, 0), ("b", 2.0, 0), ("c", 1.0, 1)], head=3, k=1) is None
+        True
+    """
+    passed = sorted(((-score, cube_id) for cube_id, score, ok in rows if ok))[:k]
+    if len(rows) >= head and (len(passed) < k or -passed[-1][0] <= min(score for _, score, _ in rows)):
+        return None
+    return [(cube_id, -negative) for negative, cube_id in passed]
+
+
 __all__ = [
     "MAX_QUERY_TERMS",
     "ORDERINGS",
     "bm25_weights",
     "compile_query",
     "fts_match",
+    "head_answer",
+    "keyword_head_sql",
     "keyword_search_sql",
     "order_sql",
     "page_params",
