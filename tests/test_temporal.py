@@ -37,6 +37,32 @@ def test_memory_dates_resolve_against_when_they_were_said(text: str, interval: t
     assert event_intervals(text, THURSDAY) == [interval]
 
 
+
+def test_patterns_skipped_for_missing_words_change_no_find(monkeypatch: pytest.MonkeyPatch) -> None:
+    """find_dates runs only the patterns whose words a text holds; running all of them finds the same."""
+    import itertools
+    import random
+
+    from langchain_memos.graph import dates
+
+    pieces = ["yesterday", "last night", "this morning", "tonight", "tomorrow", "the day before yesterday",
+              "two weekends ago", "3 years ago", "a couple of days ago", "last summer", "next spring", "this Friday",
+              "last Tuesday", "next weekend", "this week", "last month", "next year", "in 2009", "winter 2017",
+              "2 September", "September 2", "March 2020", "7 May 2023", "May 7, 2023", "2023-05-07", "Sept. 4",
+              "the week before", "the month after July 2019", "between 11 August and 15 August 2023",
+              "I may go", "a weekend", "every Sunday", "the 4th", "at 10", "AUGUST 11", "ſeptember 2"]
+    rng = random.Random(5)
+    texts = [" ".join(p) for p in itertools.combinations(pieces[:12], 2)]
+    texts += [" and ".join(rng.sample(pieces, rng.randint(1, 4))) + "." for _ in range(300)]
+    gated = [find_dates(t, THURSDAY) for t in texts]
+    # every pattern runs on every text that names a date (the behaviour without the gate)
+    monkeypatch.setattr(dates, "_date_words", lambda text: frozenset({"*"}) if dates._ANY_DATE.search(text)
+                        else frozenset())
+    monkeypatch.setattr(dates, "_NEEDS", {name: frozenset({"*"}) for name in dates._NEEDS})
+    assert [find_dates(t, THURSDAY) for t in texts] == gated
+    assert sum(map(len, gated)) > len(texts)  # the texts do name dates
+
+
 def test_question_intervals_need_no_reference_when_absolute() -> None:
     assert question_interval("Where did Oskar stay in the week before 3 February 2019?") == \
         _days("2019-01-27", "2019-02-03")

@@ -26,12 +26,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
-_MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
+_MONTHS = {m.casefold(): i for i, m in enumerate(calendar.month_name) if m}
+_MONTHS.update({m.casefold(): i for i, m in enumerate(calendar.month_abbr) if m})
 _MONTHS.pop("may", None)
 _MONTHS["may"] = 5
 _MONTH_RE = "|".join(sorted((re.escape(m) for m in _MONTHS), key=len, reverse=True))
-_WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)}
+_WEEKDAYS = {d.casefold(): i for i, d in enumerate(calendar.day_name)}
 _WEEKDAY_RE = "|".join(_WEEKDAYS)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
             "eight": 8, "nine": 9, "ten": 10, "couple of": 2, "few": 3}
@@ -153,20 +153,20 @@ def _resolve(name: str, m: re.Match[str], ref: date | None, year: int | None = N
     g = m.groups()
     try:
         if name == "season_year":
-            return _span(*_season(g[0].lower(), int(g[1])))
+            return _span(*_season(g[0].casefold(), int(g[1])))
         if name == "dmy":
-            return _day(date(int(g[2]), _MONTHS[g[1].lower()], int(g[0])))
+            return _day(date(int(g[2]), _MONTHS[g[1].casefold()], int(g[0])))
         if name == "mdy":
-            return _day(date(int(g[2]), _MONTHS[g[0].lower()], int(g[1])))
+            return _day(date(int(g[2]), _MONTHS[g[0].casefold()], int(g[1])))
         if name == "iso":
             return _day(date(int(g[0]), int(g[1]), int(g[2])))
         if name == "my":
-            return f"{int(g[1]):04d}-{_MONTHS[g[0].lower()]:02d}"
+            return f"{int(g[1]):04d}-{_MONTHS[g[0].casefold()]:02d}"
         if name == "year":
             return g[0]
         if name in ("dm", "md") and (year is not None or ref is not None):
             day, month = (int(g[0]), g[1]) if name == "dm" else (int(g[1]), g[0])
-            return _day(date(year if year is not None else ref.year, _MONTHS[month.lower()], day))
+            return _day(date(year if year is not None else ref.year, _MONTHS[month.casefold()], day))
         if ref is None:
             return None
     except ValueError:  # 31 February and friends
@@ -180,9 +180,9 @@ def _resolve(name: str, m: re.Match[str], ref: date | None, year: int | None = N
     if name == "tomorrow":
         return _day(ref + timedelta(days=1))
     if name == "ago":
-        word = g[0].lower()
+        word = g[0].casefold()
         n = int(word) if word.isdigit() else _NUMBERS[word]
-        unit = g[1].lower()
+        unit = g[1].casefold()
         if unit == "day":
             return _day(ref - timedelta(days=n))
         if unit == "week":
@@ -194,11 +194,11 @@ def _resolve(name: str, m: re.Match[str], ref: date | None, year: int | None = N
         if unit == "month":
             return _shift_month(ref, -n).isoformat()[:7]
         return str(ref.year - n)
-    which = g[0].lower()
+    which = g[0].casefold()
     if name == "season":
-        return _relative_season(which, g[1].lower(), ref)
+        return _relative_season(which, g[1].casefold(), ref)
     if name == "weekday":
-        target = _WEEKDAYS[g[1].lower()]
+        target = _WEEKDAYS[g[1].casefold()]
         if which in ("last", "past"):
             back = (ref.weekday() - target) % 7 or 7
             return _day(ref - timedelta(days=back))
@@ -213,7 +213,7 @@ def _resolve(name: str, m: re.Match[str], ref: date | None, year: int | None = N
         elif which == "next":
             saturday = saturday + timedelta(days=7) if saturday <= ref else saturday
         return _day(saturday)
-    unit = g[1].lower()
+    unit = g[1].casefold()
     step = {"last": -1, "past": -1, "this": 0, "next": 1}[which]
     if unit == "week":
         return _week(ref + timedelta(days=7 * step))
@@ -228,13 +228,22 @@ _SHIFT = re.compile(r"\b(?:the\s+)?(day|weekend|week|month|year)\s+(before|after
 #: A word every date expression above contains (a cheap test before running them all).
 _ANY_DATE = re.compile(rf"\d|\b(?:{_MONTH_RE}|{_WEEKDAY_RE}|{_SEASON_RE}|yesterday|today|tonight|tomorrow|ago|day|"
                        r"weekend|week|month|year|morning|afternoon|evening|night)\b", re.IGNORECASE)
+#: The :data:`_ANY_DATE` words (lower case, ``"0"`` for a digit) each pattern of :data:`_PATTERNS` contains one of.
+_NEEDS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("dmy", "mdy", "my", "dm", "md"), frozenset(_MONTHS)),
+    "iso": frozenset("0"), "year": frozenset("0"), "season_year": frozenset(_SEASONS),
+    "before_yesterday": frozenset({"yesterday"}), "yesterday": frozenset({"yesterday", "night"}),
+    "today": frozenset({"today", "tonight", "morning", "afternoon", "evening"}), "tomorrow": frozenset({"tomorrow"}),
+    "ago": frozenset({"ago"}), "season": frozenset(_SEASONS), "weekday": frozenset(_WEEKDAYS),
+    "weekend": frozenset({"weekend"}), "period": frozenset({"week", "month", "year"}),
+}
 _RANGE_START = re.compile(r"\b(?:between|from)\s+$", re.IGNORECASE)
 _RANGE_JOIN = re.compile(r"^\s*(?:and|to|until|till|through|-|–)\s*$", re.IGNORECASE)
 
 
 def _with_interval(found: FoundDate, name: str) -> FoundDate:
     first, end = iso_interval(found.iso)
-    if name in ("weekend", "ago") and found.text.lower().rstrip().endswith(("weekend ago", "weekends ago", "weekend")):
+    if name in ("weekend", "ago") and found.text.casefold().rstrip().endswith(("weekend ago", "weekends ago", "weekend")):
         end = first + timedelta(days=2)
     return FoundDate(found.text, found.iso, found.start, (first, end))
 
@@ -255,7 +264,7 @@ def _apply_shifts(text: str, found: list[FoundDate], ref: date | None) -> list[F
     """"the week before 16 May 2023" -> the 7 days before it; "the week before" alone: before ``ref``."""
     out = list(found)
     for m in _SHIFT.finditer(text):
-        unit, direction = m.group(1).lower(), m.group(2).lower()
+        unit, direction = m.group(1).casefold(), m.group(2).casefold()
         anchor = next((f for f in out if f.start == m.end() and f.interval is not None), None)
         if anchor is not None:
             first, end = _shifted(unit, direction, anchor.interval)
@@ -281,6 +290,11 @@ def _join_ranges(text: str, found: list[FoundDate]) -> list[FoundDate]:
     return out
 
 
+def _date_words(text: str) -> frozenset[str]:
+    """The :data:`_ANY_DATE` words of ``text``, case-folded, every digit as ``"0"`` (empty: it names no date)."""
+    return frozenset("0" if w.isdigit() else w.casefold() for w in _ANY_DATE.findall(text))
+
+
 def find_dates(text: str, said_at: datetime | date | None = None) -> list[FoundDate]:
     """Every date expression of ``text`` resolved against ``said_at`` (relative ones need it).
 
@@ -291,11 +305,14 @@ def find_dates(text: str, said_at: datetime | date | None = None) -> list[FoundD
     follows it (or ``said_at``), and "between A and B" joins two finds into one interval.
     """
     ref = said_at.date() if isinstance(said_at, datetime) else said_at
-    if not _ANY_DATE.search(text):  # one pass for the many texts that name no date
+    words = _date_words(text)
+    if not words:  # one pass for the many texts that name no date
         return []
     taken: list[tuple[int, int]] = []
     found: list[FoundDate] = []
     for name, pattern in _PATTERNS:
+        if words.isdisjoint(_NEEDS[name]):  # it cannot match: none of the words it needs is there
+            continue
         for m in pattern.finditer(text):
             if any(m.start() < end and start < m.end() for start, end in taken):
                 continue
