@@ -500,9 +500,10 @@ def test_keyword_search_bm25_ranking(record_store):
 
 
 def test_keyword_head_gives_the_full_statements_answer_or_steps_aside(record_store, monkeypatch):
-    """A large scope's keyword search scores its head first; whatever the head settles is exactly what the
-    full BM25 statement returns (order, ties by id, scores), and a head that cannot settle a search
-    (a selective namespace) hands over to the full statement, after which the scope rests."""
+    """A keyword search scores its head first; whatever the head settles is exactly what the full BM25
+    statement returns (order, ties by id, scores), and a head that cannot settle a search (a selective
+    namespace that is not small) hands over to the full statement, after which the scope rests."""
+    import itertools
     import random
 
     from langchain_memos.storage.sqlite import keyword as keyword_module
@@ -523,7 +524,7 @@ def test_keyword_head_gives_the_full_statements_answer_or_steps_aside(record_sto
     put(record_store, [*cubes, *tied])
     heads = []
     real = keyword_module.keyword_head_sql
-    monkeypatch.setattr(keyword_module, "keyword_head_sql", lambda *a: heads.append(a[1]) or real(*a))
+    monkeypatch.setattr(keyword_module, "keyword_head_sql", lambda *a, **kw: heads.append(a[1]) or real(*a, **kw))
 
     def full(terms, query, k):
         sql, params = keyword_search_sql(fts_match(terms), query, k, bm25_weights(None))
@@ -535,16 +536,24 @@ def test_keyword_head_gives_the_full_statements_answer_or_steps_aside(record_sto
                        now=T0)
     small = CubeQuery(namespace_prefix=("t", "small"), now=T0)
     quarter = CubeQuery(namespace_prefix=("u", "q"), now=T0)
-    for query in (big_kind, nested, CubeQuery(now=T0), small, quarter):
-        for terms in (["tea"], ["green", "violin"], words, ["absent"], ["lake"]):
-            for k in (1, 5, 40):
-                record_store._head_rest.clear()
-                heads.clear()
-                got = record_store.keyword_search(terms, query, k)
-                assert got == full(terms, query, k), (query, terms, k)
-                assert heads == [query]  # the head was tried first, whatever it settled
-    # a selective namespace: the head (the best rows of the whole store) cannot settle it
+    for small_scope in (4096, 10):  # small scopes' heads list their namespace's rids, or not
+        monkeypatch.setattr(keyword_module, "SMALL_SCOPE", small_scope)
+        for query, terms, k in itertools.product((big_kind, nested, CubeQuery(now=T0), small, quarter),
+                                                 (["tea"], ["green", "violin"], words, ["absent"], ["lake"]),
+                                                 (1, 5, 40)):
+            record_store._head_rest.clear()
+            heads.clear()
+            got = record_store.keyword_search(terms, query, k)
+            assert got == full(terms, query, k), (small_scope, query, terms, k)
+            assert heads == [query]  # the head was tried first, whatever it settled
+    monkeypatch.setattr(keyword_module, "SMALL_SCOPE", 4096)
+    # a small scope's head holds its own rows only: it settles the search
     record_store._head_rest.clear()
+    heads.clear()
+    assert record_store.keyword_search(words, small, 20) == full(words, small, 20)
+    assert heads == [small] and record_store._head_rest == {}
+    # a selective namespace that is not small: the head (the best rows of the whole store) cannot settle it
+    monkeypatch.setattr(keyword_module, "SMALL_SCOPE", 10)
     heads.clear()
     assert record_store.keyword_search(words, small, 20) == full(words, small, 20)
     assert record_store._head_rest == {(ns_key(("t", "small")), False): keyword_module.HEAD_REST}
@@ -1009,6 +1018,40 @@ def test_distinct_metadata_gives_the_same_values_walking_fields_or_cubes(record_
         "Ann", "Bob", "Cid"]
     assert record_store.distinct_metadata(alice, "speaker", limit=2) == ["Ann", "Bob"]
     assert record_store.distinct_metadata(CubeQuery(namespace_prefix=("nobody",)), "speaker") == []
+
+
+
+def test_kept_distinct_metadata_follows_writes_and_the_time_passing(record_store):
+    """Distinct values are kept between calls while nothing is written, each with when its last cube
+    expires: the time passing drops a value whose cubes all expired, writes are seen at once, and
+    values hidden behind many expired ones are still found."""
+    soon, later = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    put(record_store, [cube("a", metadata={"speaker": "Ann"}, expires_at=soon),
+                       cube("b", metadata={"speaker": "Ann"}, expires_at=later),
+                       cube("c", metadata={"speaker": "Bob"}, expires_at=soon),
+                       cube("d", metadata={"speaker": "Cid"})])
+    at = lambda when: CubeQuery(namespace_prefix=("users",), now=when)  # noqa: E731
+    assert record_store.distinct_metadata(at(T0), "speaker") == ["Ann", "Bob", "Cid"]
+
+    def kept() -> object:
+        (value,) = [v for k, v in record_store._kept.items() if k[0] == "distinct_metadata"]
+        return value
+
+    first = kept()
+    assert record_store.distinct_metadata(at(soon), "speaker") == ["Ann", "Cid"]  # Bob's only cube expired
+    assert record_store.distinct_metadata(at(later), "speaker") == ["Cid"]
+    assert record_store.distinct_metadata(replace(at(later), include_expired=True), "speaker") == [
+        "Ann", "Bob", "Cid"]
+    assert kept() is first  # all of it from the one kept read
+    record_store.touch([c.id for c in record_store.query(at(T0))], T0)  # access counting changes nothing
+    assert record_store.distinct_metadata(at(later), "speaker") == ["Cid"] and kept() is first
+    put(record_store, [cube("e", metadata={"speaker": "Dee"})])
+    assert record_store.distinct_metadata(at(later), "speaker") == ["Cid", "Dee"]  # the write is seen
+    assert kept() is not first
+    # many values whose cubes all expired come first: the live ones past the kept cap are read too
+    put(record_store, [cube(f"x{i}", key=f"x{i}", metadata={"speaker": f"A{i:02d}"}, expires_at=soon)
+                       for i in range(12)])
+    assert record_store.distinct_metadata(at(later), "speaker", limit=2) == ["Cid", "Dee"]
 
 
 def test_a_namespaced_query_is_driven_by_the_namespace_not_the_tier_index(record_store):

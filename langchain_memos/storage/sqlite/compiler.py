@@ -382,13 +382,33 @@ def keyword_search_sql(match: str, query: CubeQuery, k: int,
 
 
 
-def keyword_head_sql(match: str, query: CubeQuery, head: int,
-                     weights: Sequence[float]) -> tuple[str, list[Any]]:
+#: Namespaces of at most this many cubes are read through their own rows (see :func:`small_scope_sql`).
+SMALL_SCOPE = 4096
+
+
+def small_scope_sql(query: CubeQuery, small: int = SMALL_SCOPE) -> tuple[str, list[Any]] | None:
+    """The statement that counts the cubes of ``query``'s namespace range, stopping past ``small`` (one
+    index range read); ``None`` when ``query`` has no namespace. At most ``small``: a small scope.
+
+    Example:
+        >>> small_scope_sql(CubeQuery(namespace_prefix=("a",), exact_namespace=True), 10)
+        ('SELECT count(*) FROM (SELECT 1 FROM cubes WHERE ns = ? LIMIT ?)', ['a', 11])
+    """
+    if not (query.namespace_prefix or query.exact_namespace):
+        return None
+    where, params = prefix_sql("ns", query.namespace_prefix, query.exact_namespace)
+    return f"SELECT count(*) FROM (SELECT 1 FROM cubes WHERE {where} LIMIT ?)", [*params, int(small) + 1]
+
+
+def keyword_head_sql(match: str, query: CubeQuery, head: int, weights: Sequence[float],
+                     scope_rowids: bool = False) -> tuple[str, list[Any]]:
     """The head of a BM25 search: the best ``head`` matches by the keyword index's side of ``query`` alone.
 
-    Top-level metadata conditions test ``fts.rowid`` (the ``metadata_fields`` index), so
-    only the rows they keep are scored; the rest of ``query`` (scope, status, expiry,
-    nested paths) is tested on the ``head`` rows only, and only ``head`` cubes are joined.
+    Top-level metadata conditions test ``fts.rowid`` (the ``metadata_fields`` index), and so does
+    the namespace with ``scope_rowids`` (the rids of its ``(ns, key)`` index range: for a small
+    scope), so only the rows they keep are scored; the rest of ``query`` (status, expiry,
+    nested paths, the namespace otherwise) is tested on the ``head`` rows only, and only ``head``
+    cubes are joined.
     Each row is ``(id, score, passes)``: ``id`` is ``NULL`` for a keyword row without a
     cube, ``passes`` whether the cube matches all of ``query``. Ties at the ``head``-th
     score are cut arbitrarily; :func:`head_answer` says whether the head settles the search.
@@ -398,13 +418,19 @@ def keyword_head_sql(match: str, query: CubeQuery, head: int,
         query: Restricts the cubes searched (its ``ids`` must be ``None``).
         head: How many keyword rows to score into the head.
         weights: From :func:`bm25_weights`.
+        scope_rowids: Test the namespace on ``fts.rowid`` (worth it for a small scope only: its
+            rids are listed once per search).
 
     Returns:
         ``(sql, params)``.
     """
     inner = [_condition_sql(c, "c.metadata", "+fts.rowid") for c in query.conditions if len(c.path) == 1]
-    rest, rest_params = compile_query(replace(query, conditions=tuple(c for c in query.conditions
-                                                                      if len(c.path) != 1)))
+    rest_query = replace(query, conditions=tuple(c for c in query.conditions if len(c.path) != 1))
+    if scope_rowids and (query.namespace_prefix or query.exact_namespace):
+        ns, ns_params = prefix_sql("s.ns", query.namespace_prefix, query.exact_namespace)
+        inner.append((f"+fts.rowid IN (SELECT s.rid FROM cubes AS s WHERE {ns})", ns_params))
+        rest_query = replace(rest_query, namespace_prefix=(), exact_namespace=False)
+    rest, rest_params = compile_query(rest_query)
     bm25 = f"bm25(fts, {', '.join('?' * len(weights))})"
     sql = (f"SELECT c.id, h.score, c.rid IS NOT NULL AND {rest} FROM "
            f"(SELECT fts.rowid AS rid, -{bm25} AS score FROM fts WHERE fts MATCH ?"
@@ -437,6 +463,7 @@ def head_answer(rows: Sequence[tuple[Any, float, Any]], head: int, k: int) -> li
 __all__ = [
     "MAX_QUERY_TERMS",
     "ORDERINGS",
+    "SMALL_SCOPE",
     "bm25_weights",
     "compile_query",
     "fts_match",
@@ -446,4 +473,5 @@ __all__ = [
     "order_sql",
     "page_params",
     "prefix_sql",
+    "small_scope_sql",
 ]

@@ -7,12 +7,13 @@ Rows are written by the record writes (:mod:`.records`) through the functions
 here, in the caller's transaction; the search statement comes from the pure
 compiler (:func:`.compiler.keyword_search_sql`).
 
-A search of a large scope first scores only its *head*
-(:func:`.compiler.keyword_head_sql`): the best few times ``k`` keyword rows that pass
-the top-level metadata filters, whose cubes alone are joined and tested for the rest
-of the query. When the head settles the search (:func:`.compiler.head_answer`) that is
-the answer, exactly the full statement's; otherwise the full statement runs, and the
-scope's next :data:`HEAD_REST` searches skip the head.
+A search first scores only its *head* (:func:`.compiler.keyword_head_sql`): the best
+few times ``k`` keyword rows that pass the top-level metadata filters (and, for a scope
+of at most :data:`~.compiler.SMALL_SCOPE` cubes, lie in its namespace), whose cubes alone
+are joined and tested for the rest of the query. When the head settles the search
+(:func:`.compiler.head_answer`) that is the answer, exactly the full statement's;
+otherwise the full statement runs, and the scope's next :data:`HEAD_REST` searches
+skip the head.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..base import CubeQuery, ScoredId, ns_key
-from .compiler import bm25_weights, fts_match, head_answer, keyword_head_sql, keyword_search_sql
+from .compiler import (SMALL_SCOPE, bm25_weights, fts_match, head_answer, keyword_head_sql, keyword_search_sql,
+                       small_scope_sql)
 from .connection import SQLiteConnection
 from .schema import FTS_INSERT
 
@@ -102,8 +104,13 @@ class SQLiteKeywordIndex(SQLiteConnection):
         if rest:
             return None
         head = HEAD_PER_RESULT * k
-        sql, params = keyword_head_sql(match, query, head, weights)
-        rows = head_answer(self.side_read(lambda conn: conn.execute(sql, params).fetchall()), head, k)
+        counting = small_scope_sql(query, SMALL_SCOPE)
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            small = counting is not None and conn.execute(*counting).fetchone()[0] <= SMALL_SCOPE
+            return conn.execute(*keyword_head_sql(match, query, head, weights, scope_rowids=small)).fetchall()
+
+        rows = head_answer(self.side_read(read), head, k)
         if rows is None:
             with self._head_lock:
                 self._head_rest[scope] = HEAD_REST

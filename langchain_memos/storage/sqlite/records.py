@@ -14,23 +14,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Mapping, Sequence
 
 from ...cube import HistoryEntry, MemCube, Status, utcnow
 from ...errors import EmbeddingDimensionError, InvalidInputError
 from ..base import CubeQuery, KeywordDoc, ns_from_key, ns_key
 from .audit import append_audit, scrub_audit
-from .compiler import bound_statements, compile_query, order_sql, page_params, prefix_sql
+from .compiler import (SMALL_SCOPE, bound_statements, compile_query, order_sql, page_params, prefix_sql,
+                       small_scope_sql)
 from .connection import SQLiteConnection
 from .keyword import drop_keyword_row, merge_keyword_index, put_keyword_row, replace_keywords
 from .rows import cube_row, embedding_blobs, keyword_row
 from .schema import CUBE_COLUMNS, CUBE_INSERT, CUBE_UPDATE, FIELDS_INSERT, MAX_PARAMS
-from .values import json_list
+from .values import epoch, json_list
 from .vectors import check_dim, drop_vector, put_vector
-
-#: Namespaces of at most this many cubes are read cube by cube (:meth:`SQLiteCubeRecords.distinct_metadata`).
-SMALL_SCOPE = 4096
-
 
 def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
                with_history: bool = True) -> dict[str, MemCube]:
@@ -365,24 +363,38 @@ class SQLiteCubeRecords(SQLiteConnection):
         A namespace of at most :data:`SMALL_SCOPE` cubes is walked cube by cube (its ``(ns, key)``
         index range, then each cube's ``field`` row); otherwise the ``field`` rows of the whole store
         are walked (the ``metadata_fields`` key index), so cubes without the field are never visited.
+        The first ``4 * limit`` values are kept while the database is unchanged (:meth:`kept_read`;
+        not for a query with ``cube_conditions``), each with the time its last cube expires, so the
+        time passing is applied to kept values too.
         """
-        where, params = compile_query(query)
-        by_field = (f"SELECT DISTINCT f.atom FROM metadata_fields AS f JOIN cubes AS c ON c.rid = f.rid "
-                    f"WHERE f.key = ? AND {where} ORDER BY f.atom LIMIT ?")
-        by_cube = (f"SELECT DISTINCT f.atom FROM cubes AS c CROSS JOIN metadata_fields AS f "
-                   f"ON f.rid = c.rid AND f.key = ? WHERE {where} ORDER BY f.atom LIMIT ?")
-        scoped = bool(query.namespace_prefix or query.exact_namespace)
-        ns_where, ns_params = prefix_sql("ns", query.namespace_prefix, query.exact_namespace)
+        where, params = compile_query(replace(query, include_expired=True))  # expiry: applied below
+        now = None if query.include_expired else epoch(query.now or utcnow())
+        until = "max(c.expires_at IS NULL), max(c.expires_at)"  # live while one cube never expires or expires later
+        by_field = (f"SELECT f.atom, {until} FROM metadata_fields AS f JOIN cubes AS c ON c.rid = f.rid "
+                    f"WHERE f.key = ? AND {where} GROUP BY f.atom ORDER BY f.atom LIMIT ?")
+        by_cube = (f"SELECT f.atom, {until} FROM cubes AS c CROSS JOIN metadata_fields AS f "
+                   f"ON f.rid = c.rid AND f.key = ? WHERE {where} GROUP BY f.atom ORDER BY f.atom LIMIT ?")
+        counting = small_scope_sql(query, SMALL_SCOPE)
+        cap = 4 * max(int(limit), 1)
 
-        def tx(conn: sqlite3.Connection) -> list[Any]:
-            # one index probe answers the common case (no cube has the field) without compiling the filters
-            if conn.execute("SELECT 1 FROM metadata_fields WHERE key = ? LIMIT 1", (field,)).fetchone() is None:
-                return []
-            small = scoped and conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM cubes WHERE {ns_where} LIMIT ?)",
-                                            [*ns_params, SMALL_SCOPE + 1]).fetchone()[0] <= SMALL_SCOPE
-            return conn.execute(by_cube if small else by_field, [field, *params, int(limit)]).fetchall()
+        def read(at_most: int) -> Callable[[sqlite3.Connection], list[tuple[Any, int, float | None]]]:
+            def tx(conn: sqlite3.Connection) -> list[tuple[Any, int, float | None]]:
+                # one index probe answers the common case (no cube has the field) without compiling the filters
+                if conn.execute("SELECT 1 FROM metadata_fields WHERE key = ? LIMIT 1", (field,)).fetchone() is None:
+                    return []
+                small = counting is not None and conn.execute(*counting).fetchone()[0] <= SMALL_SCOPE
+                return conn.execute(by_cube if small else by_field, [field, *params, at_most]).fetchall()
+            return tx
 
-        return [r[0] for r in self.read_transaction(tx)]
+        if query.cube_conditions:
+            rows = self.read_transaction(read(cap))
+        else:
+            rows = self.kept_read(("distinct_metadata", field, where, *params, cap), read(cap))
+        live = [atom for atom, forever, last in rows if now is None or forever or last > now]
+        if len(live) < limit and len(rows) == cap:  # expired values hid live ones past the first cap: read all
+            rows = self.read_transaction(read(-1))
+            live = [atom for atom, forever, last in rows if now is None or forever or last > now]
+        return live[: max(int(limit), 0)]
 
     def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
         """Distinct namespaces (sorted) that start with ``prefix`` and hold a cube that has not expired."""
