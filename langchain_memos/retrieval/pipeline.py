@@ -187,8 +187,9 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
         hits = prefer_valid(hits, by_id, now, config.expired_penalty)
     hits = spread_threads(hits, {c.id: c.thread for c in candidates}, decay=config.thread_decay)
     if plan.mmr:
-        hits = mmr(hits[: 3 * plan.k], {i: np.asarray(v) for i, v in vectors.items() if i in by_id}, k=plan.k,
-                   lambda_=config.mmr_lambda, duplicate_threshold=config.duplicate_threshold)
+        pool = hits[: 3 * plan.k]  # MMR reads the embeddings of these only
+        hits = mmr(pool, {h.id: np.asarray(vectors[h.id]) for h in pool if h.id in vectors and h.id in by_id},
+                   k=plan.k, lambda_=config.mmr_lambda, duplicate_threshold=config.duplicate_threshold)
     hits = apply_floor(hits[: max(plan.k, 1) * 3], min_score=plan.min_score,
                        min_relative_score=config.min_relative_score)[: plan.k]
     if plan.max_tokens is not None:
