@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from langchain_memos import MemOS, SearchResults, SearchTimings
+from langchain_memos import MemCube, MemOS, Provenance, SearchResults, SearchTimings
 from langchain_memos.embeddings import HashingEmbeddings
 from langchain_memos.engine.timings import SEARCH_STAGES
 from langchain_memos.integrations.store import MemOSStore
@@ -107,6 +107,41 @@ def test_keyword_stage_runs_beside_an_index_search_and_after_an_exact_scan(tmp_p
             assert hits[0].cube.content == "Alice prefers green tea in the morning"
             assert hits[0].reasons["keyword"] > 0
         assert [(h.cube.id, h.score) for h in small] == [(h.cube.id, h.score) for h in beside]
+
+
+
+def test_vector_candidates_load_while_the_keyword_search_still_runs(tmp_path, monkeypatch) -> None:
+    import threading
+
+    from langchain_memos.config import MemOSConfig
+
+    with MemOS(config=MemOSConfig(path=str(tmp_path / "m")), embeddings=HashingEmbeddings(64)) as memos:
+        memos.add(TEXTS, ("u",))
+        for ns in (("u", "x"), ("u", "y")):  # one thread name and the same positions in two namespaces
+            memos.add([MemCube(content=f"{t} ({ns[1]} {i})", namespace=ns, provenance=[Provenance(
+                kind="message", thread_id="s1")]) for i, t in enumerate(TEXTS * 2)], ns)
+        engine = memos.engine
+        expected = [(h.cube.id, h.score, h.reasons) for h in memos.search("Alice green tea", ("u",), k=4)]
+        monkeypatch.setattr(engine, "exact_scope", lambda cq, pool: False)  # the keyword search runs beside
+        loaded: list[set[str]] = []
+        vector_done = threading.Event()
+        real_keyword, real_load = engine._timed_keyword_search, engine.load_candidates
+
+        def late_keyword(*args):  # still running when the vector stage ends
+            assert vector_done.wait(10)
+            return real_keyword(*args)
+
+        def load(cq, ids, read=None):
+            loaded.append(set(ids))
+            vector_done.set()
+            return real_load(cq, ids, read)
+
+        monkeypatch.setattr(engine, "_timed_keyword_search", late_keyword)
+        monkeypatch.setattr(engine, "load_candidates", load)
+        got = memos.search("Alice green tea", ("u",), k=4)
+        assert len(loaded) == 2 and not loaded[0] & loaded[1]  # the vector candidates, then the others
+        assert [(h.cube.id, h.score, h.reasons) for h in got] == expected
+        assert_breakdown(got.timings, embedded=True)
 
 
 def test_side_read_sees_committed_writes_and_fails_typed_once_closed(tmp_path) -> None:

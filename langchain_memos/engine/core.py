@@ -74,6 +74,16 @@ class EngineField:
         setattr(shell.engine, self.name, value)
 
 
+#: What :meth:`MemoryEngine.load_candidates` gives: the cubes, the ids of their next thread units, and both's
+#: embeddings.
+Loaded = tuple[list[MemCube], dict[str, str], dict[str, Any]]
+
+
+def merge_loaded(first: Loaded, second: Loaded) -> Loaded:
+    """Two loads of candidates (disjoint ids) as one: the first's cubes, then the second's."""
+    return [*first[0], *second[0]], {**first[1], **second[1]}, {**first[2], **second[2]}
+
+
 def scan_limits(pool: int) -> tuple[int, int]:
     """``(exact_limit, max_fetch)`` of :meth:`MemoryEngine.vector_candidates` for a pool: the matching
     cubes up to which it scores exactly (~10 ms of float32 reads from SQLite when nothing is kept), and
@@ -338,8 +348,13 @@ class MemoryEngine(StateSteps):
         keyword_future = self._helpers().submit(self._timed_keyword_search, *keyword_args) if beside else None
         timings.lap("query_analysis")
         read: dict[str, Any] = {}  # embeddings the vector stage read (its exact path): not read again
+        early: Loaded | None = None  # the vector candidates, loaded while the keyword search still runs
         try:
             vector = self.vector_candidates(cq, query_vector, vector_pool, read) if query_vector is not None else []
+            timings.lap("vector_search")
+            if keyword_future is not None and vector and not keyword_future.done():
+                early = self.load_candidates(cq, {h.id for h in vector}, read)
+                timings.lap("candidate_load")
         finally:
             timings.lap("vector_search")
             keyword, keyword_ms = keyword_future.result() if keyword_future is not None else ([], 0.0)
@@ -364,7 +379,11 @@ class MemoryEngine(StateSteps):
             timings.lap("graph_signal")
         if not ids:
             return []
-        cubes, next_ids, vectors = self.load_candidates(cq, ids, read)
+        if early is None:
+            cubes, next_ids, vectors = self.load_candidates(cq, ids, read)
+        else:  # in the order one read of every id gives (newest change first, then id)
+            cubes, next_ids, vectors = merge_loaded(early, self.load_candidates(cq, ids - {h.id for h in vector}, read))
+            cubes.sort(key=lambda c: (-c.updated_at.timestamp(), c.id))
         timings.lap("candidate_load")
         built: dict[str, Any] = {}  # the fusion view of each candidate, built once for both rounds
         hits = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
@@ -379,8 +398,7 @@ class MemoryEngine(StateSteps):
         timings.lap("keyword_search")
         extra = {h.id for h in expansion} - ids
         if extra:
-            more = self.load_candidates(cq, extra, read)
-            cubes, next_ids, vectors = [*cubes, *more[0]], {**next_ids, **more[1]}, {**vectors, **more[2]}
+            cubes, next_ids, vectors = merge_loaded((cubes, next_ids, vectors), self.load_candidates(cq, extra, read))
             timings.lap("candidate_load")
         ranked = rank_candidates(plan, analysis, cubes, keyword=keyword, vector=vector, vectors=vectors,
                                  next_ids=next_ids, query_vector=query_vector, now=now, graph=graph,
@@ -400,7 +418,7 @@ class MemoryEngine(StateSteps):
         return embedding_text(plan.query, self.speakers(plan.cube_query))
 
     def load_candidates(self, cq: CubeQuery, ids: Iterable[str], read: Mapping[str, Any] | None = None,
-                        ) -> tuple[list[MemCube], dict[str, str], dict[str, Any]]:
+                        ) -> Loaded:
         """The cubes among ``ids`` that pass ``cq`` (read-only: they may be shared, see
         :meth:`~..storage.base.CubeRecords.candidates`), the ids of their next thread units, and both's
         embeddings (those in ``read``, embeddings read before in this search, are taken from it)."""
