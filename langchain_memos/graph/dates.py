@@ -228,7 +228,7 @@ _SHIFT = re.compile(r"\b(?:the\s+)?(day|weekend|week|month|year)\s+(before|after
 #: A word every date expression above contains (a cheap test before running them all).
 _ANY_DATE = re.compile(rf"\d|\b(?:{_MONTH_RE}|{_WEEKDAY_RE}|{_SEASON_RE}|yesterday|today|tonight|tomorrow|ago|day|"
                        r"weekend|week|month|year|morning|afternoon|evening|night)\b", re.IGNORECASE)
-#: The :data:`_ANY_DATE` words (lower case, ``"0"`` for a digit) each pattern of :data:`_PATTERNS` contains one of.
+#: The :data:`_ANY_DATE` words (case-folded, ``"0"`` for a digit) each pattern of :data:`_PATTERNS` contains one of.
 _NEEDS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("dmy", "mdy", "my", "dm", "md"), frozenset(_MONTHS)),
     "iso": frozenset("0"), "year": frozenset("0"), "season_year": frozenset(_SEASONS),

@@ -381,7 +381,6 @@ def keyword_search_sql(match: str, query: CubeQuery, k: int,
     return sql, [*weights, match, *params, int(k)]
 
 
-
 #: Namespaces of at most this many cubes are read through their own rows (see :func:`small_scope_sql`).
 SMALL_SCOPE = 4096
 
@@ -408,8 +407,7 @@ def keyword_head_sql(match: str, query: CubeQuery, head: int, weights: Sequence[
     the namespace with ``scope_rowids`` (the rids of its ``(ns, key)`` index range: for a small
     scope), so only the rows they keep are scored; the rest of ``query`` (status, expiry,
     nested paths, the namespace otherwise) is tested on the ``head`` rows only, and only ``head``
-    cubes are joined.
-    Each row is ``(id, score, passes)``: ``id`` is ``NULL`` for a keyword row without a
+    cubes are joined. Each row is ``(id, score, passes)``: ``id`` is ``NULL`` for a keyword row without a
     cube, ``passes`` whether the cube matches all of ``query``. Ties at the ``head``-th
     score are cut arbitrarily; :func:`head_answer` says whether the head settles the search.
 
