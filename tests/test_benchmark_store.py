@@ -27,6 +27,16 @@ def test_workload_is_deterministic_and_filters_a_tenth() -> None:
     assert abs(sum(x * x for x in emb.embed_query("green tea")) - 1.0) < 1e-5
 
 
+
+def test_fake_embedder_keeps_a_bounded_vocabulary_with_the_same_vectors(monkeypatch) -> None:
+    texts = [f"green tea note {i}" for i in range(50)]
+    unbounded = FakeEmbeddings(16).embed_documents(texts)
+    monkeypatch.setattr(FakeEmbeddings, "WORDS_KEPT", 4)
+    emb = FakeEmbeddings(16)
+    assert emb.embed_documents(texts) == unbounded  # evicted words come back the same
+    assert len(emb._words) == 4 and {"green", "tea", "note"} <= set(emb._words)
+
+
 def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     out = tmp_path / "store.json"
     payload = main(["--n", "300", "--queries", "8", "--gets", "8", "--batch", "100", "--embed", "fake",
