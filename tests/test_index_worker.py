@@ -198,11 +198,15 @@ def test_a_forked_copy_indexes_in_process_and_leaves_the_parents_worker_alone(me
     memos.add(texts(0, 10), NS)
     pid = memos.vectors.worker_pid
     assert pid is not None
+    # the parent keeps its end of the pipe (in a real fork it is the parent's own object); here the
+    # same process plays both, so hold it, or dropping the child's copy would close the pipe
+    parents = memos.vectors._worker
     real_pid = os.getpid()
     monkeypatch.setattr(index_worker.os, "getpid", lambda: real_pid + 1)  # as seen from a forked child
     later = memos.add(texts(10, 20), NS)
     assert memos.vectors.worker_pid is None and alive(pid)  # the parent's worker was not touched
     assert set(later) <= memos.vectors.ids()
+    parents.close()
 
 
 def test_an_interrupted_exchange_drops_the_worker_instead_of_reading_stale_replies(memos, monkeypatch):
