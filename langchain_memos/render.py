@@ -44,10 +44,14 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+#: Characters an attribute value writes as character references (control characters, line separators).
+_REFERENCED = re.compile("[\x00-\x1f\u2028\u2029\x85]")
+
+
 def _attr(text: str) -> str:
     """An attribute value: escaped, quotes and line breaks (any control character) as character references."""
     out = escape(text).replace('"', "&quot;")
-    return "".join(f"&#{ord(ch)};" if ord(ch) < 32 or ch in "\u2028\u2029\x85" else ch for ch in out)
+    return _REFERENCED.sub(lambda m: f"&#{ord(m.group())};", out)
 
 
 def render_memory(cube: MemCube) -> str:

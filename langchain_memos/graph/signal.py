@@ -46,11 +46,11 @@ def relation_stems(relation: Relation) -> frozenset[str]:
 def relation_score(relation: Relation, linked: Mapping[str, str], terms: set[str], *, hop: int = 1,
                    as_of_query: bool = False) -> float:
     """How well one relation answers a query linked to ``linked`` (entity id -> name) with content ``terms``."""
-    ends = {relation.subject, relation.object}
-    if len(ends & set(linked)) >= 2:
+    linked_ends = {relation.subject, relation.object} & linked.keys()
+    if len(linked_ends) >= 2:
         score = 1.0
     elif not terms:
-        score = 0.5 if ends & set(linked) else 0.0
+        score = 0.5 if linked_ends else 0.0
     else:
         score = len(terms & relation_stems(relation)) / len(terms)
     if hop == 2:
