@@ -352,8 +352,9 @@ class MemoryEngine(StateSteps):
         try:
             vector = self.vector_candidates(cq, query_vector, vector_pool, read) if query_vector is not None else []
             timings.lap("vector_search")
+            vector_ids = {h.id for h in vector}
             if keyword_future is not None and vector and not keyword_future.done():
-                early = self.load_candidates(cq, {h.id for h in vector}, read)
+                early = self.load_candidates(cq, vector_ids, read)
                 timings.lap("candidate_load")
         finally:
             timings.lap("vector_search")
@@ -363,7 +364,7 @@ class MemoryEngine(StateSteps):
         elif analysis.keywords:
             keyword = self._timed_keyword_search(*keyword_args)[0]
         timings.lap("keyword_search")
-        ids = {h.id for h in keyword} | {h.id for h in vector}
+        ids = {h.id for h in keyword} | vector_ids
         graph: dict[str, float] = {}
         if self.graph is not None and config.graph_weight > 0:
             graph, fact_keys = self.graph.scores(cq.namespace_prefix, [*analysis.entities, *analysis.speakers,
@@ -382,7 +383,7 @@ class MemoryEngine(StateSteps):
         if early is None:
             cubes, next_ids, vectors = self.load_candidates(cq, ids, read)
         else:  # in the order one read of every id gives (newest change first, then id)
-            cubes, next_ids, vectors = merge_loaded(early, self.load_candidates(cq, ids - {h.id for h in vector}, read))
+            cubes, next_ids, vectors = merge_loaded(early, self.load_candidates(cq, ids - vector_ids, read))
             cubes.sort(key=lambda c: (-c.updated_at.timestamp(), c.id))
         timings.lap("candidate_load")
         built: dict[str, Any] = {}  # the fusion view of each candidate, built once for both rounds

@@ -219,6 +219,20 @@ def _cube_condition_sql(cond: Condition, alias: str) -> tuple[str, list[Any]]:
     return f"{column} {_SQL_OPS[cond.op]} ?", [value(cond.value)]
 
 
+def expiry_cutoff(query: CubeQuery) -> float | None:
+    """The epoch a cube matching ``query`` must expire after (``None`` with ``include_expired``): reads kept
+    past the moment they were made leave expiry out of their statement and apply this to what they keep.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> expiry_cutoff(CubeQuery(now=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+        1704067200.0
+        >>> expiry_cutoff(CubeQuery(include_expired=True)) is None
+        True
+    """
+    return None if query.include_expired else epoch(query.now or utcnow())
+
+
 def compile_query(query: CubeQuery, alias: str = "c", rid: str | None = None) -> tuple[str, list[Any]]:
     """Compile a :class:`CubeQuery` to a parameterised SQL ``WHERE`` clause over ``cubes AS alias``.
 
@@ -266,7 +280,7 @@ def compile_query(query: CubeQuery, alias: str = "c", rid: str | None = None) ->
         t = epoch(query.valid_at)
         add(f"({a}.valid_from IS NULL OR {a}.valid_from <= ?) AND ({a}.valid_to IS NULL OR {a}.valid_to > ?)", t, t)
     if not query.include_expired:
-        add(f"({a}.expires_at IS NULL OR {a}.expires_at > ?)", epoch(query.now or utcnow()))
+        add(f"({a}.expires_at IS NULL OR {a}.expires_at > ?)", expiry_cutoff(query))
     if query.reader is not None:
         add(f"({a}.owner IS NULL OR {a}.owner = ? OR EXISTS (SELECT 1 FROM json_each({a}.readers) AS r "
             "WHERE r.value = ? OR r.value = '*'))", query.reader, query.reader)
@@ -464,6 +478,7 @@ __all__ = [
     "SMALL_SCOPE",
     "bm25_weights",
     "compile_query",
+    "expiry_cutoff",
     "fts_match",
     "head_answer",
     "keyword_head_sql",

@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from functools import lru_cache
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 from ...cube import HistoryEntry, MemCube, Status, utcnow
 from ...errors import EmbeddingDimensionError, InvalidInputError
 from ..base import CubeQuery, KeywordDoc, ns_from_key, ns_key
 from .audit import append_audit, scrub_audit
-from .compiler import (SMALL_SCOPE, bound_statements, compile_query, order_sql, page_params, prefix_sql,
-                       small_scope_sql)
+from .compiler import (SMALL_SCOPE, bound_statements, compile_query, expiry_cutoff, order_sql, page_params,
+                       prefix_sql, small_scope_sql)
 from .connection import SQLiteConnection
 from .keyword import drop_keyword_row, merge_keyword_index, put_keyword_row, replace_keywords
 from .rows import cube_row, embedding_blobs, keyword_row
 from .schema import CUBE_COLUMNS, CUBE_INSERT, CUBE_UPDATE, FIELDS_INSERT, MAX_PARAMS
-from .values import epoch, json_list
+from .values import json_list
 from .vectors import check_dim, drop_vector, put_vector
 
 def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
@@ -367,8 +367,8 @@ class SQLiteCubeRecords(SQLiteConnection):
         not for a query with ``cube_conditions``), each with the time its last cube expires, so the
         time passing is applied to kept values too.
         """
-        where, params = compile_query(replace(query, include_expired=True))  # expiry: applied below
-        now = None if query.include_expired else epoch(query.now or utcnow())
+        where, params = compile_query(replace(query, include_expired=True, now=None))  # expiry: applied below
+        cutoff = expiry_cutoff(query)
         until = "max(c.expires_at IS NULL), max(c.expires_at)"  # live while one cube never expires or expires later
         by_field = (f"SELECT f.atom, {until} FROM metadata_fields AS f JOIN cubes AS c ON c.rid = f.rid "
                     f"WHERE f.key = ? AND {where} GROUP BY f.atom ORDER BY f.atom LIMIT ?")
@@ -386,15 +386,17 @@ class SQLiteCubeRecords(SQLiteConnection):
                 return conn.execute(by_cube if small else by_field, [field, *params, at_most]).fetchall()
             return tx
 
+        def live(rows: list[tuple[Any, int, float | None]]) -> list[Any]:
+            return [atom for atom, forever, last in rows if cutoff is None or forever or last > cutoff]
+
         if query.cube_conditions:
             rows = self.read_transaction(read(cap))
         else:
             rows = self.kept_read(("distinct_metadata", field, where, *params, cap), read(cap))
-        live = [atom for atom, forever, last in rows if now is None or forever or last > now]
-        if len(live) < limit and len(rows) == cap:  # expired values hid live ones past the first cap: read all
-            rows = self.read_transaction(read(-1))
-            live = [atom for atom, forever, last in rows if now is None or forever or last > now]
-        return live[: max(int(limit), 0)]
+        values = live(rows)
+        if len(values) < limit and len(rows) == cap:  # expired values hid live ones past the first cap: read all
+            values = live(self.read_transaction(read(-1)))
+        return values[: max(int(limit), 0)]
 
     def namespaces(self, prefix: Sequence[str] = ()) -> list[tuple[str, ...]]:
         """Distinct namespaces (sorted) that start with ``prefix`` and hold a cube that has not expired."""

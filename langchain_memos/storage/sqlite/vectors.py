@@ -12,12 +12,12 @@ import sqlite3
 from dataclasses import replace
 from typing import Any, Sequence
 
-from ...cube import Tier, utcnow
+from ...cube import Tier
 from ...errors import EmbeddingDimensionError
 from ..base import CubeQuery, ns_from_key, ns_key
-from .compiler import compile_query
+from .compiler import compile_query, expiry_cutoff
 from .connection import SQLiteConnection
-from .values import epoch, json_list
+from .values import json_list
 
 #: The most rows a scope's embedding matrix may have to be kept for the next exact search of that scope
 #: (8,192 rows of 384 floats are 12 MiB).
@@ -106,8 +106,9 @@ class SQLitePendingVectors(SQLiteConnection):
 
         ids, expires, matrix = self.kept_read(("embedding_matrix", where, *params), read,
                                               keep=lambda value: len(value[0]) <= MATRIX_KEPT_ROWS)
-        if not query.include_expired:
-            live = expires > epoch(query.now or utcnow())
+        cutoff = expiry_cutoff(query)
+        if cutoff is not None:
+            live = expires > cutoff
             if not live.all():
                 return [i for i, keep in zip(ids, live) if keep], matrix[live]
         return list(ids), matrix
