@@ -519,3 +519,49 @@ def test_restrictive_filter_does_not_starve_the_candidate_pool(memos: MemOS) -> 
     hits = memos.search("green tea note", NS, k=5, filters={"kind": "keep"})
     assert [h.cube.id for h in hits] == [wanted]
     assert hits[0].reasons.get("vector", 0) > 0  # found by the vector engine too, not only by keywords
+
+
+def test_two_writers_of_one_thread_never_share_a_position(tmp_path, monkeypatch):
+    """Placing turns after their thread's last stored position and writing them is one step: a
+    checkpointer and an agent's after-agent hook may write the same thread at once."""
+    import threading
+
+    from langchain_memos import MemCube, MemOSConfig, Provenance
+    from langchain_memos.embeddings import HashingEmbeddings
+
+    with MemOS(config=MemOSConfig(path=str(tmp_path / "m"), graph_backend=None),
+               embeddings=HashingEmbeddings(64)) as memos:
+        records = memos.engine.records
+        real_max = records.thread_max_position
+        both_read = threading.Barrier(2, timeout=1)
+
+        def slow_max(namespace, thread):
+            found = real_max(namespace, thread)
+            try:  # both writers have read the last position before either writes (without the lock)
+                both_read.wait()
+            except threading.BrokenBarrierError:  # the other one waits for the store: it cannot read yet
+                pass
+            return found
+
+        monkeypatch.setattr(records, "thread_max_position", slow_max)
+
+        errors: list[BaseException] = []
+
+        def write(who: str) -> None:
+            try:
+                memos.add([MemCube(content=f"{who} said {i}", namespace=("u",), key=f"{who}{i}",
+                                   provenance=[Provenance(kind="message", thread_id="t1")]) for i in range(3)],
+                          ("u",))
+            except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+                errors.append(exc)
+
+        writers = [threading.Thread(target=write, args=(who,)) for who in ("a", "b")]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        assert errors == []
+        positions = [c.position for c in memos.list(("u",), limit=100)]
+        assert sorted(positions) == list(range(6))
+        memos.add([MemCube(content="later", namespace=("u",), key="c",
+                           provenance=[Provenance(kind="message", thread_id="t1")])], ("u",))  # raised KeyError

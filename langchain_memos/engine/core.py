@@ -225,12 +225,16 @@ class MemoryEngine(StateSteps):
         """
         to_embed = [p for p in planned if p.embed_text is not None]
         rows = checked_vectors(new_vectors, len(to_embed), self.dim())
-        vectors: dict[str, Sequence[float]] = dict(self.records.embeddings(
-            [p.cube.id for p in planned if p.embed_text is None and p.index_text is not None]))
-        vectors.update({p.cube.id: v for p, v in zip(to_embed, rows)})
-        docs, updates = self.keyword_docs(planned)
         cubes = [p.cube for p in planned]
-        replaced = self.records.write(cubes, [vectors.get(c.id) for c in cubes], docs, keyword_updates=updates)
+        # placing threaded cubes after their thread's last stored position, and writing them, under the
+        # store's write lock: two writers of one thread (a checkpointer and an agent's after-agent hook)
+        # would otherwise both place after the same position
+        with self.records.write_lock():
+            vectors: dict[str, Sequence[float]] = dict(self.records.embeddings(
+                [p.cube.id for p in planned if p.embed_text is None and p.index_text is not None]))
+            vectors.update({p.cube.id: v for p, v in zip(to_embed, rows)})
+            docs, updates = self.keyword_docs(planned)
+            replaced = self.records.write(cubes, [vectors.get(c.id) for c in cubes], docs, keyword_updates=updates)
         cold = [c.id for c in cubes if c.tier is Tier.ARCHIVE or c.id not in vectors]
         if replaced or cold:
             self.vectors.delete([*replaced, *cold])
