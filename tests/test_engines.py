@@ -800,10 +800,6 @@ def test_package_import_does_not_import_chromadb():
 
 
 # ============================================================================= VectorIndex
-def vcube(ns=("a", "b"), tier=Tier.MID_TERM, **kw) -> MemCube:
-    return MemCube(content="v", namespace=ns, tier=tier, **kw)
-
-
 def test_vector_protocol_and_empty_index(vector_index):
     assert isinstance(vector_index, VectorIndex)
     assert vector_index.count() == 0
@@ -812,52 +808,34 @@ def test_vector_protocol_and_empty_index(vector_index):
     assert vector_index.search(vec(1, 0, 0), 5, ids=["x"]) == []
     vector_index.delete(["unknown"])
     vector_index.delete([])
-    vector_index.upsert([], [], [])
+    vector_index.upsert([], [])
 
 
 def test_vector_upsert_search_scores(vector_index):
-    cs = [vcube(id=i) for i in ("x", "y", "z")]
-    vector_index.upsert(["x", "y", "z"], [vec(1, 0, 0), vec(1, 1, 0), vec(-1, 0, 0)], cs)
+    vector_index.upsert(["x", "y", "z"], [vec(1, 0, 0), vec(1, 1, 0), vec(-1, 0, 0)])
     hits = vector_index.search(vec(2, 0, 0), 10)  # k larger than the index
     assert [h.id for h in hits] == ["x", "y", "z"]
     assert [h.score for h in hits] == pytest.approx([1.0, math.sqrt(0.5), -1.0], abs=1e-5)
     assert [h.id for h in vector_index.search(vec(0, 1, 0), 1)] == ["y"]
     assert vector_index.search(vec(1, 0, 0), 0) == []
     assert vector_index.count() == 3 and vector_index.ids() == {"x", "y", "z"}
-    vector_index.upsert(["x"], [vec(0, 0, 1)], [vcube(id="x", ns=("moved",))])
+    vector_index.upsert(["x"], [vec(0, 0, 1)])
     assert vector_index.count() == 3
     assert [h.id for h in vector_index.search(vec(0, 0, 1), 1)] == ["x"]
-    assert [h.id for h in vector_index.search(vec(1, 1, 1), 5, namespace_prefix=("a",))] == ["y", "z"]
 
 
-def test_vector_search_restrictions(vector_index):
-    layout = {
-        "ab": (("a", "b"), Tier.MID_TERM, vec(1, 0.1, 0)),
-        "abc": (("a", "b", "c"), Tier.LONG_TERM, vec(1, 0.2, 0)),
-        "abc2": (("a", "bc"), Tier.MID_TERM, vec(1, 0, 0)),
-        "a": (("a",), Tier.ARCHIVE, vec(1, 0.3, 0)),
-        "x": (("x",), Tier.WORKING, vec(1, 0.4, 0)),
-    }
-    ids = list(layout)
-    vector_index.upsert(ids, [v for _, _, v in layout.values()],
-                        [vcube(ns=ns, tier=t, id=i) for i, (ns, t, _) in layout.items()])
+def test_vector_search_among_given_ids(vector_index):
+    ids = ["ab", "abc", "abc2", "a", "x"]
+    vector_index.upsert(ids, [vec(1, 0.1, 0), vec(1, 0.2, 0), vec(1, 0, 0), vec(1, 0.3, 0), vec(1, 0.4, 0)])
     q = vec(1, 0, 0)
 
     def found(**kw):
         return [h.id for h in vector_index.search(q, 10, **kw)]
 
-    assert set(found(namespace_prefix=("a", "b"))) == {"ab", "abc"}
-    assert found(namespace_prefix=("a", "b")) == ["ab", "abc"]
-    assert set(found(namespace_prefix=("a",))) == {"ab", "abc", "abc2", "a"}
-    assert set(found(namespace_prefix=("a", "b", "c"))) == {"abc"}
-    assert found(namespace_prefix=("zz",)) == []
-    assert set(found(tiers=frozenset({Tier.MID_TERM, Tier.WORKING}))) == {"ab", "abc2", "x"}
-    assert found(tiers=frozenset()) == []
-    assert found(namespace_prefix=("a", "b"), tiers=frozenset({Tier.LONG_TERM})) == ["abc"]
+    assert found() == ["abc2", "ab", "abc", "a", "x"]
     assert found(ids=["abc", "x", "unknown"]) == ["abc", "x"]
     assert found(ids=[]) == []
     assert found(ids=["unknown"]) == []
-    assert found(ids=ids, namespace_prefix=("a", "b"), tiers=frozenset({Tier.MID_TERM})) == ["ab"]
     with_ids = vector_index.search(q, 1, ids=["abc", "ab"])
     assert [h.id for h in with_ids] == ["ab"]
     assert with_ids[0].score == pytest.approx(1 / math.sqrt(1.01), abs=1e-5)
@@ -865,10 +843,10 @@ def test_vector_search_restrictions(vector_index):
 
 
 def test_vector_reset_empties_the_index_and_keeps_it_usable(vector_index):
-    vector_index.upsert(["a", "b"], [vec(1, 0), vec(0, 1)], [vcube(id="a"), vcube(id="b")])
+    vector_index.upsert(["a", "b"], [vec(1, 0), vec(0, 1)])
     vector_index.reset()
     assert vector_index.count() == 0 and vector_index.ids() == set() and vector_index.search(vec(1, 0), 5) == []
-    vector_index.upsert(["c"], [vec(1, 1)], [vcube(id="c")])
+    vector_index.upsert(["c"], [vec(1, 1)])
     assert [h.id for h in vector_index.search(vec(1, 1), 5)] == ["c"]
 
 
@@ -876,7 +854,7 @@ def test_vector_delete_ids_count(vector_index, monkeypatch):
     if hasattr(vector_index, "_max_batch"):  # force several batches (the worker's index does its own)
         monkeypatch.setattr(vector_index, "_max_batch", 2)
     ids = [f"id{i}" for i in range(5)]
-    vector_index.upsert(ids, [vec(1, i) for i in range(5)], [vcube(id=i) for i in ids])
+    vector_index.upsert(ids, [vec(1, i) for i in range(5)])
     assert vector_index.count() == 5 and vector_index.ids() == set(ids)
     vector_index.delete(["id0", "id3", "unknown", "id0"])
     assert vector_index.ids() == {"id1", "id2", "id4"}
@@ -885,15 +863,15 @@ def test_vector_delete_ids_count(vector_index, monkeypatch):
 
 
 def test_vector_bad_input(vector_index):
-    vector_index.upsert(["x"], [vec(1, 0, 0)], [vcube(id="x")])
+    vector_index.upsert(["x"], [vec(1, 0, 0)])
     with pytest.raises(EmbeddingDimensionError):
-        vector_index.upsert(["y"], [vec(1, 0)], [vcube(id="y")])
+        vector_index.upsert(["y"], [vec(1, 0)])
     with pytest.raises(EmbeddingDimensionError):
         vector_index.search(vec(1, 0), 3)
     with pytest.raises(InvalidInputError):
-        vector_index.upsert(["y"], [vec(1, math.nan, 0)], [vcube(id="y")])
+        vector_index.upsert(["y"], [vec(1, math.nan, 0)])
     with pytest.raises(InvalidInputError):
-        vector_index.upsert(["y", "z"], [vec(1, 0, 0)], [vcube(id="y")])
+        vector_index.upsert(["y", "z"], [vec(1, 0, 0)])
     with pytest.raises(InvalidInputError):
         vector_index.search(vec(math.inf, 0, 0), 3)
     assert vector_index.ids() == {"x"}
@@ -910,7 +888,7 @@ def test_persistent_index_survives_reopen(tmp_path):
     from langchain_memos.storage.chroma import ChromaVectorIndex
 
     first = ChromaVectorIndex.persistent(tmp_path / "c", collection_name="memos")
-    first.upsert(["x"], [vec(1, 0)], [vcube(id="x")])
+    first.upsert(["x"], [vec(1, 0)])
     first.close()
     again = ChromaVectorIndex.persistent(tmp_path / "c", collection_name="memos")
     assert again.ids() == {"x"}
@@ -1269,14 +1247,14 @@ def test_vector_upsert_takes_numpy_rows_and_names_bad_ones(vector_index):
 
     ids = ["a", "b", "c"]
     vectors = np.asarray([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
-    vector_index.upsert(ids, vectors, [vcube(id=i) for i in ids])
-    vector_index.upsert(["d"], [vectors[0] * 2], [vcube(id="d")])  # a list of numpy rows
+    vector_index.upsert(ids, vectors)
+    vector_index.upsert(["d"], [vectors[0] * 2])  # a list of numpy rows
     assert {h.id for h in vector_index.search([1.0, 0.0, 0.0], 2)} == {"a", "d"}
     bad = np.asarray([[1, 0, 0], [np.nan, 0, 0]], dtype=np.float32)
     with pytest.raises(InvalidInputError, match="embedding of y"):
-        vector_index.upsert(["x", "y"], bad, [vcube(id="x"), vcube(id="y")])
+        vector_index.upsert(["x", "y"], bad)
     with pytest.raises(InvalidInputError, match="embedding of y"):
-        vector_index.upsert(["x", "y"], [[1.0, 0.0, 0.0], ["a", 0.0, 0.0]], [vcube(id="x"), vcube(id="y")])
+        vector_index.upsert(["x", "y"], [[1.0, 0.0, 0.0], ["a", 0.0, 0.0]])
     assert vector_index.ids() == {"a", "b", "c", "d"}
     assert len(vector_index.search([1.0, 0.0, 0.0], 50)) == 4  # k beyond the index size
 
@@ -1300,7 +1278,7 @@ def test_move_tiers_working_sets_status_audit_and_versions(record_store):
     assert (got[a.id].tier, got[a.id].status, got[a.id].version) == (Tier.WORKING, Status.ACTIVATED, 3)
     assert got[a.id].updated_at == a.updated_at and got[a.id].history == a.history
     assert got[b.id].tier is Tier.MID_TERM
-    assert record_store.unindexed_ids() == sorted([a.id, c.id])  # vectors must learn the new tier
+    assert record_store.unindexed_ids() == []  # the vector index holds no tiers: a hot-to-hot move leaves it
     assert [(t, i) for t, i, _ in record_store.working_set(("users", "alice"), "t1")] == [("t1", a.id)]
     assert {i for _, i, _ in record_store.working_set((), "t1")} == {a.id, c.id}
     assert record_store.working_set(("users",), "other") == []

@@ -92,6 +92,27 @@ def test_hands_over_after_the_threshold_and_stops_on_close(tmp_path):
     assert wait_gone(pid)
 
 
+def test_a_store_opened_again_past_the_threshold_searches_in_its_worker_at_once(tmp_path):
+    memos = open_memos(tmp_path, after=30)
+    memos.add(texts(0, 40), NS)
+    before = [(h.cube.id, h.score) for h in memos.search("green tea at home", namespace=NS, limit=5)]
+    memos.close()
+    small = open_memos(tmp_path / "small", after=30)
+    small.add(texts(0, 20), NS)
+    small.close()
+    again, small = open_memos(tmp_path, after=30), open_memos(tmp_path / "small", after=30)
+    try:
+        pid = again.vectors.worker_pid  # no write yet: the index it opened holds 40 >= 30 vectors
+        assert pid is not None and alive(pid)
+        assert small.vectors.worker_pid is None  # 20 < 30: still inline
+        assert [(h.cube.id, h.score) for h in again.search("green tea at home", namespace=NS, limit=5)] == before
+        assert again.vectors.count() == 40
+    finally:
+        again.close()
+        small.close()
+    assert wait_gone(pid)
+
+
 def test_worker_results_equal_inline_results(tmp_path):
     inline, worker = open_memos(tmp_path / "inline", after=None), open_memos(tmp_path / "worker", after=0)
     try:

@@ -282,6 +282,32 @@ def test_promote_and_demote_move_between_tiers(memos: MemOS) -> None:
     assert [e.snapshot["tier"] for e in memos.history(cube_id)] == ["mid_term", "long_term", "working", "archive"]
 
 
+@pytest.mark.parametrize("ann", [False, True], ids=["exact-scan", "ann-then-check"])
+@pytest.mark.parametrize("pending", [False, True], ids=["indexed", "waiting-for-the-index"])
+def test_nearest_keeps_to_one_namespace_tier_set_and_live_cubes(memos: MemOS, pending: bool, ann: bool,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vector index holds ids and vectors only: ``nearest`` (lifecycle dedup) scopes by the records,
+    whether it scans the scope exactly or asks the index and checks its ids."""
+    if ann:  # no scope is small enough to scan: every search asks the index
+        monkeypatch.setattr("langchain_memos.engine.core.scan_limits", lambda pool: (0, 64))
+    texts = {"same": ("hot tea fact", NS), "child": ("hot tea fact", (*NS, "x")), "sibling": ("hot tea fact", ("users", "alicex")),
+             "parent": ("hot tea fact", ("users",)), "archived": ("hot tea fact", NS), "long": ("hot tea facts", NS),
+             "expired": ("hot tea fact", NS), "far": ("cold spreadsheets", NS)}
+    ids = {name: memos.add(text, ns, **({"ttl_minutes": 1, "created_at": T0} if name == "expired" else {}))[0]
+           for name, (text, ns) in texts.items()}
+    memos.demote(ids["archived"], Tier.ARCHIVE)
+    memos.promote(ids["long"], Tier.LONG_TERM)
+    if pending:
+        memos.engine.records.mark_indexed(list(ids.values()), False)
+        memos.vectors.reset()
+    query = memos.embeddings.embed_query("hot tea fact")
+    found = memos.engine.nearest(query, 10, namespace=NS, tiers=[Tier.MID_TERM, Tier.LONG_TERM])
+    assert [h.id for h in found] == [ids["same"], ids["long"], ids["far"]]
+    assert found[0].score == pytest.approx(1.0, abs=1e-6) and found[0].score > found[1].score > found[2].score
+    assert [h.id for h in memos.engine.nearest(query, 10, namespace=NS, tiers=[Tier.LONG_TERM])] == [ids["long"]]
+    assert [h.id for h in memos.engine.nearest(query, 1, namespace=("users", "alicex"))] == [ids["sibling"]]
+
+
 # -------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("namespace", [(), ("a.b",), ("",), "users", ("ok", 3)])
 def test_bad_namespaces_raise_typed_errors(memos: MemOS, namespace: object) -> None:
@@ -352,7 +378,7 @@ def test_embedder_failure_writes_nothing() -> None:
 def test_check_repairs_missing_and_orphan_vectors(memos: MemOS) -> None:
     ids = memos.add(["one", "two", "three"], NS)
     memos.vectors.delete([ids[0]])
-    memos.vectors.upsert(["ghost"], [[1.0] + [0.0] * 63], [MemCube("ghost", NS, id="ghost")])
+    memos.vectors.upsert(["ghost"], [[1.0] + [0.0] * 63])
     report = memos.check(repair=False)
     assert report.missing_vectors == [ids[0]] and report.orphan_vectors == ["ghost"] and not report.ok
     report = memos.check()

@@ -281,11 +281,20 @@ class MemoryEngine(StateSteps):
         """Move cubes between tiers in one transaction (no new versions; audited), then make the
         vector index agree (:meth:`sync_vectors`) and tell the listeners; returns the ids moved."""
         moved = self.records.move_tiers(list(moves), at, actor=actor)
-        self.changes.emit(MemChange(written=tuple(self.sync_vectors(moved)), reason="tier_move"))
+        # the record store flagged the cubes back from the archive for indexing; the index holds no tiers,
+        # so a move between hot tiers leaves it as it is
+        self.changes.emit(MemChange(written=tuple(self._vectors_follow(moved, reindex_hot=False)),
+                                    reason="tier_move"))
         return moved
 
     def sync_vectors(self, ids: Sequence[str]) -> list[MemCube]:
-        """Make the vector index agree with the stored tier of these cubes (archived out, hot in); returns them."""
+        """Make the vector index agree with the stored tier of these cubes (archived out, hot indexed
+        again); returns them."""
+        return self._vectors_follow(ids, reindex_hot=True)
+
+    def _vectors_follow(self, ids: Sequence[str], *, reindex_hot: bool) -> list[MemCube]:
+        """Delete the vectors of the archived ones among ``ids``, index what waits (with ``reindex_hot``,
+        every hot one's embedding again); returns the cubes."""
         if not ids:
             return []
         cubes = self.records.query(CubeQuery(ids=frozenset(ids), statuses=frozenset(Status), include_expired=True),
@@ -295,7 +304,8 @@ class MemoryEngine(StateSteps):
             self.vectors.delete(cold)
         hot = [c.id for c in cubes if c.tier is not Tier.ARCHIVE]
         if hot:
-            self.records.mark_indexed(list(self.records.embeddings(hot)), False)  # refresh their tier labels
+            if reindex_hot:
+                self.records.mark_indexed(list(self.records.embeddings(hot)), False)
             self.index(wait=False)
         return cubes
 
@@ -515,6 +525,15 @@ class MemoryEngine(StateSteps):
                     return self._exact_candidates(cq, query_vector, pool, read)
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
         return self._exact_candidates(cq, query_vector, pool, read)
+
+    def nearest(self, vector: Sequence[float], k: int, *, namespace: Sequence[str],
+                tiers: Iterable[Tier] | None = None) -> list[ScoredId]:
+        """The ``k`` cubes of exactly ``namespace`` (live, in ``tiers``; ``None`` = all) nearest to ``vector``
+        by cosine, best first: :meth:`vector_candidates` for that scope, so cubes still waiting for the
+        vector index are found too."""
+        cq = CubeQuery(namespace_prefix=tuple(namespace), exact_namespace=True,
+                       tiers=frozenset(tiers) if tiers is not None else None)
+        return self.vector_candidates(cq, vector, k)
 
     def exact_scope(self, cq: CubeQuery, pool: int) -> bool:
         """Whether :meth:`vector_candidates` answers ``cq`` by an exact scan without asking the vector index

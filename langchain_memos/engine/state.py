@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..cube import MemCube, Tier
+from ..cube import MemCube
 from ..storage.base import AuditRecord, CubeQuery, RecordStore, ScoredId, VectorIndex
 
 
@@ -71,12 +71,6 @@ class StateSteps:
     def stored_vectors(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
         """The stored embedding of each id that has one."""
         return self.records.embeddings(list(ids))
-
-    def nearest(self, vector: Sequence[float], k: int, *, namespace_prefix: Sequence[str] = (),
-                tiers: Iterable[Tier] | None = None) -> list[ScoredId]:
-        """The ``k`` indexed cubes nearest to ``vector`` by cosine (the derived index; may lag the records)."""
-        return self.vectors.search(vector, k, namespace_prefix=tuple(namespace_prefix),
-                                   tiers=frozenset(tiers) if tiers is not None else None)
 
     # ------------------------------------------------------------ access and heat (TierState)
     def touch(self, ids: Sequence[str], at: datetime) -> None:

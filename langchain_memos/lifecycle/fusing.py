@@ -73,7 +73,7 @@ class FusionSteps:
         self.memos.engine.set_setting(f"lifecycle:{what}:{ns_key(tuple(namespace))}", json.dumps(sorted(ids)))
 
     def _neighbours(self, cube: MemCube, vector: Sequence[float], k: int, min_cosine: float) -> list[tuple[MemCube, float]]:
-        found = self.memos.engine.nearest(vector, k + 1, namespace_prefix=cube.namespace, tiers=HOT_TIERS)
+        found = self.memos.engine.nearest(vector, k + 1, namespace=cube.namespace, tiers=HOT_TIERS)
         ids = [h.id for h in found if h.id != cube.id and h.score >= min_cosine]
         if not ids:
             return []

@@ -304,8 +304,8 @@ class TierState(Protocol):
         Only ``tier`` and ``status`` change (not ``version``, ``updated_at`` or history);
         each tier change is audited (action ``"tier_move"``, detail ``from``/``to``).
         Missing cubes and cubes whose version or tier differs from ``expected_version`` /
-        ``expected_tier`` are skipped. A cube with an embedding that moves into a hot tier is marked
-        un-indexed (its vector's tier label must be refreshed, see :meth:`mark_indexed`).
+        ``expected_tier`` are skipped. A cube with an embedding that moves from the archive into a hot
+        tier is marked un-indexed (the index dropped its vector; see :meth:`mark_indexed`).
         """
 
     def working_set(self, namespace_prefix: Sequence[str],
@@ -384,18 +384,23 @@ class RecordStore(CubeRecords, KeywordIndex, ThreadLinks, PendingVectors, TierSt
 
 @runtime_checkable
 class VectorIndex(Protocol):
-    """A nearest-neighbour index over cube embeddings (derived from the record store)."""
+    """A nearest-neighbour index over cube embeddings (derived from the record store).
 
-    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]],
-               cubes: Sequence[MemCube]) -> None:
-        """Insert or replace vectors; ``cubes`` supply the metadata used for filtering."""
+    It holds ids and vectors only: namespaces, tiers, statuses and metadata filters are
+    tested against the record store (see ``MemoryEngine.vector_candidates``), so an
+    index write carries nothing else (a Chroma metadata record costs about a third of
+    the index's write time).
+    """
+
+    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]]) -> None:
+        """Insert or replace vectors."""
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove vectors; unknown ids are ignored."""
 
-    def search(self, embedding: Sequence[float], k: int, *, namespace_prefix: tuple[str, ...] = (),
-               tiers: frozenset[Tier] | None = None, ids: Sequence[str] | None = None) -> list[ScoredId]:
-        """Top-``k`` ids by cosine similarity (score in [-1, 1], larger is better)."""
+    def search(self, embedding: Sequence[float], k: int, *, ids: Sequence[str] | None = None) -> list[ScoredId]:
+        """Top-``k`` ids by cosine similarity (score in [-1, 1], larger is better); with ``ids``, among
+        those only (scored exactly)."""
 
     def ids(self) -> set[str]:
         """Every id in the index (for integrity checks)."""

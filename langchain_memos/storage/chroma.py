@@ -4,18 +4,17 @@
 Chroma never embeds anything here: the collection is created with
 ``embedding_function=None`` and cosine space, and every call passes embeddings.
 
-Each vector carries filter metadata: ``tier`` and one prefix field per namespace
-depth, so a namespace ``("a", "b", "c")`` stores
-``ns1="a"``, ``ns2="a\\x1fb"``, ``ns3="a\\x1fb\\x1fc"``; a prefix of depth ``d``
-filters on ``ns{d}`` with one equality, and never matches a sibling such as
-``("a", "bc")``.
+The collection holds ids and vectors only, no Chroma metadata: every filter
+(namespace, tier, status, metadata) is tested against the record store, and a
+metadata record costs Chroma about a third of its write time per vector. Collections
+written by earlier versions keep their old metadata, which nothing reads.
 
 ``chromadb`` is imported lazily (it takes about a second), only when an index is built.
 
 Example:
     >>> index = ChromaVectorIndex.ephemeral()          # doctest: +SKIP
-    >>> index.upsert([cube.id], [[0.1, 0.2]], [cube])   # doctest: +SKIP
-    >>> index.search([0.1, 0.2], k=5, namespace_prefix=("users",))  # doctest: +SKIP
+    >>> index.upsert(["a", "b"], [[0.1, 0.2], [0.2, 0.1]])  # doctest: +SKIP
+    >>> index.search([0.1, 0.2], k=5)                      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,9 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ..cube import MemCube, Tier
 from ..errors import EmbeddingDimensionError, EngineUnavailableError, InvalidInputError, MemOSError, StorageError
-from .base import ScoredId, ns_key
+from .base import ScoredId
 from .locks import IndexLock
 
 #: HNSW build settings of new collections (existing collections keep theirs). A smaller
@@ -100,38 +98,6 @@ def _private_persistent_client(folder: Path) -> tuple[Any, Callable[[], None]]:
         if kept_count is not None:
             counts[key] = kept_count
     return client, system.stop
-
-
-def vector_metadata(cube: MemCube) -> dict[str, Any]:
-    """The Chroma metadata stored with a cube's vector (tier and namespace prefix fields).
-
-    Example:
-        >>> from langchain_memos.cube import MemCube
-        >>> vector_metadata(MemCube(content="x", namespace=("a", "b")))
-        {'tier': 'mid_term', 'ns1': 'a', 'ns2': 'a\\x1fb'}
-    """
-    # each field costs Chroma about 35 us per vector written: only fields a filter reads are stored
-    meta: dict[str, Any] = {"tier": cube.tier.value}
-    for depth in range(1, len(cube.namespace) + 1):
-        meta[f"ns{depth}"] = ns_key(cube.namespace[:depth])
-    return meta
-
-
-def build_where(namespace_prefix: tuple[str, ...] = (), tiers: frozenset[Tier] | None = None) -> dict[str, Any] | None:
-    """The Chroma ``where`` filter for a namespace prefix and a tier set (``None`` = no filter).
-
-    Example:
-        >>> build_where(("a", "b"))
-        {'ns2': 'a\\x1fb'}
-    """
-    clauses: list[dict[str, Any]] = []
-    if namespace_prefix:
-        clauses.append({f"ns{len(namespace_prefix)}": ns_key(namespace_prefix)})
-    if tiers is not None:
-        clauses.append({"tier": {"$in": sorted(Tier(t).value for t in tiers)}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def _as_matrix(embeddings: Sequence[Sequence[float]], ids: Sequence[str]) -> Any:
@@ -373,26 +339,24 @@ class ChromaVectorIndex:
             yield slice(start, min(start + step, n))
 
     # ------------------------------------------------------------ VectorIndex
-    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]],
-               cubes: Sequence[MemCube]) -> None:
+    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]]) -> None:
         """Insert or replace vectors in batches of the client's max batch size.
 
         Raises:
             InvalidInputError: Lengths differ or an embedding has NaN/inf.
             EmbeddingDimensionError: The collection holds vectors of another dimension.
         """
-        if not (len(ids) == len(embeddings) == len(cubes)):
-            raise InvalidInputError(f"upsert() needs one embedding and one cube per id; got {len(ids)} ids, "
-                                    f"{len(embeddings)} embeddings, {len(cubes)} cubes")
+        if len(ids) != len(embeddings):
+            raise InvalidInputError(f"upsert() needs one embedding per id; got {len(ids)} ids, "
+                                    f"{len(embeddings)} embeddings")
         if not ids:
             return
         vectors = _as_matrix(embeddings, ids)
-        metas = [vector_metadata(c) for c in cubes]
         ids = list(ids)
         with self._locked(exclusive=True), self._errors("upsert vectors"):
             try:
                 for part in self._batches(len(ids)):
-                    self._collection.upsert(ids=ids[part], embeddings=vectors[part], metadatas=metas[part])
+                    self._collection.upsert(ids=ids[part], embeddings=vectors[part])
             finally:
                 self._changed()
 
@@ -408,37 +372,31 @@ class ChromaVectorIndex:
             finally:
                 self._changed()
 
-    def search(self, embedding: Sequence[float], k: int, *, namespace_prefix: tuple[str, ...] = (),
-               tiers: frozenset[Tier] | None = None, ids: Sequence[str] | None = None) -> list[ScoredId]:
+    def search(self, embedding: Sequence[float], k: int, *, ids: Sequence[str] | None = None) -> list[ScoredId]:
         """Top-``k`` ids by cosine similarity (``1 - cosine distance``), best first.
 
         Args:
             embedding: The query vector.
             k: How many results at most.
-            namespace_prefix: Only vectors whose namespace starts with these labels.
-            tiers: Only these tiers (``None`` = all).
             ids: Only these ids (``None`` = all); scored exactly, unknown ids ignored.
         """
         query = _as_floats(embedding, "query embedding")
-        if k <= 0 or (tiers is not None and not tiers) or (ids is not None and not ids):
+        if k <= 0 or (ids is not None and not ids):
             return []
-        where = build_where(tuple(namespace_prefix), tiers)
         if ids is not None:
-            return self._search_ids(query, k, where, list(dict.fromkeys(ids)))
+            return self._search_ids(query, k, list(dict.fromkeys(ids)))
         with self._locked(exclusive=False), self._errors("search"):
             # Chroma answers n_results beyond the collection size (and an empty one) with what it has;
             # count() costs milliseconds on a large collection, so it only clamps huge k
             n_results = int(k) if k <= _PAGE else min(int(k), self._collection.count())
             if n_results == 0:
                 return []
-            res = self._collection.query(query_embeddings=[query], n_results=n_results, where=where,
-                                         include=["distances"])
+            res = self._collection.query(query_embeddings=[query], n_results=n_results, include=["distances"])
         found = res["ids"][0] if res["ids"] else []
         dists = res["distances"][0] if res.get("distances") else []
         return [ScoredId(i, 1.0 - float(d)) for i, d in zip(found, dists)]
 
-    def _search_ids(self, query: list[float], k: int, where: dict[str, Any] | None,
-                    ids: list[str]) -> list[ScoredId]:
+    def _search_ids(self, query: list[float], k: int, ids: list[str]) -> list[ScoredId]:
         """Exact cosine scoring over an explicit id list (Chroma's ``query(ids=...)`` fails on unknown ids)."""
         import numpy as np
 
@@ -446,7 +404,7 @@ class ChromaVectorIndex:
         got_vecs: list[Any] = []
         with self._locked(exclusive=False), self._errors("search"):
             for part in self._batches(len(ids)):
-                res = self._collection.get(ids=ids[part], where=where, include=["embeddings"])
+                res = self._collection.get(ids=ids[part], include=["embeddings"])
                 got_ids.extend(res["ids"])
                 if len(res["ids"]):
                     got_vecs.extend(np.asarray(res["embeddings"], dtype=np.float64))
@@ -500,4 +458,4 @@ class ChromaVectorIndex:
             self._release()
 
 
-__all__ = ["ChromaVectorIndex", "build_where", "vector_metadata"]
+__all__ = ["ChromaVectorIndex"]

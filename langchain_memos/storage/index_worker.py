@@ -47,10 +47,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .. import errors as _errors
-from ..cube import MemCube, Tier
 from ..errors import StorageError
 from .base import RecordStore, ScoredId, VectorIndex
-from .sync import index_pending, vector_labels
+from .sync import index_pending
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +141,7 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
                                            lock_timeout_s=spec.busy_timeout_s, hnsw=spec.hnsw)
     handlers: dict[str, Callable[..., Any]] = {
         "index": lambda: index_pending(records, vectors, wait=True),
-        "upsert": lambda ids, embeddings, entries: vectors.upsert(ids, embeddings,
-                                                                  [vector_labels(*e) for e in entries]),
+        "upsert": vectors.upsert,
         "delete": vectors.delete,
         "search": lambda embedding, k, kwargs: pack_hits(vectors.search(embedding, k, **kwargs)),
         "ids": vectors.ids,
@@ -301,7 +299,8 @@ class WorkerVectorIndex:
         inline: The in-process index it starts with and falls back to.
         spec: What the worker opens (the same files as ``inline``).
         start_after: Vectors indexed inline before the worker starts (0: at the first
-            index request).
+            index request). An index that already holds that many (a store opened again)
+            starts its worker at once, so its searches run there too.
         reopen_inline: Opens a fresh inline index (the same files); used when the worker
             dies, or in a forked copy of this process. Without it those raise a
             :class:`~langchain_memos.errors.StorageError` that says to reopen the store.
@@ -320,6 +319,17 @@ class WorkerVectorIndex:
         self._owner_pid = os.getpid()
         self._lock = threading.RLock()
         self._closed = False
+        if not self._failed and self._held(inline) >= max(self.start_after, 1):
+            with self._lock:
+                self._maybe_start(force=True)
+
+    @staticmethod
+    def _held(inline: VectorIndex) -> int:
+        """How many vectors the index holds already (0 when it cannot say: it stays inline until it is written)."""
+        try:
+            return inline.count()
+        except _errors.MemOSError:
+            return 0
 
     def __repr__(self) -> str:
         where = "worker" if self._worker is not None else "inline"
@@ -489,28 +499,25 @@ class WorkerVectorIndex:
                 self._inline_users -= 1
 
     # ------------------------------------------------------------ VectorIndex
-    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]], cubes: Sequence[MemCube]) -> None:
+    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]]) -> None:
         """Insert or replace vectors (see :meth:`ChromaVectorIndex.upsert`)."""
         import numpy as np
 
-        entries = [(c.id, tuple(c.namespace), Tier(c.tier).value) for c in cubes]
         try:
             matrix: Any = np.asarray(embeddings, dtype=np.float32)
         except (TypeError, ValueError):
             matrix = [list(e) for e in embeddings]
-        self._call("upsert", (list(ids), matrix, entries), lambda inline: inline.upsert(ids, embeddings, cubes))
+        self._call("upsert", (list(ids), matrix), lambda inline: inline.upsert(ids, embeddings))
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove vectors; unknown ids are ignored."""
         self._call("delete", (list(ids),), lambda inline: inline.delete(ids))
 
-    def search(self, embedding: Sequence[float], k: int, *, namespace_prefix: tuple[str, ...] = (),
-               tiers: frozenset[Tier] | None = None, ids: Sequence[str] | None = None) -> list[ScoredId]:
+    def search(self, embedding: Sequence[float], k: int, *, ids: Sequence[str] | None = None) -> list[ScoredId]:
         """Top-``k`` ids by cosine similarity, best first."""
         import numpy as np
 
-        kwargs = {"namespace_prefix": tuple(namespace_prefix), "tiers": tiers,
-                  "ids": list(ids) if ids is not None else None}
+        kwargs = {"ids": list(ids) if ids is not None else None}
         try:  # one float64 buffer, not a pickled list of floats (values as given: the index checks them)
             query: Any = np.asarray(embedding, dtype=np.float64)
         except (TypeError, ValueError):

@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager, NamedTuple, Sequence, cast
+from typing import ContextManager
 
 from ..cube import MemCube, Tier
 from .base import RecordStore, VectorIndex
@@ -66,26 +66,11 @@ def index_pending(records: RecordStore, vectors: VectorIndex, *, wait: bool, bat
             waiting = records.unindexed_embeddings(batch)
             hot = [w for w in waiting if w[2] is not Tier.ARCHIVE and w[3] is not None]
             if hot:
-                vectors.upsert([w[0] for w in hot], [w[3] for w in hot], [vector_labels(*w[:3]) for w in hot])
+                vectors.upsert([w[0] for w in hot], [w[3] for w in hot])
                 total += len(hot)
             # confirmed only after the index has them: a crash in between leaves them waiting
             if not records.confirm_indexed(waiting) or len(waiting) < batch:
                 return total
 
 
-class _Labels(NamedTuple):
-    """What the index keeps with a vector besides the embedding (it reads ``namespace`` and ``tier``
-    of the cube it is given), without building a whole MemCube per vector."""
-
-    id: str
-    namespace: tuple[str, ...]
-    tier: Tier
-
-
-def vector_labels(cube_id: str, namespace: Sequence[str], tier: Tier | str) -> MemCube:
-    """What :meth:`~langchain_memos.storage.base.VectorIndex.upsert` reads of a cube (id, namespace,
-    tier), as a light stand-in for the whole MemCube."""
-    return cast(MemCube, _Labels(cube_id, tuple(namespace), Tier(tier)))
-
-
-__all__ = ["CLAIM_BATCH", "index_pending", "vector_labels"]
+__all__ = ["CLAIM_BATCH", "index_pending"]

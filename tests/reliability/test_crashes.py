@@ -30,7 +30,7 @@ def test_doctor_finds_and_repairs_drift(tmp_path, capsys):
     memos = open_memos(path)
     ids = memos.add(["one", "two", "three"], ("u",))
     memos.vectors.delete([ids[0]])  # a vector lost
-    memos.vectors.upsert(["ghost"], [[1.0] * 64], [memos.get(ids[1], touch=False)])  # a vector without a record
+    memos.vectors.upsert(["ghost"], [[1.0] * 64])  # a vector without a record
     memos.close()
     assert main(["doctor", "--path", str(path), "--embed", "hash", "--json", "--no-repair"]) == 1
     found = json.loads(capsys.readouterr().out)

@@ -68,11 +68,11 @@ def test_two_persistent_indexes_on_one_folder_see_and_keep_each_others_writes(tm
     a = ChromaVectorIndex.persistent(folder, collection_name="shared")
     b = ChromaVectorIndex.persistent(folder, collection_name="shared")
     try:
-        cubes = [MemCube(content=f"c{i}", namespace=("n",), id=f"id{i}") for i in range(6)]
-        a.upsert([c.id for c in cubes[:3]], [_vec(i) for i in range(3)], cubes[:3])
+        ids = [f"id{i}" for i in range(6)]
+        a.upsert(ids[:3], [_vec(i) for i in range(3)])
         assert {h.id for h in b.search(_vec(1), 3)} >= {"id1"}  # b reopened: it sees a's vectors
-        b.upsert([c.id for c in cubes[3:]], [_vec(i) for i in range(3, 6)], cubes[3:])
-        a.upsert([cubes[0].id], [_vec(0)], [cubes[0]])  # a was stale: it must reopen before writing
+        b.upsert(ids[3:], [_vec(i) for i in range(3, 6)])
+        a.upsert(ids[:1], [_vec(0)])  # a was stale: it must reopen before writing
     finally:
         a.close()
         b.close()
@@ -143,7 +143,6 @@ def test_waiting_writes_are_found_when_search_uses_the_ann_index(tmp_path):
 _WRITER = r"""
 import sys, numpy as np
 from langchain_memos.storage.chroma import ChromaVectorIndex
-from langchain_memos.cube import MemCube
 from langchain_memos.engine import plan_query
 idx = ChromaVectorIndex.persistent(sys.argv[1], collection_name="shared")
 print("open", flush=True)
@@ -151,7 +150,7 @@ for line in sys.stdin:
     tag, n, seed = line.split()
     ids = [f"{tag}{i}" for i in range(int(n))]
     vecs = np.random.default_rng(int(seed)).standard_normal((int(n), 16)).astype("float32")
-    idx.upsert(ids, list(vecs), [MemCube(content="", namespace=("n",), id=i) for i in ids])
+    idx.upsert(ids, list(vecs))
     print("done", flush=True)
 """
 

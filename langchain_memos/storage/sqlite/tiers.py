@@ -100,7 +100,8 @@ class SQLiteTierState(SQLiteConnection):
                 new_status = moved_status(Status(status), target, m.status)
                 if target.value == tier and new_status.value == status:
                     continue
-                reindex = bool(has_vector) and target.value in hot and target.value != tier
+                # back from the archive (whose vectors the index drops): index the embedding again
+                reindex = bool(has_vector) and target.value in hot and tier not in hot
                 conn.execute("UPDATE cubes SET tier = ?, status = ?, indexed = CASE WHEN ? THEN 0 ELSE indexed END, "
                              "data = json_set(data, '$.tier', ?, '$.status', ?) WHERE rid = ?",
                              (target.value, new_status.value, 1 if reindex else 0, target.value, new_status.value,
