@@ -281,15 +281,12 @@ class MemoryEngine(StateSteps):
         """Move cubes between tiers in one transaction (no new versions; audited), then make the
         vector index agree (:meth:`sync_vectors`) and tell the listeners; returns the ids moved."""
         moved = self.records.move_tiers(list(moves), at, actor=actor)
-        # the record store flagged the cubes back from the archive for indexing; the index holds no tiers,
-        # so a move between hot tiers leaves it as it is
-        self.changes.emit(MemChange(written=tuple(self._vectors_follow(moved, reindex_hot=False)),
-                                    reason="tier_move"))
+        # the record store flagged the cubes back from the archive; a move between hot tiers leaves the index
+        self.changes.emit(MemChange(written=tuple(self._vectors_follow(moved, reindex_hot=False)), reason="tier_move"))
         return moved
 
     def sync_vectors(self, ids: Sequence[str]) -> list[MemCube]:
-        """Make the vector index agree with the stored tier of these cubes (archived out, hot indexed
-        again); returns them."""
+        """Make the vector index agree with the stored tier of these cubes (archived out, hot indexed again)."""
         return self._vectors_follow(ids, reindex_hot=True)
 
     def _vectors_follow(self, ids: Sequence[str], *, reindex_hot: bool) -> list[MemCube]:
