@@ -90,24 +90,38 @@ def test_store_search_sync_and_async_carry_the_breakdown() -> None:
         assert_breakdown(listed.timings, embedded=False)
 
 
-def test_keyword_stage_runs_beside_an_index_search_and_after_an_exact_scan(tmp_path, monkeypatch) -> None:
+class _RunAtOnce:
+    """An executor that runs what it is given at once, in the caller's thread (the keyword stage in line)."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+
+def test_keyword_stage_runs_beside_the_other_stages_with_the_same_answer(tmp_path, monkeypatch) -> None:
     from langchain_memos.config import MemOSConfig
 
     with MemOS(config=MemOSConfig(path=str(tmp_path / "m")), embeddings=HashingEmbeddings(64)) as memos:
         memos.add(TEXTS, ("u",))
-        small = memos.search("Alice green tea", ("u",), k=2)  # a small scope: scanned exactly, keywords after
-        assert memos.engine.exact_scope(CubeQuery(namespace_prefix=("u",)), 50)
-        assert "keyword_search" not in small.timings.parallel_ms
-        assert_breakdown(small.timings, embedded=True)
-        monkeypatch.setattr(memos.engine, "exact_scope", lambda cq, pool: False)  # as for a large scope
-        beside = memos.search("Alice green tea", ("u",), k=2)
+        beside = memos.search("Alice green tea", ("u",), k=2)  # a small scope, scanned exactly: keywords beside
         assert beside.timings.parallel_ms["keyword_search"] > 0.0
         assert_breakdown(beside.timings, embedded=True)
-        for hits in (small, beside):
+        monkeypatch.setattr(memos.engine, "_helpers", lambda: _RunAtOnce())
+        in_line = memos.search("Alice green tea", ("u",), k=2)
+        assert_breakdown(in_line.timings, embedded=True)
+        for hits in (beside, in_line):
             assert hits[0].cube.content == "Alice prefers green tea in the morning"
             assert hits[0].reasons["keyword"] > 0
-        assert [(h.cube.id, h.score) for h in small] == [(h.cube.id, h.score) for h in beside]
-
+        assert [(h.cube.id, h.score, h.reasons) for h in beside] == [(h.cube.id, h.score, h.reasons) for h in in_line]
+        monkeypatch.undo()
+        monkeypatch.setattr(memos.engine, "graph", None)  # no query vector and no graph: nothing to run beside
+        alone = memos.search_by_vector("Alice green tea", None, ("u",), k=2)
+        assert "keyword_search" not in alone.timings.parallel_ms and alone.timings.stages_ms["keyword_search"] > 0.0
+        assert alone[0].cube.content == "Alice prefers green tea in the morning"
+        monkeypatch.undo()
 
 
 def test_vector_candidates_load_while_the_keyword_search_still_runs(tmp_path, monkeypatch) -> None:
@@ -122,7 +136,6 @@ def test_vector_candidates_load_while_the_keyword_search_still_runs(tmp_path, mo
                 kind="message", thread_id="s1")]) for i, t in enumerate(TEXTS * 2)], ns)
         engine = memos.engine
         expected = [(h.cube.id, h.score, h.reasons) for h in memos.search("Alice green tea", ("u",), k=4)]
-        monkeypatch.setattr(engine, "exact_scope", lambda cq, pool: False)  # the keyword search runs beside
         loaded: list[set[str]] = []
         vector_done = threading.Event()
         real_keyword, real_load = engine._timed_keyword_search, engine.load_candidates

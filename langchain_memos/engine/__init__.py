@@ -16,7 +16,7 @@ commit               :meth:`MemoryEngine.commit` / ``commit_if_unchanged``      
 plan a search        :func:`plan_query`                                                      pure
 rank                 :meth:`MemoryEngine.rank` / ``retrieve``                                I/O (read)
 vector candidates    :meth:`MemoryEngine.vector_candidates`                                  I/O (read)
-exact or index scan  :meth:`MemoryEngine.exact_scope`                                        I/O (read)
+graph signal         :meth:`MemoryEngine.graph_scores`                                       I/O (read)
 apply an update      :func:`apply_update`                                                    pure
 plan a fuse          :func:`plan_fuse`                                                       pure
 graph ingest         :func:`ingest_graph` / :func:`reextract`                                I/O

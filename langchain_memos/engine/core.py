@@ -42,7 +42,7 @@ from ..forget import ForgetHook
 from ..ingest import PlannedCube
 from ..retrieval.fusion import Hit, RetrievalConfig
 from ..retrieval.pipeline import SearchPlan, exact_matrix_search, rank_candidates, rank_recent, second_round_terms
-from ..retrieval.query import analyze_query, embedding_text
+from ..retrieval.query import QueryAnalysis, analyze_query, embedding_text
 from ..storage.base import CubeQuery, KeywordDoc, RecordStore, ScoredId, TierMove, VectorIndex
 from ..storage.sync import index_pending
 from ..validation import validate_embeddings
@@ -87,8 +87,7 @@ def merge_loaded(first: Loaded, second: Loaded) -> Loaded:
 def scan_limits(pool: int) -> tuple[int, int]:
     """``(exact_limit, max_fetch)`` of :meth:`MemoryEngine.vector_candidates` for a pool: the matching
     cubes up to which it scores exactly (~10 ms of float32 reads from SQLite when nothing is kept), and
-    the most ids it asks the vector index for (also the cap of its match bound, so
-    :meth:`MemoryEngine.exact_scope` asks for the same, kept bound)."""
+    the most ids it asks the vector index for (also the cap of its match bound)."""
     exact_limit = max(2000, 4 * pool)
     return exact_limit, 16 * exact_limit
 
@@ -352,18 +351,22 @@ class MemoryEngine(StateSteps):
         vector_pool = config.engine_pool(plan.k, config.vector_pool)
         keyword_args = (analysis.keywords, cq, config.engine_pool(plan.k, config.keyword_pool),
                         config.keyword_column_weights)
-        # the keyword search runs in a helper thread (its own SQLite connection) beside a vector stage that
-        # asks the vector index; beside an exact scan of a small scope it would cost more to hand over than
-        # it saves, so it runs after it here
-        beside = bool(analysis.keywords) and query_vector is not None and not self.exact_scope(cq, vector_pool)
+        graph_on = self.graph is not None and config.graph_weight > 0
+        # the keyword search runs in a helper thread (its own SQLite connection) beside the vector stage, the
+        # graph signal and the vector candidates' load; with neither of the first two it runs after them
+        beside = bool(analysis.keywords) and (query_vector is not None or graph_on)
         keyword_future = self._helpers().submit(self._timed_keyword_search, *keyword_args) if beside else None
         timings.lap("query_analysis")
         read: dict[str, Any] = {}  # embeddings the vector stage read (its exact path): not read again
         early: Loaded | None = None  # the vector candidates, loaded while the keyword search still runs
+        graph: dict[str, float] = {}
         try:
             vector = self.vector_candidates(cq, query_vector, vector_pool, read) if query_vector is not None else []
             timings.lap("vector_search")
             vector_ids = {h.id for h in vector}
+            if graph_on:
+                graph = self.graph_scores(cq, analysis, config)
+                timings.lap("graph_signal")
             if keyword_future is not None and vector and not keyword_future.done():
                 early = self.load_candidates(cq, vector_ids, read)
                 timings.lap("candidate_load")
@@ -376,19 +379,7 @@ class MemoryEngine(StateSteps):
             keyword = self._timed_keyword_search(*keyword_args)[0]
         timings.lap("keyword_search")
         ids = {h.id for h in keyword} | vector_ids
-        graph: dict[str, float] = {}
-        if self.graph is not None and config.graph_weight > 0:
-            graph, fact_keys = self.graph.scores(cq.namespace_prefix, [*analysis.entities, *analysis.speakers,
-                                                                       *analysis.keywords],
-                                                 analysis.keywords, as_of=cq.valid_at, hops=config.graph_hops)
-            if fact_keys:
-                keys = sorted(fact_keys)
-                for c in self.records.get_by_keys(cq.namespace_prefix, keys):
-                    if c is not None:
-                        graph[c.id] = max(graph.get(c.id, 0.0), fact_keys[c.key])
-            extra = sorted((i for i in graph if i not in ids), key=lambda i: (-graph[i], i))[:config.graph_pool]
-            ids |= set(extra)
-            timings.lap("graph_signal")
+        ids |= set(sorted((i for i in graph if i not in ids), key=lambda i: (-graph[i], i))[:config.graph_pool])
         if not ids:
             return []
         if early is None:
@@ -417,6 +408,19 @@ class MemoryEngine(StateSteps):
                                  expansion=expansion, built=built)
         timings.lap("fusion")
         return ranked
+
+    def graph_scores(self, cq: CubeQuery, analysis: QueryAnalysis, config: RetrievalConfig) -> dict[str, float]:
+        """The graph signal of the query's entities, speakers and keywords (cube id -> score), fact cubes
+        found by key included."""
+        assert self.graph is not None
+        graph, fact_keys = self.graph.scores(cq.namespace_prefix, [*analysis.entities, *analysis.speakers,
+                                                                   *analysis.keywords],
+                                             analysis.keywords, as_of=cq.valid_at, hops=config.graph_hops)
+        if fact_keys:
+            for c in self.records.get_by_keys(cq.namespace_prefix, sorted(fact_keys)):
+                if c is not None:
+                    graph[c.id] = max(graph.get(c.id, 0.0), fact_keys[c.key])
+        return graph
 
     def speakers(self, cq: CubeQuery) -> list[str]:
         """The speakers of the memories ``cq`` selects (at most 100)."""
@@ -531,12 +535,6 @@ class MemoryEngine(StateSteps):
         cq = CubeQuery(namespace_prefix=tuple(namespace), exact_namespace=True,
                        tiers=frozenset(tiers) if tiers is not None else None)
         return self.vector_candidates(cq, vector, k)
-
-    def exact_scope(self, cq: CubeQuery, pool: int) -> bool:
-        """Whether :meth:`vector_candidates` answers ``cq`` by an exact scan without asking the vector index
-        (the record store's bound says few cubes match; the bound is kept, so asking again costs little)."""
-        exact_limit, max_fetch = scan_limits(pool)
-        return self.records.match_bound(cq, max_fetch)[0] <= exact_limit
 
     def _few_match(self, cq: CubeQuery, exact_limit: int) -> bool:
         """Whether at most ``exact_limit`` cubes match ``cq`` (an ids-only query with a limit)."""
