@@ -281,29 +281,34 @@ def rank(
     asked = (rng[0].date(), rng[1].date()) if rng is not None else None
     asks_when = analysis is not None and analysis.temporal
     boost = config.time_boost if asked is not None else (config.when_boost if asks_when else 0.0)
+    # each signal's contribution as one column over ``ids`` (the same float operations, in the same order,
+    # as one hit at a time); the rare per-hit adjustments follow in the loop
+    parts = {"keyword": config.keyword_weight * k_norm, "vector": config.vector_weight * v_own,
+             "neighbour": config.vector_weight * (v_all - v_own)}
+    if graph and config.graph_weight:
+        parts = {k: v * (1.0 - config.graph_weight) for k, v in parts.items()}
+        parts["graph"] = config.graph_weight * np.array([graph.get(i, 0.0) for i in ids])
+    if ex_max > 0 and config.expansion_weight:
+        parts = {k: v * (1.0 - config.expansion_weight) for k, v in parts.items()}
+        parts["expansion"] = config.expansion_weight * np.array([ex.get(i, 0.0) for i in ids]) / ex_max
+    columns = list(parts.values())
+    total = columns[0]
+    for column in columns[1:]:
+        total = total + column
+    names, rows, bases = list(parts), zip(*(c.tolist() for c in columns)), total.tolist()
     hits: list[Hit] = []
-    for j, i in enumerate(ids):
-        reasons = {
-            "keyword": config.keyword_weight * float(k_norm[j]),
-            "vector": config.vector_weight * float(v_own[j]),
-            "neighbour": config.vector_weight * float(v_all[j] - v_own[j]),
-        }
-        if graph and config.graph_weight:
-            reasons = {k: v * (1.0 - config.graph_weight) for k, v in reasons.items()}
-            reasons["graph"] = config.graph_weight * graph.get(i, 0.0)
-        if ex_max > 0 and config.expansion_weight:
-            reasons = {k: v * (1.0 - config.expansion_weight) for k, v in reasons.items()}
-            reasons["expansion"] = config.expansion_weight * ex.get(i, 0.0) / ex_max
-        base = sum(reasons.values())
-        score = base
+    for i, row, score in zip(ids, rows, bases):
+        reasons = dict(zip(names, row))
         c = cands.get(i)
         if c is not None and c.derived and config.derived_weight != 1.0:
-            reasons["derived"] = (config.derived_weight - 1.0) * score
-            score += reasons["derived"]
+            cut = (config.derived_weight - 1.0) * score
+            reasons["derived"] = cut
+            score += cut
         if len(named) == 1 and c is not None and c.speaker and config.speaker_penalty:
             if c.speaker.strip().lower() != named[0].strip().lower():
-                reasons["speaker"] = -config.speaker_penalty * score
-                score += reasons["speaker"]
+                cut = -config.speaker_penalty * score
+                reasons["speaker"] = cut
+                score += cut
         signal = time_signal(asked, asks_when, c.text, c.created_at) if boost and c is not None else 0.0
         if signal > 0:
             boosted = min(1.0, score * (1.0 + boost * signal))
