@@ -569,6 +569,65 @@ def test_keyword_head_gives_the_full_statements_answer_or_steps_aside(record_sto
     assert len(heads) == 2
 
 
+def test_kept_filter_lists_follow_every_write_even_one_during_the_head(record_store, monkeypatch):
+    """A keyword head keeps each top-level filter's rids between searches (temp tables); a write refills
+    them, and a head during which a write landed is not used: the answer is always the full statement's."""
+    from langchain_memos.storage.sqlite import keyword as keyword_module
+    from langchain_memos.storage.sqlite.compiler import bm25_weights, keyword_search_sql
+
+    cubes = [cube(f"tea {'green ' * (i % 5)}cup", ns=("t",), key=f"k{i}", created_at=T0,
+                  metadata={"kind": "a" if i % 3 else "b", "n": i % 4}) for i in range(60)]
+    put(record_store, cubes)
+    fills = []
+    real_fill = keyword_module.filter_rids_sql
+    monkeypatch.setattr(keyword_module, "filter_rids_sql", lambda c: fills.append(c) or real_fill(c))
+
+    def full(query, k=5):
+        sql, params = keyword_search_sql(fts_match(["green", "tea"]), query, k, bm25_weights(None))
+        return [ScoredId(i, float(s)) for i, s in record_store.read_transaction(
+            lambda conn: conn.execute(sql, params).fetchall())]
+
+    def search(query, k=5):
+        record_store._head_rest.clear()
+        return record_store.keyword_search(["green", "tea"], query, k)
+
+    queries = [CubeQuery(namespace_prefix=("t",), conditions=tuple(parse_filter(f)), now=T0)
+               for f in ({"kind": "a"}, {"kind": {"$ne": "a"}}, {"n": {"$in": [1, 4]}}, {"n": {"$nin": [0, 3]}},
+                         {"kind": "b", "n": 1}, {"n": 1.0}, {"n": True})]
+    for query in queries:
+        assert search(query) == full(query), query
+    assert len(fills) == 8  # one list per distinct filter ({"n": 1.0} and {"n": True} are not {"n": 1})
+    for query in queries:  # nothing written: every list is kept
+        assert search(query) == full(query), query
+    assert len(fills) == 8
+    best = full(queries[0], 1)[0].id
+    moved = next(c for c in cubes if c.id == best)
+    put(record_store, [replace(moved, metadata={"kind": "b", "n": 1})])  # out of one filter, into another
+    for query in queries:
+        assert search(query) == full(query), query
+    assert best not in {h.id for h in search(queries[0])} and best in {h.id for h in search(queries[4])}
+    assert len(fills) == 16  # the write moved the change token: every list was filled again
+    # a write that lands while a head runs: that head is not used, the full statement answers after it
+    real_side, written = record_store.side_read, []
+
+    def side_read_then_write(fn):
+        out = real_side(fn)
+        if not written:
+            written.append(put(record_store, [replace(moved, metadata={"kind": "a", "n": 1})]))
+        return out
+
+    monkeypatch.setattr(record_store, "side_read", side_read_then_write)
+    got = search(queries[0])
+    assert written and best in {h.id for h in got} and got == full(queries[0])
+    monkeypatch.setattr(record_store, "side_read", real_side)
+    many = [CubeQuery(namespace_prefix=("t",), conditions=tuple(parse_filter({"n": {"$ne": v}})), now=T0)
+            for v in range(keyword_module.KEPT_FILTERS + 3)]
+    for query in many:  # more filters than are kept: the oldest tables are dropped, answers stay exact
+        assert search(query) == full(query), query
+    kept = record_store._kept_filters
+    assert all(len(tables) <= keyword_module.KEPT_FILTERS for _, tables in kept.values())
+
+
 def test_fts_match_is_safe():
     assert fts_match(["alice", 'say"']) == '"alice" OR "say"'
     assert fts_match([]) is None and fts_match(["", "  "]) is None

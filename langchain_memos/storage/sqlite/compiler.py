@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ...cube import MemoryType, Status, Tier, to_utc, utcnow
 from ...errors import InvalidInputError
@@ -118,13 +118,13 @@ def _condition_sql(cond: Condition, source: str, rid: str | None = None,
     if not cond.path:
         raise InvalidInputError("a filter condition needs a non-empty path")
     if rid is not None and len(cond.path) == 1:
-        pred, pparams = _leaf_predicate(cond, "f")
         negate = "NOT " if cond.op in ("$ne", "$nin") else ""
         if correlated:
+            pred, pparams = _leaf_predicate(cond, "f")
             return (f"{negate}EXISTS (SELECT 1 FROM metadata_fields AS f WHERE f.rid = {rid} AND f.key = ? "
                     f"AND ({pred}))", [cond.path[0], *pparams])
-        return (f"{rid} {negate}IN (SELECT f.rid FROM metadata_fields AS f WHERE f.key = ? AND ({pred}))",
-                [cond.path[0], *pparams])
+        rids, params = filter_rids_sql(cond)
+        return f"{rid} {negate}IN ({rids})", params
     joins: list[str] = []
     wheres: list[str] = []
     params: list[Any] = []
@@ -145,6 +145,28 @@ def _condition_sql(cond: Condition, source: str, rid: str | None = None,
     if cond.op in ("$ne", "$nin"):
         return f"NOT {exists}", params + pparams
     return exists, params + pparams
+
+
+def filter_rids_sql(cond: Condition) -> tuple[str, list[Any]]:
+    """The rids whose top-level metadata field passes ``cond`` before its negation (``$ne``/``$nin`` keep
+    the rest): the list a rid is tested against, one ``metadata_fields`` index range.
+
+    Example:
+        >>> filter_rids_sql(Condition(("kind",), "$ne", "x"))[1]
+        ['kind', 'x']
+    """
+    pred, pparams = _leaf_predicate(cond, "f")
+    return f"SELECT f.rid FROM metadata_fields AS f WHERE f.key = ? AND ({pred})", [cond.path[0], *pparams]
+
+
+def filter_key(cond: Condition) -> tuple[Any, ...]:
+    """A key that tells apart conditions whose SQL differs (``1``, ``1.0`` and ``True`` are equal in Python).
+
+    Example:
+        >>> filter_key(Condition(("n",), "$eq", 1)) != filter_key(Condition(("n",), "$eq", True))
+        True
+    """
+    return cond.path, cond.op, repr(cond.value)
 
 
 def _sql_number(value: int | float) -> int | float:
@@ -414,7 +436,8 @@ def small_scope_sql(query: CubeQuery, small: int = SMALL_SCOPE) -> tuple[str, li
 
 
 def keyword_head_sql(match: str, query: CubeQuery, head: int, weights: Sequence[float],
-                     scope_rowids: bool = False) -> tuple[str, list[Any]]:
+                     scope_rowids: bool = False, kept: Mapping[tuple[Any, ...], str] | None = None,
+                     ) -> tuple[str, list[Any]]:
     """The head of a BM25 search: the best ``head`` matches by the keyword index's side of ``query`` alone.
 
     Top-level metadata conditions test ``fts.rowid`` (the ``metadata_fields`` index), and so does
@@ -432,11 +455,16 @@ def keyword_head_sql(match: str, query: CubeQuery, head: int, weights: Sequence[
         weights: From :func:`bm25_weights`.
         scope_rowids: Test the namespace on ``fts.rowid`` (worth it for a small scope only: its
             rids are listed once per search).
+        kept: :func:`filter_key` -> the name of a temp table holding that condition's
+            :func:`filter_rids_sql` rows as they are now (``rid INTEGER PRIMARY KEY``), tested instead
+            of listing them again.
 
     Returns:
         ``(sql, params)``.
     """
-    inner = [_condition_sql(c, "c.metadata", "+fts.rowid") for c in query.conditions if len(c.path) == 1]
+    inner = [(f"+fts.rowid {'NOT ' if c.op in ('$ne', '$nin') else ''}IN (SELECT rid FROM temp.{kept[filter_key(c)]})",
+              []) if kept and filter_key(c) in kept else _condition_sql(c, "c.metadata", "+fts.rowid")
+             for c in query.conditions if len(c.path) == 1]
     rest_query = replace(query, conditions=tuple(c for c in query.conditions if len(c.path) != 1))
     if scope_rowids and (query.namespace_prefix or query.exact_namespace):
         ns, ns_params = prefix_sql("s.ns", query.namespace_prefix, query.exact_namespace)
@@ -479,6 +507,8 @@ __all__ = [
     "bm25_weights",
     "compile_query",
     "expiry_cutoff",
+    "filter_key",
+    "filter_rids_sql",
     "fts_match",
     "head_answer",
     "keyword_head_sql",
