@@ -290,8 +290,8 @@ def test_nearest_keeps_to_one_namespace_tier_set_and_live_cubes(memos: MemOS, pe
     whether it scans the scope exactly or asks the index and checks its ids."""
     if ann:  # no scope is small enough to scan: every search asks the index
         monkeypatch.setattr("langchain_memos.engine.core.scan_limits", lambda pool: (0, 64))
-    texts = {"same": ("hot tea fact", NS), "child": ("hot tea fact", (*NS, "x")), "sibling": ("hot tea fact", ("users", "alicex")),
-             "parent": ("hot tea fact", ("users",)), "archived": ("hot tea fact", NS), "long": ("hot tea facts", NS),
+    texts = {"same": ("hot tea fact", NS), "child": ("hot tea fact", (*NS, "x")),
+             "sibling": ("hot tea fact", ("users", "alicex")), "parent": ("hot tea fact", ("users",)), "archived": ("hot tea fact", NS), "long": ("hot tea facts", NS),
              "expired": ("hot tea fact", NS), "far": ("cold spreadsheets", NS)}
     ids = {name: memos.add(text, ns, **({"ttl_minutes": 1, "created_at": T0} if name == "expired" else {}))[0]
            for name, (text, ns) in texts.items()}

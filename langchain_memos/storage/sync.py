@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 from typing import ContextManager
 
-from ..cube import MemCube, Tier
+from ..cube import Tier
 from .base import RecordStore, VectorIndex
 
 #: Embeddings taken per round (one read, one upsert, one confirming write).
