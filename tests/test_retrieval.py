@@ -228,21 +228,3 @@ def test_time_expressions():
     assert start <= datetime(2023, 6, 11) < end
     assert analyze_query("What did Ann paint last week?").time_range is None  # no `now`
     assert analyze_query("What does Ann like?", now=now).time_range is None
-
-
-def test_candidate_views_are_reused_only_for_the_same_unchanged_cube() -> None:
-    from langchain_memos.cube import MemCube
-    from langchain_memos.retrieval.pipeline import _candidates
-
-    cube = MemCube(content="Ann likes tea", namespace=("u",), metadata={"speaker": "Ann"})
-    vectors = {cube.id: np.array([1.0, 0.0], dtype=np.float32)}
-    first, = _candidates([cube], vectors, {})
-    again, = _candidates([cube], {}, {})  # the same object: its view is reused, the embeddings are this call's
-    assert (again.text, again.speaker, again.embedding) == ("Ann likes tea", "Ann", None)
-    assert first.embedding is not None
-    twin = MemCube.from_dict(cube.to_dict())  # an equal cube, another object: a view of its own
-    twin.content, twin.metadata = "Ann likes coffee", {"speaker": "Bo", "caption": "a cup"}
-    assert (_candidates([twin], {}, {})[0].text, _candidates([twin], {}, {})[0].speaker) == (
-        "Ann likes coffee [shares an image: a cup]", "Bo")
-    cube.content, cube.version = "Ann likes cocoa", cube.version + 1  # changed in place, with a new version
-    assert _candidates([cube], {}, {})[0].text == "Ann likes cocoa"

@@ -92,29 +92,6 @@ def exact_matrix_search(query_vector: Sequence[float], ids: Sequence[str], matri
     return [ScoredId(ids[i], float(scores[i])) for i in order]
 
 
-#: What a candidate's fusion view takes from its cube alone, for the cubes seen last: id(cube) -> (cube, its
-#: version and update time, the view's fields). Loaded candidates are shared read-only cubes (the same object
-#: comes back while the stored row is unchanged), so searches over one scope reuse these.
-_VIEWS: dict[int, tuple[MemCube, tuple[Any, ...], dict[str, Any]]] = {}
-_VIEWS_KEPT = 8192
-
-
-def _view(c: MemCube) -> dict[str, Any]:
-    """The fields of ``c``'s :class:`~.fusion.Candidate` besides its embeddings (kept in :data:`_VIEWS`)."""
-    stamp = (c.version, c.updated_at)
-    kept = _VIEWS.get(id(c))
-    if kept is not None and kept[0] is c and kept[1] == stamp:
-        return kept[2]
-    speaker = c.metadata.get("speaker")
-    view = {"id": c.id, "text": index_text_for(c), "speaker": speaker if isinstance(speaker, str) else None,
-            "created_at": c.created_at, "thread": c.thread_id, "position": c.position,
-            "derived": isinstance(c.metadata.get("derived"), str)}
-    if len(_VIEWS) >= _VIEWS_KEPT:
-        _VIEWS.clear()
-    _VIEWS[id(c)] = (c, stamp, view)
-    return view
-
-
 def _candidates(cubes: Sequence[MemCube], vectors: Mapping[str, Sequence[float]],
                 next_ids: Mapping[str, str], built: dict[str, Candidate] | None = None) -> list[Candidate]:
     """The fusion view of each cube; ``built`` (id -> candidate, kept by the caller between the rounds
@@ -126,8 +103,13 @@ def _candidates(cubes: Sequence[MemCube], vectors: Mapping[str, Sequence[float]]
             continue
         vec = vectors.get(c.id)
         nxt = vectors.get(next_ids.get(c.id, ""))
-        out.append(Candidate(**_view(c), embedding=np.asarray(vec) if vec is not None else None,
-                             next_embedding=np.asarray(nxt) if nxt is not None else None))
+        speaker = c.metadata.get("speaker") if isinstance(c.metadata.get("speaker"), str) else None
+        out.append(Candidate(
+            id=c.id, text=index_text_for(c), speaker=speaker, created_at=c.created_at, thread=c.thread_id,
+            position=c.position, embedding=np.asarray(vec) if vec is not None else None,
+            next_embedding=np.asarray(nxt) if nxt is not None else None,
+            derived=isinstance(c.metadata.get("derived"), str),
+        ))
         if built is not None:
             built[c.id] = out[-1]
     return out
