@@ -12,7 +12,6 @@ from langchain_memos import MemCube, MemOS, Provenance, SearchResults, SearchTim
 from langchain_memos.embeddings import HashingEmbeddings
 from langchain_memos.engine.timings import SEARCH_STAGES
 from langchain_memos.integrations.store import MemOSStore
-from langchain_memos.storage.base import CubeQuery
 
 TEXTS = ["Alice prefers green tea in the morning", "Bob drinks espresso after lunch",
          "Alice visited Lisbon in May", "The team meets on Fridays"]

@@ -175,3 +175,14 @@ def test_bm25_weights_need_one_finite_number_per_column(weights):
 
 def test_compiler_does_no_io():
     assert "sqlite3" not in vars(compiler)
+
+
+def test_keyword_head_tests_a_kept_filter_list_in_place_of_listing_it() -> None:
+    ne, eq = Condition(("kind",), "$ne", "a"), Condition(("n",), "$eq", 1)
+    query = CubeQuery(conditions=(ne, eq))
+    plain, plain_params = compiler.keyword_head_sql('"x"', query, 40, (1.0,))
+    kept, kept_params = compiler.keyword_head_sql('"x"', query, 40, (1.0,), kept={compiler.filter_key(ne): "t1"})
+    assert "+fts.rowid NOT IN (SELECT rid FROM temp.t1)" in kept and "temp." not in plain
+    rids, rids_params = compiler.filter_rids_sql(ne)
+    assert f"+fts.rowid NOT IN ({rids})" in plain and f"+fts.rowid IN ({compiler.filter_rids_sql(eq)[0]})" in kept
+    assert len(plain_params) - len(kept_params) == len(rids_params)  # the kept list binds nothing

@@ -102,12 +102,13 @@ def _leaf_predicate(cond: Condition, leaf: str) -> tuple[str, list[Any]]:
 
 
 def _condition_sql(cond: Condition, source: str, rid: str | None = None,
-                   correlated: bool = False) -> tuple[str, list[Any]]:
+                   correlated: bool = False, listed: str | None = None) -> tuple[str, list[Any]]:
     """Compile one metadata condition to SQL over the JSON column ``source``.
 
     A top-level path with ``rid`` (the SQL expression of the cube's rid) becomes
     ``rid [NOT] IN (SELECT rid FROM metadata_fields WHERE key = ? AND ...)``, an
-    index lookup; with ``correlated`` (the query lists a few ids) it is
+    index lookup (``listed``: the name of a temp table already holding that list,
+    tested instead); with ``correlated`` (the query lists a few ids) it is
     ``[NOT] EXISTS`` on ``(rid, key)`` instead, one primary-key probe per row
     rather than a list of every matching rid. Other conditions walk the path with
     nested ``json_each``. Either way every key, whatever it contains, is a bound
@@ -123,7 +124,7 @@ def _condition_sql(cond: Condition, source: str, rid: str | None = None,
             pred, pparams = _leaf_predicate(cond, "f")
             return (f"{negate}EXISTS (SELECT 1 FROM metadata_fields AS f WHERE f.rid = {rid} AND f.key = ? "
                     f"AND ({pred}))", [cond.path[0], *pparams])
-        rids, params = filter_rids_sql(cond)
+        rids, params = (f"SELECT rid FROM temp.{listed}", []) if listed else filter_rids_sql(cond)
         return f"{rid} {negate}IN ({rids})", params
     joins: list[str] = []
     wheres: list[str] = []
@@ -462,8 +463,7 @@ def keyword_head_sql(match: str, query: CubeQuery, head: int, weights: Sequence[
     Returns:
         ``(sql, params)``.
     """
-    inner = [(f"+fts.rowid {'NOT ' if c.op in ('$ne', '$nin') else ''}IN (SELECT rid FROM temp.{kept[filter_key(c)]})",
-              []) if kept and filter_key(c) in kept else _condition_sql(c, "c.metadata", "+fts.rowid")
+    inner = [_condition_sql(c, "c.metadata", "+fts.rowid", listed=(kept or {}).get(filter_key(c)))
              for c in query.conditions if len(c.path) == 1]
     rest_query = replace(query, conditions=tuple(c for c in query.conditions if len(c.path) != 1))
     if scope_rowids and (query.namespace_prefix or query.exact_namespace):

@@ -143,7 +143,6 @@ class SQLiteKeywordIndex(SQLiteConnection):
                     self._head_rest.pop(next(iter(self._head_rest)))
         return rows
 
-
     def _filter_tables(self, conn: sqlite3.Connection, filters: Sequence[Condition], token: Any) -> dict[Any, str]:
         """Temp tables on ``conn`` holding the rids of each top-level filter as of ``token`` (filled again
         where the token moved); returns filter_key -> table, for :func:`.compiler.keyword_head_sql`."""
@@ -154,7 +153,9 @@ class SQLiteKeywordIndex(SQLiteConnection):
         out: dict[Any, str] = {}
         for cond in filters:
             key = filter_key(cond)
-            name, filled_at = tables.pop(key, (f"memos_filter_{next(self._filter_names)}", None))
+            name, filled_at = tables.pop(key, (None, None))
+            if name is None:
+                name = f"memos_filter_{next(self._filter_names)}"
             if filled_at != token:
                 rids, params = filter_rids_sql(cond)
                 conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
