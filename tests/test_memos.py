@@ -289,7 +289,7 @@ def test_nearest_keeps_to_one_namespace_tier_set_and_live_cubes(memos: MemOS, pe
     """The vector index holds ids and vectors only: ``nearest`` (lifecycle dedup) scopes by the records,
     whether it scans the scope exactly or asks the index and checks its ids."""
     if ann:  # no scope is small enough to scan: every search asks the index
-        monkeypatch.setattr("langchain_memos.engine.core.scan_limits", lambda pool: (0, 64))
+        monkeypatch.setattr("langchain_memos.engine.vector_steps.scan_limits", lambda pool: (0, 64))
     texts = {"same": ("hot tea fact", NS), "child": ("hot tea fact", (*NS, "x")),
              "sibling": ("hot tea fact", ("users", "alicex")), "parent": ("hot tea fact", ("users",)), "archived": ("hot tea fact", NS), "long": ("hot tea facts", NS),
              "expired": ("hot tea fact", NS), "far": ("cold spreadsheets", NS)}

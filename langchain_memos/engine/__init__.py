@@ -15,7 +15,7 @@ embed                :meth:`MemoryEngine.embed_documents`                       
 commit               :meth:`MemoryEngine.commit` / ``commit_if_unchanged``                   I/O
 plan a search        :func:`plan_query`                                                      pure
 rank                 :meth:`MemoryEngine.rank` / ``retrieve``                                I/O (read)
-vector candidates    :meth:`MemoryEngine.vector_candidates`                                  I/O (read)
+vector candidates    :meth:`VectorSteps.vector_candidates` (``nearest``)                     I/O (read)
 graph signal         :meth:`MemoryEngine.graph_scores`                                       I/O (read)
 apply an update      :func:`apply_update`                                                    pure
 plan a fuse          :func:`plan_fuse`                                                       pure
@@ -69,15 +69,16 @@ from .plans import (
 )
 from .results import IntegrityReport, SearchHit
 from .state import StateSteps
+from .vector_steps import VectorSteps, scan_limits
 from .timings import SEARCH_STAGES, SearchResults, SearchTimings
 from .write import checked_vectors, embed_texts, extract_targets, keyword_docs, plan_add, plan_restore
 
 __all__ = [
     "Call", "Embed", "EmbedQuery", "EngineField", "Flow", "IntegrityReport", "MemoryEngine", "SEARCH_STAGES", "SearchHit",
-    "SearchResults", "SearchTimings", "StateSteps",
+    "SearchResults", "SearchTimings", "StateSteps", "VectorSteps",
     "add_flow", "apply_update", "arun", "check", "check_fuse_ids", "check_graph", "checked_vectors", "commit_flow",
     "cube_query", "delete", "delete_namespace", "embed_texts", "expire", "extract_flow", "extract_targets",
     "facts_flow", "forget", "fuse_flow", "graph_errors", "ingest_graph", "keyword_docs", "merge_contents",
     "merge_scored", "open_engines", "open_graph", "plan_add", "plan_fuse", "plan_query", "plan_restore",
-    "reextract", "retire", "run", "search_flow", "tier_changes", "update_flow"
+    "reextract", "retire", "run", "scan_limits", "search_flow", "tier_changes", "update_flow"
 ]

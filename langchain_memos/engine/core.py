@@ -41,15 +41,15 @@ from ..events import ChangeListeners, MemChange
 from ..forget import ForgetHook
 from ..ingest import PlannedCube
 from ..retrieval.fusion import Hit, RetrievalConfig
-from ..retrieval.pipeline import SearchPlan, exact_matrix_search, rank_candidates, rank_recent, second_round_terms
+from ..retrieval.pipeline import SearchPlan, rank_candidates, rank_recent, second_round_terms
 from ..retrieval.query import QueryAnalysis, analyze_query, embedding_text
 from ..storage.base import CubeQuery, KeywordDoc, RecordStore, ScoredId, TierMove, VectorIndex
 from ..storage.sync import index_pending
 from ..validation import validate_embeddings
-from .plans import merge_scored
 from .results import SearchHit
 from .state import StateSteps
 from .timings import SearchResults, SearchTimings
+from .vector_steps import VectorSteps
 from .write import ThreadKey, checked_vectors, keyword_docs, place, threads_of, unplaced, window
 
 
@@ -84,16 +84,9 @@ def merge_loaded(first: Loaded, second: Loaded) -> Loaded:
     return [*first[0], *second[0]], {**first[1], **second[1]}, {**first[2], **second[2]}
 
 
-def scan_limits(pool: int) -> tuple[int, int]:
-    """``(exact_limit, max_fetch)`` of :meth:`MemoryEngine.vector_candidates` for a pool: the matching
-    cubes up to which it scores exactly (~10 ms of float32 reads from SQLite when nothing is kept), and
-    the most ids it asks the vector index for (also the cap of its match bound)."""
-    exact_limit = max(2000, 4 * pool)
-    return exact_limit, 16 * exact_limit
-
-
-class MemoryEngine(StateSteps):
-    """The engines of one memory and the I/O steps over them (reads and bookkeeping: :class:`~.state.StateSteps`).
+class MemoryEngine(StateSteps, VectorSteps):
+    """The engines of one memory and the I/O steps over them (reads and bookkeeping: :class:`~.state.StateSteps`;
+    a scope's nearest cubes: :class:`~.vector_steps.VectorSteps`).
 
     Args:
         config: Settings (batch size, limits, default user, access tracking).
@@ -477,109 +470,6 @@ class MemoryEngine(StateSteps):
         start = perf_counter()
         found = self.records.keyword_search(terms, cq, k, column_weights=weights)
         return found, (perf_counter() - start) * 1000.0
-
-    def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
-                          read: dict[str, Any] | None = None) -> list[ScoredId]:
-        """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier); ``read``,
-        when given, gets the embeddings the exact path read (id -> float32 row).
-
-        * Few matches (at most ``exact_limit``): exact cosine over their stored float32
-          embeddings. The record store's :meth:`~..storage.base.CubeRecords.match_bound`
-          (capped index-range counts) settles most cases; where it allows a few times
-          more, an ids-only query with a limit decides.
-        * Many matches: the vector index is asked without a ``where`` (a Chroma
-          metadata filter costs tens of milliseconds per 100k vectors, an unfiltered
-          ANN query a few), over-fetching by the matching share (the bound's share
-          first, then the share that passed), and each round's ids are checked against
-          ``cq`` in the record store (ids only), until ``pool`` pass or the index has
-          nothing more; past ``max_fetch``, or once the share that passed says few
-          match, the exact path answers. So restrictive filters never starve the pool,
-          and archive, expired or unindexed cubes are handled exactly.
-        """
-        exact_limit, max_fetch = scan_limits(pool)
-        at_most, total = self.records.match_bound(cq, max_fetch)
-        probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
-        if at_most <= exact_limit or (probed and self._few_match(cq, exact_limit)):
-            return self._exact_candidates(cq, query_vector, pool, read)
-        # embeddings still waiting for the index (another writer is indexing them) are scored exactly
-        pending = self.records.unindexed_ids(limit=max_fetch + 1)
-        if len(pending) > max_fetch:
-            return self._exact_candidates(cq, query_vector, pool, read)
-        waiting_cq = replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids)
-        waiting = self._exact_candidates(waiting_cq, query_vector, pool, read) if pending else []
-        share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
-        fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
-        verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
-        while True:
-            hits = self.vectors.search(query_vector, fetch)
-            if not hits:
-                break
-            kept = self.matching_hits(cq, hits, pool, verdicts, share)
-            if len(kept) >= pool or len(hits) < fetch:
-                return merge_scored(kept, waiting, pool)
-            share = len(kept) / len(hits)
-            if fetch >= max_fetch:
-                break
-            if share * total <= exact_limit and not probed:  # few seem to match: ask the record store
-                probed = True
-                if self._few_match(cq, exact_limit):
-                    return self._exact_candidates(cq, query_vector, pool, read)
-            fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
-        return self._exact_candidates(cq, query_vector, pool, read)
-
-    def nearest(self, vector: Sequence[float], k: int, *, namespace: Sequence[str],
-                tiers: Iterable[Tier] | None = None) -> list[ScoredId]:
-        """The ``k`` cubes of exactly ``namespace`` (live, in ``tiers``; ``None`` = all) nearest to ``vector``
-        by cosine, best first: :meth:`vector_candidates` for that scope, so cubes still waiting for the
-        vector index are found too."""
-        cq = CubeQuery(namespace_prefix=tuple(namespace), exact_namespace=True,
-                       tiers=frozenset(tiers) if tiers is not None else None)
-        return self.vector_candidates(cq, vector, k)
-
-    def _few_match(self, cq: CubeQuery, exact_limit: int) -> bool:
-        """Whether at most ``exact_limit`` cubes match ``cq`` (an ids-only query with a limit)."""
-        return len(self.records.query_ids(cq, limit=exact_limit + 1, order_by=None)) <= exact_limit
-
-    def _exact_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
-                          read: dict[str, Any] | None = None) -> list[ScoredId]:
-        """The ``pool`` best of every cube matching ``cq`` by exact cosine (its stored embeddings, one read,
-        added to ``read`` when given)."""
-        ids, matrix = self.records.embedding_matrix(cq)
-        if read is not None:
-            read.update(zip(ids, matrix))
-        return exact_matrix_search(query_vector, ids, matrix, pool)
-
-    def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],
-                         share: float | None) -> list[ScoredId]:
-        """The ``hits`` (best first) that match ``cq``, in order: all of them, or once ``pool`` match, those
-        down to the score of the ``pool``-th (ties kept), which is all :func:`merge_scored` can use.
-
-        Ids are checked in the record store in chunks, in order, sized by ``share`` (the matching
-        share seen so far; ``None``: one chunk); ids in ``verdicts`` (earlier rounds) are not checked
-        again, and the new verdicts are added to it.
-        """
-        kept: list[ScoredId] = []
-        start = 0
-        while start < len(hits):
-            if len(kept) >= pool and hits[start].score < kept[-1].score:
-                return kept
-            if share is None:
-                end = len(hits)
-            else:  # past the pool (ties with the pool-th) the chunks stay 16 long: the loop always moves on
-                end = start + int(1.25 * max(pool - len(kept), 0) / max(share, 1e-3)) + 16
-            chunk = hits[start:end]
-            unseen = frozenset(h.id for h in chunk if h.id not in verdicts)
-            if unseen:
-                allowed = set(self.records.query_ids(replace(cq, ids=unseen if cq.ids is None else unseen & cq.ids),
-                                                     order_by=None))
-                verdicts.update((i, i in allowed) for i in unseen)
-            for h in chunk:
-                if len(kept) >= pool and h.score < kept[-1].score:
-                    return kept
-                if verdicts[h.id]:
-                    kept.append(h)
-            start = end
-        return kept
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
