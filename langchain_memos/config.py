@@ -43,6 +43,10 @@ class MemOSConfig:
             vector index lock another process holds, before raising
             :class:`~langchain_memos.errors.StoreLockedError`.
         embed_batch_size: Texts per call to the embedder.
+        query_cache_size: Query embeddings kept by their text (least recently used out first), so a
+            query searched again (every model call of an agent run searches with the same last
+            message) is not embedded again; ``0`` embeds every query. See
+            :mod:`~langchain_memos.engine.query_cache`.
         track_access: Count reads and retrieval hits on cubes (feeds heat).
         default_user: The acting user when a call names none (``None`` = trusted).
         graph_backend: The long-term memory graph: ``"sqlite"`` (tables in the same SQLite
@@ -67,6 +71,7 @@ class MemOSConfig:
     max_content_chars: int = 100_000
     busy_timeout_s: float = 30.0
     embed_batch_size: int = 256
+    query_cache_size: int = 256
     track_access: bool = True
     default_user: str | None = None
     graph_backend: GraphBackend | None = "sqlite"

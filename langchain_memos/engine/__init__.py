@@ -12,6 +12,7 @@ plan a write         :func:`plan_add`                                           
 keyword documents    :func:`~.write.keyword_docs`                                            pure
 thread context       :meth:`MemoryEngine.thread_context`                                     I/O (read)
 embed                :meth:`MemoryEngine.embed_documents`                                    I/O
+embed a query        :meth:`MemoryEngine.embed_query` (kept by text: :class:`QueryVectors`)  I/O
 commit               :meth:`MemoryEngine.commit` / ``commit_if_unchanged``                   I/O
 plan a search        :func:`plan_query`                                                      pure
 rank                 :meth:`MemoryEngine.rank` / ``retrieve``                                I/O (read)
@@ -67,6 +68,7 @@ from .plans import (
     plan_query,
     tier_changes,
 )
+from .query_cache import QueryVectors
 from .results import IntegrityReport, SearchHit
 from .state import StateSteps
 from .vector_steps import VectorSteps, scan_limits
@@ -74,7 +76,8 @@ from .timings import SEARCH_STAGES, SearchResults, SearchTimings
 from .write import checked_vectors, embed_texts, extract_targets, keyword_docs, plan_add, plan_restore
 
 __all__ = [
-    "Call", "Embed", "EmbedQuery", "EngineField", "Flow", "IntegrityReport", "MemoryEngine", "SEARCH_STAGES", "SearchHit",
+    "Call", "Embed", "EmbedQuery", "EngineField", "Flow", "IntegrityReport", "MemoryEngine", "QueryVectors",
+    "SEARCH_STAGES", "SearchHit",
     "SearchResults", "SearchTimings", "StateSteps", "VectorSteps",
     "add_flow", "apply_update", "arun", "check", "check_fuse_ids", "check_graph", "checked_vectors", "commit_flow",
     "cube_query", "delete", "delete_namespace", "embed_texts", "expire", "extract_flow", "extract_targets",

@@ -48,6 +48,7 @@ from ..storage.sync import index_pending
 from ..validation import validate_embeddings
 from .results import SearchHit
 from .state import StateSteps
+from .query_cache import QueryVectors
 from .timings import SearchResults, SearchTimings
 from .vector_steps import VectorSteps
 from .write import ThreadKey, checked_vectors, keyword_docs, place, threads_of, unplaced, window
@@ -95,6 +96,10 @@ class MemoryEngine(StateSteps, VectorSteps):
         records: The record store (source of truth).
         vectors: The vector index (derived; repaired by ``MemOS.check``).
         graph: The graph side (:class:`~langchain_memos.graph.memory.GraphMemory`), or ``None``.
+
+    Attributes:
+        query_vectors: The query embeddings kept by text (:class:`~.query_cache.QueryVectors`,
+            ``MemOSConfig.query_cache_size`` of them).
     """
 
     def __init__(self, config: MemOSConfig, embeddings: Embeddings, retrieval: RetrievalConfig,
@@ -111,6 +116,8 @@ class MemoryEngine(StateSteps, VectorSteps):
         self._helpers_lock = threading.Lock()
         self._helper_pool: ThreadPoolExecutor | None = None
         self._helper_pid = 0
+        self.query_vectors = QueryVectors(config.query_cache_size)
+        self._query_embedder = embeddings
 
     # ------------------------------------------------------------------ reads
     def reader(self, user: str | None) -> str | None:
@@ -182,12 +189,30 @@ class MemoryEngine(StateSteps, VectorSteps):
         return out
 
     def embed_query(self, text: str) -> list[float]:
-        """The query embedding of ``text``."""
-        return self.embeddings.embed_query(text)
+        """The query embedding of ``text``: the one kept in :attr:`query_vectors` when there is one, else
+        the embedder's (then kept)."""
+        kept = self._kept_query_vectors()
+        vector = kept.get(text)
+        if vector is None:
+            vector = self.embeddings.embed_query(text)
+            kept.put(text, vector)
+        return vector
 
     async def aembed_query(self, text: str) -> list[float]:
-        """Async twin of :meth:`embed_query`."""
-        return await self.embeddings.aembed_query(text)
+        """Async twin of :meth:`embed_query` (the same kept vectors)."""
+        kept = self._kept_query_vectors()
+        vector = kept.get(text)
+        if vector is None:
+            vector = await self.embeddings.aembed_query(text)
+            kept.put(text, vector)
+        return vector
+
+    def _kept_query_vectors(self) -> QueryVectors:
+        """:attr:`query_vectors`, emptied first when the embedder was replaced since they were kept."""
+        if self._query_embedder is not self.embeddings:
+            self.query_vectors.clear()
+            self._query_embedder = self.embeddings
+        return self.query_vectors
 
     # ----------------------------------------------------------------- commit
     def thread_context(self, planned: Sequence[PlannedCube]) -> dict[ThreadKey, list[MemCube]]:

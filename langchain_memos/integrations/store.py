@@ -544,10 +544,16 @@ class MemOSStore(BaseStore):
         texts = [p.embed_text for p in planned if p.embed_text is not None]
         return ops, planned, deletes, queries, texts
 
+    def _query_embedder(self) -> Any:
+        """What embeds the store's queries: the engine, which keeps them by text
+        (``MemOSConfig.query_cache_size``), when it embeds with the index's model; else that model."""
+        engine = self.memos.engine
+        return engine if engine.embeddings is self.embeddings else self.embeddings
+
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Execute ops in one call; results come back in input order."""
         ops, planned, deletes, queries, texts = self._prepare(ops)
-        embedded = [_timed_call(self.embeddings.embed_query, q) for q in queries] if self.embeddings else []
+        embedded = [_timed_call(self._query_embedder().embed_query, q) for q in queries] if self.embeddings else []
         query_vectors = {q: v for q, (v, _) in zip(queries, embedded)}
         vectors = self.embeddings.embed_documents(texts) if texts and self.embeddings else []
         self._check_dims([*query_vectors.values(), *vectors])
@@ -557,7 +563,7 @@ class MemOSStore(BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async twin of :meth:`batch` (embeds with the async API, runs storage in a thread)."""
         ops, planned, deletes, queries, texts = await asyncio.to_thread(self._prepare, ops)
-        embedded = (await asyncio.gather(*(_atimed_call(self.embeddings.aembed_query, q) for q in queries))
+        embedded = (await asyncio.gather(*(_atimed_call(self._query_embedder().aembed_query, q) for q in queries))
                     if self.embeddings is not None else [])
         query_vectors = {q: v for q, (v, _) in zip(queries, embedded)}
         vectors = await self.embeddings.aembed_documents(texts) if texts and self.embeddings else []

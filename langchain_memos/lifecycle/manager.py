@@ -48,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -105,8 +104,6 @@ class MemLifecycle(FusionSteps, RecallSteps):
         self._listeners: list[Callable[[], Any]] = []
         if on_activation_change is not None:
             self.add_activation_listener(on_activation_change)
-        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
-        self._vec_lock = threading.Lock()
         self._pass_lock = threading.RLock()
 
     # ------------------------------------------------------------------ basics
@@ -148,24 +145,14 @@ class MemLifecycle(FusionSteps, RecallSteps):
         return hot + used
 
     def _query_vector(self, text: str) -> list[float] | None:
-        if not text.strip():
-            return None
-        with self._vec_lock:
-            vec = self._vectors.get(text)
-            if vec is not None:
-                self._vectors.move_to_end(text)
-                return vec
-        vec = self.memos.embed_query(text)
-        with self._vec_lock:
-            self._vectors[text] = vec
-            while len(self._vectors) > 256:
-                self._vectors.popitem(last=False)
-        return vec
+        """The query embedding of ``text`` (``None`` for an empty one); the engine keeps it
+        (:attr:`~langchain_memos.engine.MemoryEngine.query_vectors`), so a preload's embedding is
+        reused by the search after it."""
+        return self.memos.embed_query(text) if text.strip() else None
 
     def clear_query_cache(self) -> None:
-        """Forget the cached query embeddings (a preload's embedding is reused by the search after it)."""
-        with self._vec_lock:
-            self._vectors.clear()
+        """Forget the kept query embeddings (the engine's: :attr:`~langchain_memos.engine.MemoryEngine.query_vectors`)."""
+        self.memos.engine.query_vectors.clear()
 
     def _commit(self, planned: Sequence[PlannedCube], expected: Mapping[str, MemCube]) -> bool:
         """Commit ``planned`` in one transaction if every cube in ``expected`` (the reads the plan was
