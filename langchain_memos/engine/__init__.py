@@ -71,14 +71,13 @@ from .plans import (
 from .query_cache import QueryVectors
 from .results import IntegrityReport, SearchHit
 from .state import StateSteps
-from .vector_steps import VectorSteps, scan_limits
 from .timings import SEARCH_STAGES, SearchResults, SearchTimings
+from .vector_steps import VectorSteps, scan_limits
 from .write import checked_vectors, embed_texts, extract_targets, keyword_docs, plan_add, plan_restore
 
 __all__ = [
     "Call", "Embed", "EmbedQuery", "EngineField", "Flow", "IntegrityReport", "MemoryEngine", "QueryVectors",
-    "SEARCH_STAGES", "SearchHit",
-    "SearchResults", "SearchTimings", "StateSteps", "VectorSteps",
+    "SEARCH_STAGES", "SearchHit", "SearchResults", "SearchTimings", "StateSteps", "VectorSteps",
     "add_flow", "apply_update", "arun", "check", "check_fuse_ids", "check_graph", "checked_vectors", "commit_flow",
     "cube_query", "delete", "delete_namespace", "embed_texts", "expire", "extract_flow", "extract_targets",
     "facts_flow", "forget", "fuse_flow", "graph_errors", "ingest_graph", "keyword_docs", "merge_contents",

@@ -46,9 +46,9 @@ from ..retrieval.query import QueryAnalysis, analyze_query, embedding_text
 from ..storage.base import CubeQuery, KeywordDoc, RecordStore, ScoredId, TierMove, VectorIndex
 from ..storage.sync import index_pending
 from ..validation import validate_embeddings
+from .query_cache import QueryVectors
 from .results import SearchHit
 from .state import StateSteps
-from .query_cache import QueryVectors
 from .timings import SearchResults, SearchTimings
 from .vector_steps import VectorSteps
 from .write import ThreadKey, checked_vectors, keyword_docs, place, threads_of, unplaced, window
