@@ -100,22 +100,34 @@ class _RunAtOnce:
         return done
 
 
+def large_scopes(monkeypatch) -> None:
+    """Make every scope too large to score exactly (the vector index answers, the keyword search runs beside)."""
+    monkeypatch.setattr("langchain_memos.engine.vector_steps.scan_limits", lambda pool: (0, 64))
+
+
 def test_keyword_stage_runs_beside_the_other_stages_with_the_same_answer(tmp_path, monkeypatch) -> None:
     from langchain_memos.config import MemOSConfig
 
     with MemOS(config=MemOSConfig(path=str(tmp_path / "m")), embeddings=HashingEmbeddings(64)) as memos:
         memos.add(TEXTS, ("u",))
-        beside = memos.search("Alice green tea", ("u",), k=2)  # a small scope, scanned exactly: keywords beside
+        small = memos.search("Alice green tea", ("u",), k=2)  # a small scope, scanned exactly: keywords in line
+        assert "keyword_search" not in small.timings.parallel_ms and small.timings.stages_ms["keyword_search"] > 0.0
+        assert_breakdown(small.timings, embedded=True)
+        large_scopes(monkeypatch)
+        beside = memos.search("Alice green tea", ("u",), k=2)  # the index answers: keywords beside
         assert beside.timings.parallel_ms["keyword_search"] > 0.0
         assert_breakdown(beside.timings, embedded=True)
         monkeypatch.setattr(memos.engine, "_helpers", lambda: _RunAtOnce())
         in_line = memos.search("Alice green tea", ("u",), k=2)
         assert_breakdown(in_line.timings, embedded=True)
-        for hits in (beside, in_line):
+        for hits in (small, beside, in_line):
             assert hits[0].cube.content == "Alice prefers green tea in the morning"
             assert hits[0].reasons["keyword"] > 0
-        assert [(h.cube.id, h.score, h.reasons) for h in beside] == [(h.cube.id, h.score, h.reasons) for h in in_line]
+        expected = [(h.cube.id, h.score, h.reasons) for h in small]
+        assert [(h.cube.id, h.score, h.reasons) for h in beside] == expected
+        assert [(h.cube.id, h.score, h.reasons) for h in in_line] == expected
         monkeypatch.undo()
+        large_scopes(monkeypatch)
         monkeypatch.setattr(memos.engine, "graph", None)  # no query vector and no graph: nothing to run beside
         alone = memos.search_by_vector("Alice green tea", None, ("u",), k=2)
         assert "keyword_search" not in alone.timings.parallel_ms and alone.timings.stages_ms["keyword_search"] > 0.0
@@ -134,6 +146,7 @@ def test_vector_candidates_load_while_the_keyword_search_still_runs(tmp_path, mo
             memos.add([MemCube(content=f"{t} ({ns[1]} {i})", namespace=ns, provenance=[Provenance(
                 kind="message", thread_id="s1")]) for i, t in enumerate(TEXTS * 2)], ns)
         engine = memos.engine
+        large_scopes(monkeypatch)
         expected = [(h.cube.id, h.score, h.reasons) for h in memos.search("Alice green tea", ("u",), k=4)]
         loaded: list[set[str]] = []
         vector_done = threading.Event()
@@ -176,10 +189,13 @@ def test_side_read_sees_committed_writes_and_fails_typed_once_closed(tmp_path) -
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
-def test_a_forked_child_searches_with_its_own_helper_threads() -> None:
+def test_a_forked_child_searches_with_its_own_helper_threads(monkeypatch) -> None:
     import os
 
     with MemOS.ephemeral(embeddings=HashingEmbeddings(64)) as memos:
+        # the keyword search in a helper thread over a scope still scanned exactly (the child does not
+        # reach Chroma's client, which does not survive a fork)
+        monkeypatch.setattr(memos.engine, "small_scope", lambda cq, pool: False)
         memos.add(TEXTS, ("u",))
         expected = [h.cube.id for h in memos.search("Alice green tea", ("u",), k=2)]  # the parent's pool runs
         read, write = os.pipe()

@@ -371,8 +371,11 @@ class MemoryEngine(StateSteps, VectorSteps):
                         config.keyword_column_weights)
         graph_on = self.graph is not None and config.graph_weight > 0
         # the keyword search runs in a helper thread (its own SQLite connection) beside the vector stage, the
-        # graph signal and the vector candidates' load; with neither of the first two it runs after them
-        beside = bool(analysis.keywords) and (query_vector is not None or graph_on)
+        # graph signal and the vector candidates' load, where the scope is too large to score exactly; over a
+        # small scope (or with neither of the first two) it runs after them: there the helper's hand-offs
+        # cost more than the overlap hides
+        beside = (bool(analysis.keywords) and (query_vector is not None or graph_on)
+                  and not self.small_scope(cq, vector_pool))
         keyword_future = self._helpers().submit(self._timed_keyword_search, *keyword_args) if beside else None
         timings.lap("query_analysis")
         read: dict[str, Any] = {}  # embeddings the vector stage read (its exact path): not read again

@@ -43,7 +43,8 @@ class SearchTimings:
     Attributes:
         stages_ms: Stage name -> milliseconds (every stage present; 0.0 when it did not run).
             A stage run in a helper thread beside another (the keyword search, beside the
-            vector search) counts here only for the time the search waited for it after the other.
+            vector search over a scope too large to score exactly) counts here only for the time
+            the search waited for it after the other.
         parallel_ms: Stage name -> the full milliseconds of each stage that ran beside another
             (not part of the total: that time overlapped).
         total_ms: Milliseconds from creation to :meth:`finish` (0.0 before).

@@ -89,6 +89,12 @@ class VectorSteps:
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
         return self._exact_candidates(cq, query_vector, pool, read)
 
+    def small_scope(self, cq: CubeQuery, pool: int) -> bool:
+        """Whether the record store's cheap bound alone puts ``cq`` on the exact path of
+        :meth:`vector_candidates` for ``pool`` (few enough matching cubes to score them all)."""
+        exact_limit, max_fetch = scan_limits(pool)
+        return self.records.match_bound(cq, max_fetch)[0] <= exact_limit
+
     def nearest(self, vector: Sequence[float], k: int, *, namespace: Sequence[str],
                 tiers: Iterable[Tier] | None = None) -> list[ScoredId]:
         """The ``k`` cubes of exactly ``namespace`` (live, in ``tiers``; ``None`` = all) nearest to ``vector``
