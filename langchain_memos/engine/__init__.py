@@ -17,6 +17,7 @@ commit               :meth:`MemoryEngine.commit` / ``commit_if_unchanged``      
 plan a search        :func:`plan_query`                                                      pure
 rank                 :meth:`MemoryEngine.rank` / ``retrieve``                                I/O (read)
 vector candidates    :meth:`VectorSteps.vector_candidates` (``nearest``)                     I/O (read)
+scope size           :meth:`VectorSteps.small_scope` (keywords in line or beside)            I/O (read)
 graph signal         :meth:`MemoryEngine.graph_scores`                                       I/O (read)
 apply an update      :func:`apply_update`                                                    pure
 plan a fuse          :func:`plan_fuse`                                                       pure
