@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import platform
+import time
 import re
 import statistics
 from collections import OrderedDict
@@ -55,6 +57,70 @@ def print_breakdown(label: str, breakdown: dict[str, dict[str, float]]) -> None:
     if breakdown:
         print(f"{label} search stages, ms mean/p50: "
               + ", ".join(f"{stage} {v['mean']:.2f}/{v['p50']:.2f}" for stage, v in breakdown.items()))
+
+
+class FullCollections:
+    """Counts Python's full (generation 2) garbage collections while in use, and how long they stopped the process.
+
+    A full collection walks every tracked object of the process, the imported modules' included (with
+    chromadb imported, about 40 ms on this machine even for a small heap), and lands in whichever search
+    happens to allocate at that moment, so it shows up as a latency tail of no particular stage.
+
+    Example:
+        >>> with FullCollections() as full:
+        ...     _ = gc.collect()
+        >>> full.count >= 1 and full.total_ms > 0
+        True
+    """
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the collections counted so far."""
+        self.count = 0
+        self.total_ms = 0.0
+        self.max_ms = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        elapsed = (time.perf_counter() - self._started) * 1000.0
+        self.count += 1
+        self.total_ms += elapsed
+        self.max_ms = max(self.max_ms, elapsed)
+
+    def __enter__(self) -> "FullCollections":
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def as_dict(self) -> dict[str, float]:
+        """``{"count", "total_ms", "max_ms"}``, rounded."""
+        return {"count": self.count, "total_ms": round(self.total_ms, 3), "max_ms": round(self.max_ms, 3)}
+
+
+def io_stall_ms() -> float | None:
+    """Milliseconds, since boot, in which some task of this machine waited on I/O (Linux's pressure stall
+    information, ``/proc/pressure/io``); ``None`` where the kernel does not report it.
+
+    The difference over a phase says how long that phase was held up by reads from disk, machine-wide (the
+    index worker's and other processes' waits included): a store whose files have left the page cache
+    searches at disk speed, which no stage of its own explains.
+    """
+    try:
+        with open("/proc/pressure/io") as f:
+            first = f.readline().split()  # some avg10=... avg60=... avg300=... total=<microseconds>
+    except OSError:
+        return None
+    totals = [field[len("total="):] for field in first if field.startswith("total=")]
+    return int(totals[0]) / 1000.0 if totals else None
 
 
 def peak_rss_mb() -> float:

@@ -55,8 +55,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ._servers import chroma_server, process_peak_rss_mb
-from ._common import (FakeEmbeddings, environment, peak_rss_mb, percentile, print_breakdown, stage_breakdown,
-                      write_json)
+from ._common import (FakeEmbeddings, FullCollections, environment, io_stall_ms, peak_rss_mb, percentile,
+                      print_breakdown, stage_breakdown, write_json)
 
 #: Stores compared, in table order.
 STORES: tuple[str, ...] = ("memos", "inmemory", "sqlite", "memos-server")
@@ -191,19 +191,25 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
                 bar.update(len(ops))
         search_ms: list[float] = []
         stages: list[Any] = []
+        stalled_before: float | None = None
         hits = 0
         wrong = 0
-        for i, (query, flt) in enumerate(tqdm(queries, desc=f"search {label}", unit="q", disable=not progress,
-                                              file=sys.stderr)):
-            t0 = time.perf_counter()
-            found = store.search(PREFIX, query=query, filter=flt, limit=10)
-            elapsed = (time.perf_counter() - t0) * 1000.0
-            if i >= WARMUP:
-                search_ms.append(elapsed)
-                if hasattr(found, "timings"):  # MemOSStore's results carry their stage breakdown
-                    stages.append(found.timings)
-                hits += len(found)
-                wrong += sum(1 for it in found if it.value.get("category") != flt["category"])
+        with FullCollections() as full:
+            for i, (query, flt) in enumerate(tqdm(queries, desc=f"search {label}", unit="q", disable=not progress,
+                                                  file=sys.stderr)):
+                if i == WARMUP:
+                    full.reset()  # only the timed searches count
+                    stalled_before = io_stall_ms()
+                t0 = time.perf_counter()
+                found = store.search(PREFIX, query=query, filter=flt, limit=10)
+                elapsed = (time.perf_counter() - t0) * 1000.0
+                if i >= WARMUP:
+                    search_ms.append(elapsed)
+                    if hasattr(found, "timings"):  # MemOSStore's results carry their stage breakdown
+                        stages.append(found.timings)
+                    hits += len(found)
+                    wrong += sum(1 for it in found if it.value.get("category") != flt["category"])
+        stalled_after = io_stall_ms()
         get_ms: list[float] = []
         missing = 0
         for ns, key in tqdm(gets, desc=f"get {label}", unit="get", disable=not progress, file=sys.stderr):
@@ -223,6 +229,11 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
         "search_ms_p50": percentile(search_ms, 50),
         "search_ms_p95": percentile(search_ms, 95),
         "search_stages_ms": stage_breakdown(stages),
+        # Python's full collections during the timed searches: a pause in whichever search is running
+        "search_full_gc": full.as_dict(),
+        # machine-wide time some task waited on I/O during the timed searches (None: not reported here)
+        "search_io_stall_ms": (round(stalled_after - stalled_before, 1)
+                               if stalled_before is not None and stalled_after is not None else None),
         "search_hits_mean": hits / len(search_ms) if search_ms else 0.0,
         "search_wrong_category": wrong,
         "get_ms_p50": percentile(get_ms, 50),
@@ -338,6 +349,11 @@ def print_table(results: dict[str, dict[str, Any]], ratios: dict[str, float]) ->
               f"{r['disk_bytes_per_item']:>12.0f}")
     for r in results.values():
         print_breakdown(f"{r['store']} n={r['n']}", r.get("search_stages_ms", {}))
+        full, stalled = r.get("search_full_gc"), r.get("search_io_stall_ms")
+        if full is not None or stalled is not None:
+            print(f"{r['store']} n={r['n']} during the timed searches: {full['count'] if full else 0} full GC "
+                  f"collections ({full['total_ms'] if full else 0:.0f} ms), I/O stall (machine-wide) "
+                  + (f"{stalled:.0f} ms" if stalled is not None else "not reported"))
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._common import FakeEmbeddings
+from benchmarks._common import FakeEmbeddings, FullCollections
 import benchmarks.store as store_benchmark
 from langchain_memos.engine.timings import SEARCH_STAGES
 from benchmarks.store import CATEGORIES, DEFAULT_STORES, main, make_items, make_queries, run_scale
@@ -37,6 +37,33 @@ def test_fake_embedder_keeps_a_bounded_vocabulary_with_the_same_vectors(monkeypa
     assert len(emb._words) == 4 and {"green", "tea", "note"} <= set(emb._words)
 
 
+def test_full_collections_count_only_full_collections_while_in_use() -> None:
+    import gc
+
+    with FullCollections() as full:
+        gc.collect(0)
+        gc.collect(1)
+        assert full.count == 0  # younger generations are not counted
+        gc.collect()
+        gc.collect()
+        assert full.count == 2 and full.total_ms >= full.max_ms > 0
+        full.reset()
+        assert full.as_dict() == {"count": 0, "total_ms": 0.0, "max_ms": 0.0}
+    gc.collect()
+    assert full.count == 0  # no longer listening
+
+
+def test_io_stall_is_a_growing_total_or_not_reported(tmp_path: Path) -> None:
+    from benchmarks._common import io_stall_ms
+
+    first = io_stall_ms()
+    (tmp_path / "f").write_bytes(b"x" * 1_000_000)
+    second = io_stall_ms()
+    assert (first is None) == (second is None)
+    if first is not None and second is not None:
+        assert 0 <= first <= second
+
+
 def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     out = tmp_path / "store.json"
     payload = main(["--n", "300", "--queries", "8", "--gets", "8", "--batch", "100", "--embed", "fake",
@@ -56,8 +83,15 @@ def test_benchmark_writes_every_required_key(tmp_path: Path, capsys) -> None:
     assert sum(stages[s]["mean"] for s in SEARCH_STAGES) == pytest.approx(stages["total"]["mean"], rel=0.02, abs=0.2)
     assert all(stages[s]["mean"] > 0 for s in ("query_embedding", "keyword_search", "vector_search", "fusion"))
     assert payload["stores"]["sqlite"]["search_stages_ms"] == {}  # peers report none
+    for result in payload["stores"].values():  # every store's timed searches say what full collections cost
+        full = result["search_full_gc"]
+        assert set(full) == {"count", "total_ms", "max_ms"} and full["count"] >= 0
+        assert full["max_ms"] <= full["total_ms"] and (full["count"] > 0) == (full["total_ms"] > 0)
+        stalled = result["search_io_stall_ms"]
+        assert stalled is None or stalled >= 0
     out_text = capsys.readouterr().out
     assert "MemOSStore" in out_text and "search stages" in out_text  # the readable table and breakdown
+    assert "during the timed searches" in out_text
 
 
 def test_index_worker_option_reaches_memos_store_and_its_rss_is_counted(tmp_path: Path) -> None:
