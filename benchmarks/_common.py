@@ -5,9 +5,9 @@ from __future__ import annotations
 import gc
 import json
 import platform
-import time
 import re
 import statistics
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -110,9 +110,9 @@ def io_stall_ms() -> float | None:
     """Milliseconds, since boot, in which some task of this machine waited on I/O (Linux's pressure stall
     information, ``/proc/pressure/io``); ``None`` where the kernel does not report it.
 
-    The difference over a phase says how long that phase was held up by reads from disk, machine-wide (the
-    index worker's and other processes' waits included): a store whose files have left the page cache
-    searches at disk speed, which no stage of its own explains.
+    The difference over a phase says how long that phase was held up by the disk, machine-wide (the index
+    worker's and other processes' waits included): a store whose files have left the page cache searches
+    at disk speed, which no stage of its own explains.
     """
     try:
         with open("/proc/pressure/io") as f:
