@@ -350,9 +350,9 @@ def print_table(results: dict[str, dict[str, Any]], ratios: dict[str, float]) ->
     for r in results.values():
         print_breakdown(f"{r['store']} n={r['n']}", r.get("search_stages_ms", {}))
         full, stalled = r.get("search_full_gc"), r.get("search_io_stall_ms")
-        if full is not None or stalled is not None:
-            print(f"{r['store']} n={r['n']} during the timed searches: {full['count'] if full else 0} full GC "
-                  f"collections ({full['total_ms'] if full else 0:.0f} ms), I/O stall (machine-wide) "
+        if full is not None:  # every store that ran has both (a skipped one has neither)
+            print(f"{r['store']} n={r['n']} during the timed searches: {full['count']} full GC collections "
+                  f"({full['total_ms']:.0f} ms), I/O stall (machine-wide) "
                   + (f"{stalled:.0f} ms" if stalled is not None else "not reported"))
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
