@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-import uuid
+import os
+import time
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from enum import Enum
@@ -68,8 +69,23 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    """Return a fresh cube id (a UUID4 as 32 hex characters)."""
-    return uuid.uuid4().hex
+    """Return a fresh cube id: a UUIDv7 (RFC 9562) as 32 hex characters.
+
+    Its first 12 hex digits are the milliseconds since the epoch, the rest random (74 bits),
+    so ids made one after another sort together: a new cube's entries land at the end of
+    every index keyed by id (the records' id index, the embeddings table) instead of on a
+    random page of it, which is what a write of many cubes spends its time on.
+
+    Example:
+        >>> import uuid
+        >>> uuid.UUID(hex=new_id()).version
+        7
+    """
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits, of which 74 are kept
+    value = ((millis & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 68) << 64
+             | 0b10 << 62 | rand & (1 << 62) - 1)
+    return f"{value:032x}"
 
 
 def to_utc(value: datetime | str | float | int | None) -> datetime | None:
@@ -227,7 +243,7 @@ class MemCube:
     Attributes:
         content: The text of the memory (what is embedded and searched).
         namespace: A tuple of string labels, as in LangGraph (``("users", "alice")``).
-        id: Unique id; a UUID4 hex string by default.
+        id: Unique id; a UUIDv7 hex string by default (:func:`new_id`).
         key: The caller's key within the namespace (LangGraph's ``Item.key``);
             defaults to ``id``. ``(namespace, key)`` is unique.
         memory_type: What kind of memory this is.

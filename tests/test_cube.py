@@ -17,6 +17,7 @@ from langchain_memos.cube import (
     Provenance,
     Status,
     Tier,
+    new_id,
     to_utc,
 )
 
@@ -68,6 +69,23 @@ def test_defaults_are_sensible() -> None:
     assert cube.memory_type is MemoryType.PLAINTEXT
     assert cube.created_at.tzinfo is not None and cube.updated_at == cube.created_at
     assert cube.version == 1 and cube.history == [] and cube.access_count == 0
+
+
+def test_new_ids_are_uuid7_hex_ordered_by_the_millisecond_they_were_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    import uuid
+
+    ids = [new_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(hex=i) for i in ids]
+    assert all(len(i) == 32 and u.hex == i and u.version == 7 and u.variant == uuid.RFC_4122
+               for i, u in zip(ids, parsed))
+    assert MemCube("x", ("u",)).id != MemCube("x", ("u",)).id
+    clock = iter([1_700_000_000_000_000_000, 1_700_000_000_001_000_000, 1_700_000_000_002_000_000])
+    monkeypatch.setattr(time, "time_ns", lambda: next(clock))
+    later = [new_id() for _ in range(3)]
+    assert later == sorted(later) and [int(i[:12], 16) for i in later] == [1_700_000_000_000, 1_700_000_000_001,
+                                                                          1_700_000_000_002]
 
 
 def test_enums_and_times_are_coerced_from_strings() -> None:
