@@ -113,11 +113,9 @@ def _validate_op(op: Op) -> None:
     except LangGraphNamespaceError as exc:
         raise StoreNamespaceError(str(exc)) from exc
     if isinstance(op, (GetOp, PutOp)):
-        _check_namespace(op.namespace, allow_empty=False)
         if not isinstance(op.key, str):
             raise InvalidInputError(f"keys must be strings, got {type(op.key).__name__}")
     elif isinstance(op, SearchOp):
-        _check_namespace(op.namespace_prefix, allow_empty=True)
         if op.limit < 0 or op.offset < 0:
             raise InvalidInputError(f"limit and offset must be >= 0, got limit={op.limit}, offset={op.offset}")
     elif isinstance(op, ListNamespacesOp):
