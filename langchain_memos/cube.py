@@ -71,10 +71,10 @@ def utcnow() -> datetime:
 def new_id() -> str:
     """Return a fresh cube id: a UUIDv7 (RFC 9562) as 32 hex characters.
 
-    Its first 12 hex digits are the milliseconds since the epoch, the rest random (74 bits),
-    so ids made one after another sort together: a new cube's entries land at the end of
-    every index keyed by id (the records' id index, the embeddings table) instead of on a
-    random page of it, which is what a write of many cubes spends its time on.
+    Its first 12 hex digits are the milliseconds since the epoch, the rest random (74 bits;
+    ids of one millisecond are in random order), so ids made one after another sort together:
+    a new cube's entries land at the end of each index keyed by id (the records' id index, the
+    embeddings table) instead of on a random page of it, and a bulk write dirties far fewer pages.
 
     Example:
         >>> import uuid
