@@ -324,6 +324,13 @@ class MemCube:
         """The thread (conversation/session) of the cube's first provenance entry, if any."""
         return next((p.thread_id for p in self.provenance if p.thread_id), None)
 
+    def view(self) -> "CubeView":
+        """The fields ranking and rendering read, as a :class:`CubeView`."""
+        return CubeView(id=self.id, content=self.content, memory_type=self.memory_type, metadata=self.metadata,
+                        created_at=self.created_at, updated_at=self.updated_at or self.created_at,
+                        valid_from=self.valid_from, valid_to=self.valid_to, thread_id=self.thread_id,
+                        position=self.position)
+
     @property
     def source_refs(self) -> list[str]:
         """The ``ref`` of every provenance entry, in order (e.g. LoCoMo dia_ids)."""
@@ -407,12 +414,40 @@ class MemCube:
         return cls.from_dict(json.loads(text))
 
 
+@dataclass(frozen=True, slots=True)
+class CubeView:
+    """What ranking and rendering read of a cube: a light, read-only copy of some of its fields.
+
+    A search scores many more cubes than it returns; the record store hands them out as views
+    (``CubeRecords.candidates``), which cost a fraction of a whole :class:`MemCube` to read, and
+    loads only the hits in full. Each field means what the cube's field of that name means.
+
+    Example:
+        >>> cube = MemCube(content="Alice prefers tea", namespace=("u",))
+        >>> view = cube.view()
+        >>> (view.id, view.content, view.created_at) == (cube.id, cube.content, cube.created_at)
+        True
+    """
+
+    id: str
+    content: str
+    memory_type: MemoryType
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    thread_id: str | None = None
+    position: int | None = None
+
+
 def is_finite_number(value: Any) -> bool:
     """True for ints and finite floats (not bools)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 __all__ = [
+    "CubeView",
     "HOT_TIERS",
     "HistoryEntry",
     "MemCube",

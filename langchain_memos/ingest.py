@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Mapping, Sequence
 
-from .cube import MemCube, MemoryType, Permissions, Provenance, Tier, to_utc, utcnow
+from .cube import CubeView, MemCube, MemoryType, Permissions, Provenance, Tier, to_utc, utcnow
 from .errors import InvalidInputError
 from .validation import validate_ttl_minutes
 
@@ -49,7 +49,7 @@ class PlannedCube:
         return cls(cube=cube, index_text=text, embed_text=text if (index and reembed) else None)
 
 
-def index_text_for(cube: MemCube) -> str:
+def index_text_for(cube: MemCube | CubeView) -> str:
     """The text that represents a cube in the keyword and vector indexes.
 
     The content, plus ``[shares an image: caption]`` when the cube carries a caption in

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Sequence
 
-from .cube import MemCube
+from .cube import CubeView, MemCube
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -54,7 +54,7 @@ def _attr(text: str) -> str:
     return _REFERENCED.sub(lambda m: f"&#{ord(m.group())};", out)
 
 
-def render_memory(cube: MemCube) -> str:
+def render_memory(cube: MemCube | CubeView) -> str:
     """One memory as a single delimited line."""
     when = cube.valid_from or cube.created_at
     attrs = [f'id="{_attr(cube.id)}"', f'type="{cube.memory_type.value}"', f'date="{when.date().isoformat()}"']
@@ -64,7 +64,7 @@ def render_memory(cube: MemCube) -> str:
     return f"<memory {' '.join(attrs)}>{escape(content)}</memory>"
 
 
-def render_memory_block(cubes: Iterable[MemCube], *, stable_order: bool = False) -> str:
+def render_memory_block(cubes: Iterable[MemCube | CubeView], *, stable_order: bool = False) -> str:
     """Render cubes into one delimited block.
 
     Args:
@@ -72,7 +72,7 @@ def render_memory_block(cubes: Iterable[MemCube], *, stable_order: bool = False)
         stable_order: Sort by (date, id) instead, so the block does not change
             when only the ranking does (best for prefix caching).
     """
-    items: Sequence[MemCube] = list(cubes)
+    items: Sequence[MemCube | CubeView] = list(cubes)
     if stable_order:
         items = sorted(items, key=lambda c: ((c.valid_from or c.created_at).isoformat(), c.id))
     lines = [f'<memories note="{BLOCK_NOTE}">']

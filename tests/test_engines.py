@@ -1134,14 +1134,21 @@ def test_query_ids_matches_query(record_store):
         record_store.query_ids(q, limit=-1)
 
 
-def test_candidates_equal_query_without_history_and_follow_updates(record_store):
-    cubes = [cube(f"n{i}", key=f"k{i}", metadata={"even": i % 2 == 0}, updated_at=T0 + timedelta(minutes=i),
+def test_candidates_are_the_views_of_the_queried_cubes_and_follow_updates(record_store):
+    cubes = [cube(f"n{i}", key=f"k{i}", metadata={"even": i % 2 == 0, "speaker": "Ann"},
+                  updated_at=T0 + timedelta(minutes=i, microseconds=7 * i),
                   history=[HistoryEntry(1, "old", {}, T0, "update")], version=2) for i in range(6)]
+    # a thread with positions, a thread from provenance alone (no position), validity, another type
+    cubes[0] = replace(cubes[0], provenance=[Provenance("message", "m0", thread_id="s1")], position=3)
+    cubes[2] = replace(cubes[2], provenance=[Provenance("message", "m2"), Provenance("message", "m3", thread_id="s2")],
+                       valid_from=T0 - timedelta(days=2), valid_to=T0 + timedelta(days=1, microseconds=1),
+                       memory_type=MemoryType.FACT)
     put(record_store, cubes)
     q = CubeQuery(conditions=(Condition(("even",), "$eq", True),))
     got = record_store.candidates(q)
-    assert [c.to_dict() for c in got] == [c.to_dict() for c in record_store.query(q, with_history=False)]
-    assert all(c.history == [] for c in got)
+    assert got == [c.view() for c in record_store.query(q, with_history=False)]
+    assert [(v.thread_id, v.position) for v in got[::-1]] == [("s1", 3), ("s2", None), (None, None)]
+    assert got[1].valid_to == T0 + timedelta(days=1, microseconds=1) and got[1].memory_type is MemoryType.FACT
     changed = replace(cubes[0], content="n0 changed", updated_at=T0 + timedelta(hours=1))
     put(record_store, [changed])
     again = record_store.candidates(q)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from langchain_core.embeddings import Embeddings
 
 from ..config import MemOSConfig
-from ..cube import MemCube, Status, Tier, utcnow
+from ..cube import CubeView, MemCube, Status, Tier, utcnow
 from ..errors import CubeNotFoundError, PermissionDeniedError
 from ..events import ChangeListeners, MemChange
 from ..forget import ForgetHook
@@ -77,7 +77,7 @@ class EngineField:
 
 #: What :meth:`MemoryEngine.load_candidates` gives: the cubes, the ids of their next thread units, and both's
 #: embeddings.
-Loaded = tuple[list[MemCube], dict[str, str], dict[str, Any]]
+Loaded = tuple[list[CubeView], dict[str, str], dict[str, Any]]
 
 
 def merge_loaded(first: Loaded, second: Loaded) -> Loaded:
@@ -456,9 +456,9 @@ class MemoryEngine(StateSteps, VectorSteps):
 
     def load_candidates(self, cq: CubeQuery, ids: Iterable[str], read: Mapping[str, Any] | None = None,
                         ) -> Loaded:
-        """The cubes among ``ids`` that pass ``cq`` (read-only: they may be shared, see
-        :meth:`~..storage.base.CubeRecords.candidates`), the ids of their next thread units, and both's
-        embeddings (those in ``read``, embeddings read before in this search, are taken from it)."""
+        """Views of the cubes among ``ids`` that pass ``cq`` (:meth:`~..storage.base.CubeRecords.candidates`),
+        the ids of their next thread units, and both's embeddings (those in ``read``, embeddings read before in
+        this search, are taken from it)."""
         cubes = self.records.candidates(replace(cq, ids=frozenset(ids)))
         next_ids = self.records.next_in_thread([c.id for c in cubes])
         wanted = [c.id for c in cubes] + list(next_ids.values())

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..cube import MemCube
+from ..cube import CubeView, MemCube
 from ..errors import InvalidInputError
 from ..ingest import index_text_for
 from ..render import count_tokens, render_memory
@@ -92,7 +92,7 @@ def exact_matrix_search(query_vector: Sequence[float], ids: Sequence[str], matri
     return [ScoredId(ids[i], float(scores[i])) for i in order]
 
 
-def _candidates(cubes: Sequence[MemCube], vectors: Mapping[str, Sequence[float]],
+def _candidates(cubes: Sequence[CubeView | MemCube], vectors: Mapping[str, Sequence[float]],
                 next_ids: Mapping[str, str], built: dict[str, Candidate] | None = None) -> list[Candidate]:
     """The fusion view of each cube; ``built`` (id -> candidate, kept by the caller between the rounds
     of one search) is reused and filled."""
@@ -115,7 +115,7 @@ def _candidates(cubes: Sequence[MemCube], vectors: Mapping[str, Sequence[float]]
     return out
 
 
-def _add_recency(hits: list[Hit], cubes: Mapping[str, MemCube], config: RetrievalConfig, now: datetime) -> list[Hit]:
+def _add_recency(hits: list[Hit], cubes: Mapping[str, CubeView | MemCube], config: RetrievalConfig, now: datetime) -> list[Hit]:
     """Blend in recency: ``score = (1 - w) * score + w * 0.5 ** (age / half_life)``."""
     w = config.recency_weight
     if w <= 0 or not hits:
@@ -131,7 +131,7 @@ def _add_recency(hits: list[Hit], cubes: Mapping[str, MemCube], config: Retrieva
     return out
 
 
-def prefer_valid(hits: list[Hit], cubes: Mapping[str, MemCube], now: datetime, penalty: float) -> list[Hit]:
+def prefer_valid(hits: list[Hit], cubes: Mapping[str, CubeView | MemCube], now: datetime, penalty: float) -> list[Hit]:
     """Scale down hits whose fact stopped holding (``valid_to <= now``) by ``1 - penalty`` (reason ``"validity"``)."""
     if penalty <= 0 or not any(cubes[h.id].valid_to is not None for h in hits):
         return hits
@@ -146,7 +146,7 @@ def prefer_valid(hits: list[Hit], cubes: Mapping[str, MemCube], now: datetime, p
     return out
 
 
-def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[MemCube], *,
+def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[CubeView | MemCube], *,
                     keyword: Sequence[ScoredId], vector: Sequence[ScoredId],
                     vectors: Mapping[str, Sequence[float]], next_ids: Mapping[str, str],
                     query_vector: Sequence[float] | None, now: datetime,
@@ -198,7 +198,7 @@ def rank_candidates(plan: SearchPlan, analysis: QueryAnalysis, cubes: Sequence[M
     return hits
 
 
-def second_round_terms(hits: Sequence[Hit], cubes: Sequence[MemCube], analysis: QueryAnalysis,
+def second_round_terms(hits: Sequence[Hit], cubes: Sequence[CubeView | MemCube], analysis: QueryAnalysis,
                        speakers: Sequence[str], config: RetrievalConfig) -> tuple[str, ...]:
     """The keywords of the second round: the query's plus :func:`~.expansion.expansion_terms` of the
     first round's ``config.expansion_hits`` best hits.

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ContextManager, Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
 
-from ..cube import MemCube, MemoryType, Status, Tier
+from ..cube import CubeView, MemCube, MemoryType, Status, Tier
 from ..filters import Condition
 
 #: The separator used to join namespace labels into one string. Labels may not contain it.
@@ -202,11 +202,10 @@ class CubeRecords(Protocol):
         ``with_history=False`` skips loading version history (faster; ``history`` is empty).
         """
 
-    def candidates(self, query: CubeQuery) -> list[MemCube]:
-        """Cubes matching ``query`` (newest change first, no history) for read-only use such as scoring.
-
-        An engine may hand out the same objects to several calls (a parse cache), so callers
-        must never change them; :meth:`get` and :meth:`query` give cubes the caller owns.
+    def candidates(self, query: CubeQuery) -> list[CubeView]:
+        """Views of the cubes matching ``query`` (newest change first) for ranking: what scoring and
+        rendering read of each (:class:`~langchain_memos.cube.CubeView`, equal to ``cube.view()``), at a
+        fraction of the cost of whole cubes; :meth:`get` and :meth:`query` give the cubes themselves.
         """
 
     def query_ids(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import replace
-from functools import lru_cache
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
-from ...cube import HistoryEntry, MemCube, Status, utcnow
+from ...cube import CubeView, HistoryEntry, MemCube, MemoryType, Status, utcnow
 from ...errors import EmbeddingDimensionError, InvalidInputError
 from ..base import CubeQuery, KeywordDoc, ns_from_key, ns_key
 from .audit import append_audit, scrub_audit
@@ -48,14 +48,25 @@ def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
     return cubes
 
 
-@lru_cache(maxsize=8192)
-def shared_cube(data: str) -> MemCube:
-    """The cube (without history) a row's ``data`` text holds, parsed once per distinct text.
+#: The columns a :class:`~langchain_memos.cube.CubeView` is read from (``c`` is ``cubes``). The ``thread``
+#: column holds a cube's thread only beside a position; otherwise it comes from the stored provenance.
+VIEW_COLUMNS = ("c.id, c.content, c.memory_type, c.metadata, c.created_at, c.updated_at, c.valid_from, c.valid_to, "
+                "c.position, COALESCE(c.thread, (SELECT json_extract(p.value, '$.thread_id') "
+                "FROM json_each(c.data, '$.provenance') AS p WHERE json_extract(p.value, '$.thread_id') <> '' LIMIT 1))")
 
-    The text is the whole stored cube, so equal texts are equal cubes whatever store or
-    version they come from; the cube is shared between callers, who must not change it.
-    """
-    return MemCube.from_dict(json.loads(data))
+
+def _moment(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def cube_view(row: Sequence[Any]) -> CubeView:
+    """The :class:`~langchain_memos.cube.CubeView` of a row of :data:`VIEW_COLUMNS` (times from the epoch columns,
+    which hold them to the microsecond)."""
+    cube_id, content, memory_type, metadata, created, updated, valid_from, valid_to, position, thread = row
+    return CubeView(id=cube_id, content=content, memory_type=MemoryType(memory_type), metadata=json.loads(metadata),
+                    created_at=_moment(created), updated_at=_moment(updated), valid_from=_moment(valid_from),
+                    valid_to=_moment(valid_to), thread_id=thread, position=position)
+
 
 
 def delete_rows(conn: sqlite3.Connection, rid: int, cube_id: str) -> None:
@@ -300,12 +311,12 @@ class SQLiteCubeRecords(SQLiteConnection):
 
         return self.read_transaction(tx)
 
-    def candidates(self, query: CubeQuery) -> list[MemCube]:
-        """Cubes matching ``query`` (newest change first), without history, for read-only use: rows
-        parsed before (the last 8,192 distinct texts, :func:`shared_cube`) are not parsed again."""
+    def candidates(self, query: CubeQuery) -> list[CubeView]:
+        """Views of the cubes matching ``query`` (newest change first), for ranking: read from the row's
+        columns (:data:`VIEW_COLUMNS`), without parsing the stored cube."""
         where, params = compile_query(query)
-        sql = f"SELECT c.data FROM cubes AS c WHERE {where}{order_sql('updated_at DESC')}"
-        return [shared_cube(r[0]) for r in self.read_transaction(lambda conn: conn.execute(sql, params).fetchall())]
+        sql = f"SELECT {VIEW_COLUMNS} FROM cubes AS c WHERE {where}{order_sql('updated_at DESC')}"
+        return [cube_view(r) for r in self.read_transaction(lambda conn: conn.execute(sql, params).fetchall())]
 
     def query_ids(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,
                   order_by: str | None = "updated_at DESC") -> list[str]:
@@ -408,4 +419,4 @@ class SQLiteCubeRecords(SQLiteConnection):
         return sorted(ns_from_key(r[0]) for r in rows)
 
 
-__all__ = ["SQLiteCubeRecords", "delete_rows", "load_cubes"]
+__all__ = ["VIEW_COLUMNS", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes"]
