@@ -206,6 +206,8 @@ class CubeRecords(Protocol):
         """Views of the cubes matching ``query`` (newest change first) for ranking: what scoring and
         rendering read of each (:class:`~langchain_memos.cube.CubeView`, equal to ``cube.view()``), at a
         fraction of the cost of whole cubes; :meth:`get` and :meth:`query` give the cubes themselves.
+
+        An engine may hand out the same views to several calls (a cache), so callers must not change them.
         """
 
     def query_ids(self, query: CubeQuery, *, limit: int | None = None, offset: int = 0,

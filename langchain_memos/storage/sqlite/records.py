@@ -15,6 +15,7 @@ import json
 import sqlite3
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 from ...cube import CubeView, HistoryEntry, MemCube, MemoryType, Status, utcnow
@@ -29,6 +30,7 @@ from .rows import cube_row, embedding_blobs, keyword_row
 from .schema import CUBE_COLUMNS, CUBE_INSERT, CUBE_UPDATE, FIELDS_INSERT, MAX_PARAMS
 from .values import json_list
 from .vectors import check_dim, drop_vector, put_vector
+
 
 def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
                with_history: bool = True) -> dict[str, MemCube]:
@@ -59,14 +61,18 @@ def _moment(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
-def cube_view(row: Sequence[Any]) -> CubeView:
+@lru_cache(maxsize=8192)
+def cube_view(row: tuple[Any, ...]) -> CubeView:
     """The :class:`~langchain_memos.cube.CubeView` of a row of :data:`VIEW_COLUMNS` (times from the epoch columns,
-    which hold them to the microsecond)."""
+    which hold them to the microsecond).
+
+    Memoised by the row's values (the last 8,192 distinct rows): searches read the same candidates query
+    after query. Equal rows give the same view, so its readers must not change it (its metadata included).
+    """
     cube_id, content, memory_type, metadata, created, updated, valid_from, valid_to, position, thread = row
     return CubeView(id=cube_id, content=content, memory_type=MemoryType(memory_type), metadata=json.loads(metadata),
                     created_at=_moment(created), updated_at=_moment(updated), valid_from=_moment(valid_from),
                     valid_to=_moment(valid_to), thread_id=thread, position=position)
-
 
 
 def delete_rows(conn: sqlite3.Connection, rid: int, cube_id: str) -> None:
