@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
@@ -28,7 +28,7 @@ from .connection import SQLiteConnection
 from .keyword import drop_keyword_row, merge_keyword_index, put_keyword_row, replace_keywords
 from .rows import cube_row, embedding_blobs, keyword_row
 from .schema import CUBE_COLUMNS, CUBE_INSERT, CUBE_UPDATE, FIELDS_INSERT, MAX_PARAMS
-from .values import json_list
+from .values import from_epoch, json_list
 from .vectors import check_dim, drop_vector, put_vector
 
 
@@ -58,7 +58,7 @@ VIEW_COLUMNS = ("c.id, c.content, c.memory_type, c.metadata, c.created_at, c.upd
 
 
 def _moment(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return None if seconds is None else from_epoch(seconds)
 
 
 @lru_cache(maxsize=8192)
