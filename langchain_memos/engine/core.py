@@ -75,8 +75,8 @@ class EngineField:
         setattr(shell.engine, self.name, value)
 
 
-#: What :meth:`MemoryEngine.load_candidates` gives: the cubes, the ids of their next thread units, and both's
-#: embeddings.
+#: What :meth:`MemoryEngine.load_candidates` gives: the candidates' views, the ids of their next thread units, and
+#: both's embeddings.
 Loaded = tuple[list[CubeView], dict[str, str], dict[str, Any]]
 
 

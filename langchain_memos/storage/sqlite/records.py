@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import replace
-from datetime import datetime
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
@@ -57,10 +56,6 @@ VIEW_COLUMNS = ("c.id, c.content, c.memory_type, c.metadata, c.created_at, c.upd
                 "FROM json_each(c.data, '$.provenance') AS p WHERE json_extract(p.value, '$.thread_id') <> '' LIMIT 1))")
 
 
-def _moment(seconds: float | None) -> datetime | None:
-    return None if seconds is None else from_epoch(seconds)
-
-
 @lru_cache(maxsize=8192)
 def cube_view(row: tuple[Any, ...]) -> CubeView:
     """The :class:`~langchain_memos.cube.CubeView` of a row of :data:`VIEW_COLUMNS` (times from the epoch columns,
@@ -71,8 +66,8 @@ def cube_view(row: tuple[Any, ...]) -> CubeView:
     """
     cube_id, content, memory_type, metadata, created, updated, valid_from, valid_to, position, thread = row
     return CubeView(id=cube_id, content=content, memory_type=MemoryType(memory_type), metadata=json.loads(metadata),
-                    created_at=_moment(created), updated_at=_moment(updated), valid_from=_moment(valid_from),
-                    valid_to=_moment(valid_to), thread_id=thread, position=position)
+                    created_at=from_epoch(created), updated_at=from_epoch(updated), valid_from=from_epoch(valid_from),
+                    valid_to=from_epoch(valid_to), thread_id=thread, position=position)
 
 
 def delete_rows(conn: sqlite3.Connection, rid: int, cube_id: str) -> None:

@@ -25,9 +25,9 @@ def epoch(value: datetime | None) -> float | None:
     return None if value is None else to_utc(value).timestamp()  # type: ignore[union-attr]
 
 
-def from_epoch(value: float) -> datetime:
-    """The UTC datetime of epoch seconds (the inverse of :func:`epoch`)."""
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+def from_epoch(value: float | None) -> datetime | None:
+    """The UTC datetime of epoch seconds, or ``None`` (the inverse of :func:`epoch`)."""
+    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
 #: The strict JSON encoder of stored values (one instance: ``json.dumps`` with options builds one per call).
