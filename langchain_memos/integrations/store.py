@@ -451,8 +451,9 @@ class MemOSStore(BaseStore):
         # the best `depth` items are ranked, each engine asked for `depth` candidates: one order for a
         # query and a limit, so offsets page through it without overlaps or gaps
         depth = config.engine_pool(op.limit, max(config.keyword_pool, config.vector_pool))
-        plan = plan_search(op.query, cq, depth, replace(config, pool_per_result=1, min_pool=depth), min_score=0.0,
-                           max_tokens=None, mmr=False)
+        # a page is cut by limit and offset alone: no token budget (that is for prompts) drops ranked items
+        plan = replace(plan_search(op.query, cq, depth, replace(config, pool_per_result=1, min_pool=depth),
+                                   min_score=0.0, mmr=False), max_tokens=None)
         hits = engine.rank(plan, query_vector, timings)
         ranked_ids = [h.id for h in hits]
         scores = {h.id: h.score for h in hits}

@@ -1235,6 +1235,19 @@ async def test_query_limit(harness):
 
 
 @case()
+async def test_query_ranks_every_item_of_the_page_however_long_the_items_are(harness):
+    """A page is cut by ``limit`` only: long items (far more text than an LLM prompt's budget) are all
+    scored, so every item sharing the query's word outranks every item that does not."""
+    async with harness.store(index=index_config()) as s:
+        filler = " ".join(f"filler{i}" for i in range(300))
+        await s.batch([PutOp(NS, f"d{i:02d}", {"text": f"{'zebra' if i < 10 else 'horse'} story {i} {filler}"})
+                       for i in range(30)])
+        top = await s.search(NS, query="zebra", limit=10)
+        assert sorted(keys(top)) == [f"d{i:02d}" for i in range(10)]
+        assert all(isinstance(r.score, float) for r in top)
+
+
+@case()
 async def test_query_reflects_an_overwrite(harness):
     """After an overwrite the item ranks by its new text, not the old one."""
     async with harness.store(index=index_config()) as s:
