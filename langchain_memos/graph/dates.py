@@ -225,10 +225,13 @@ def _resolve(name: str, m: re.Match[str], ref: date | None, year: int | None = N
 _NEXT_YEAR = re.compile(r"^[^.?!;]{0,40}?\b((?:19|20)\d{2})\b")
 _SHIFT = re.compile(r"\b(?:the\s+)?(day|weekend|week|month|year)\s+(before|after)\b(?:\s+(?:on|in)\b)?\s*",
                     re.IGNORECASE)
-#: A word every date expression above contains (a cheap test before running them all).
-_ANY_DATE = re.compile(rf"\d|\b(?:{_MONTH_RE}|{_WEEKDAY_RE}|{_SEASON_RE}|yesterday|today|tonight|tomorrow|ago|day|"
-                       r"weekend|week|month|year|morning|afternoon|evening|night)\b", re.IGNORECASE)
-#: The :data:`_ANY_DATE` words (case-folded, ``"0"`` for a digit) each pattern of :data:`_PATTERNS` contains one of.
+#: The words (case-folded) of which every date expression above contains one, or a digit (a cheap test
+#: before running them all: see :func:`_date_words`).
+_DATE_WORDS = frozenset({*_MONTHS, *_WEEKDAYS, *_SEASONS, "yesterday", "today", "tonight", "tomorrow", "ago", "day",
+                         "weekend", "week", "month", "year", "morning", "afternoon", "evening", "night"})
+_WORD_RUN = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
+#: The :data:`_DATE_WORDS` (``"0"`` for a digit) each pattern of :data:`_PATTERNS` contains one of.
 _NEEDS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("dmy", "mdy", "my", "dm", "md"), frozenset(_MONTHS)),
     "iso": frozenset("0"), "year": frozenset("0"), "season_year": frozenset(_SEASONS),
@@ -291,8 +294,13 @@ def _join_ranges(text: str, found: list[FoundDate]) -> list[FoundDate]:
 
 
 def _date_words(text: str) -> frozenset[str]:
-    """The :data:`_ANY_DATE` words of ``text``, case-folded, every digit as ``"0"`` (empty: it names no date)."""
-    return frozenset("0" if w.isdigit() else w.casefold() for w in _ANY_DATE.findall(text))
+    """The :data:`_DATE_WORDS` that are whole words of ``text`` (case-folded), and ``"0"`` if it holds a digit
+    (empty: it names no date). Words are split once and looked up in a set: a regular expression alternating
+    over every date word took about two thirds of :func:`find_dates`' time."""
+    words = {w for w in map(str.casefold, _WORD_RUN.findall(text)) if w in _DATE_WORDS}
+    if _DIGIT.search(text):
+        words.add("0")
+    return frozenset(words)
 
 
 def find_dates(text: str, said_at: datetime | date | None = None) -> list[FoundDate]:
