@@ -20,15 +20,15 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ..errors import EmbeddingDimensionError, EngineUnavailableError, InvalidInputError, MemOSError, StorageError
+from ..errors import EngineUnavailableError, InvalidInputError, MemOSError, StorageError
 from .base import ScoredId
 from .locks import IndexLock
+from .vector_input import as_floats, as_matrix, dimension_error
 
 #: HNSW build settings of new collections (existing collections keep theirs). A smaller
 #: ``ef_construction`` than Chroma's 100 inserts about 1.5x faster; search keeps
@@ -98,42 +98,6 @@ def _private_persistent_client(folder: Path) -> tuple[Any, Callable[[], None]]:
         if kept_count is not None:
             counts[key] = kept_count
     return client, system.stop
-
-
-def _as_matrix(embeddings: Sequence[Sequence[float]], ids: Sequence[str]) -> Any:
-    """The embeddings as one float32 ``(n, dim)`` numpy array, checked in one pass (no per-float Python).
-
-    Anything else (non-numeric, NaN/inf, empty or ragged rows) is checked row by row
-    with :func:`_as_floats`, which names the offending id; ragged rows come back as
-    lists so that Chroma reports the dimension clash as before.
-    """
-    import numpy as np
-
-    try:
-        arr = np.asarray(embeddings, dtype=np.float32)
-    except (TypeError, ValueError):
-        arr = None
-    if arr is not None and arr.ndim == 2 and arr.shape[1] > 0 and np.isfinite(arr).all():
-        return arr
-    rows = [_as_floats(e, f"embedding of {i}") for i, e in zip(ids, embeddings)]
-    if len({len(r) for r in rows}) > 1:
-        return rows
-    arr = np.asarray(rows, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise InvalidInputError("an embedding has values beyond the float32 range; check the embedding model's output")
-    return arr
-
-
-def _as_floats(vec: Sequence[float], where: str) -> list[float]:
-    try:
-        values = [float(x) for x in vec]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{where} must be a sequence of numbers ({exc})") from exc
-    if not values:
-        raise InvalidInputError(f"{where} is empty; pass the embedding model's output")
-    if not all(math.isfinite(x) for x in values):
-        raise InvalidInputError(f"{where} contains NaN or infinite values; check the embedding model's output")
-    return values
 
 
 class ChromaVectorIndex:
@@ -276,9 +240,7 @@ class ChromaVectorIndex:
         text = str(exc)
         dims = _DIM_RE.search(text)
         if dims:
-            return EmbeddingDimensionError(
-                f"the vector index holds {dims.group(1)}-dimensional embeddings but got {dims.group(2)}-dimensional "
-                "ones; use the embedding model the index was built with, or rebuild the index for the new model")
+            return dimension_error(int(dims.group(1)), int(dims.group(2)))
         names = {cls.__name__ for cls in type(exc).__mro__}
         if isinstance(exc, (ConnectionError, TimeoutError)) or names & {"ConnectError", "TransportError",
                                                                       "TimeoutException", "NetworkError"} \
@@ -351,7 +313,7 @@ class ChromaVectorIndex:
                                     f"{len(embeddings)} embeddings")
         if not ids:
             return
-        vectors = _as_matrix(embeddings, ids)
+        vectors = as_matrix(embeddings, ids)
         ids = list(ids)
         with self._locked(exclusive=True), self._errors("upsert vectors"):
             try:
@@ -380,7 +342,7 @@ class ChromaVectorIndex:
             k: How many results at most.
             ids: Only these ids (``None`` = all); scored exactly, unknown ids ignored.
         """
-        query = _as_floats(embedding, "query embedding")
+        query = as_floats(embedding, "query embedding")
         if k <= 0 or (ids is not None and not ids):
             return []
         if ids is not None:
@@ -413,9 +375,7 @@ class ChromaVectorIndex:
         mat = np.vstack(got_vecs)
         q = np.asarray(query, dtype=np.float64)
         if mat.shape[1] != q.shape[0]:
-            raise EmbeddingDimensionError(
-                f"the vector index holds {mat.shape[1]}-dimensional embeddings but got {q.shape[0]}-dimensional "
-                "ones; use the embedding model the index was built with, or rebuild the index for the new model")
+            raise dimension_error(mat.shape[1], q.shape[0])
         norms = np.linalg.norm(mat, axis=1) * (np.linalg.norm(q) or 1.0)
         scores = (mat @ q) / np.where(norms == 0, 1.0, norms)
         order = sorted(range(len(got_ids)), key=lambda i: (-scores[i], got_ids[i]))[:k]
