@@ -3,7 +3,7 @@
 Example:
     >>> from langchain_memos.config import MemOSConfig
     >>> MemOSConfig(path="./memos_data").vector_backend
-    'chroma'
+    'faiss'
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-VectorBackend = Literal["chroma", "chroma-http", "chroma-ephemeral"]
+VectorBackend = Literal["faiss", "chroma", "chroma-http", "chroma-ephemeral"]
 GraphBackend = Literal["sqlite", "neo4j"]
 
 
@@ -22,18 +22,22 @@ class MemOSConfig:
     """Settings for :class:`~langchain_memos.memos.MemOS`.
 
     Attributes:
-        path: The data directory (SQLite file ``memos.sqlite3`` and the Chroma
-            directory ``chroma/``). ``None`` keeps everything in memory (tests).
-        vector_backend: ``"chroma"`` (``PersistentClient`` in ``path``),
-            ``"chroma-http"`` (a Chroma server, see ``chroma_host``/``chroma_port``)
-            or ``"chroma-ephemeral"`` (in-memory).
+        path: The data directory (SQLite file ``memos.sqlite3`` and the vector index's
+            folder, ``faiss/`` or ``chroma/``). ``None`` keeps everything in memory (tests).
+        vector_backend: ``"faiss"`` (the default: a faiss HNSW graph kept in ``path``, see
+            :mod:`~langchain_memos.storage.faiss_index`; in memory when ``path`` is ``None``),
+            ``"chroma"`` (Chroma's ``PersistentClient`` in ``path``), ``"chroma-http"`` (a Chroma
+            server, see ``chroma_host``/``chroma_port``) or ``"chroma-ephemeral"`` (in-memory).
+            Switching an existing store to the other embedded engine builds the new index from
+            the embeddings in SQLite.
         chroma_host / chroma_port / chroma_ssl / chroma_headers: Server settings
             for ``"chroma-http"``.
         collection: The Chroma collection name.
-        hnsw: HNSW settings for a new Chroma collection, over
-            :data:`~langchain_memos.storage.chroma.DEFAULT_HNSW` (``ef_construction`` 40);
-            e.g. ``{"ef_construction": 100, "ef_search": 200}``. Existing collections keep theirs.
-        index_worker_after: With the embedded Chroma (``"chroma"``), how many vectors are
+        hnsw: HNSW settings over the engine's defaults (``max_neighbors`` 16 for faiss,
+            ``ef_construction`` 40, ``ef_search`` 100), e.g. ``{"ef_construction": 100,
+            "ef_search": 200}``. A Chroma collection or a faiss graph keeps the build settings
+            it was created with.
+        index_worker_after: With an embedded index (``"faiss"``, ``"chroma"``), how many vectors are
             indexed in this process before indexing moves to a worker process on another
             core (writes then return while the HNSW graph is built; see
             :mod:`~langchain_memos.storage.index_worker`). ``0``: from the first write;
@@ -60,7 +64,7 @@ class MemOSConfig:
     """
 
     path: str | os.PathLike[str] | None = None
-    vector_backend: VectorBackend = "chroma"
+    vector_backend: VectorBackend = "faiss"
     chroma_host: str = "127.0.0.1"
     chroma_port: int = 8000
     chroma_ssl: bool = False
@@ -91,6 +95,11 @@ class MemOSConfig:
     def sqlite_path(self) -> Path | None:
         """Where the SQLite database lives (``None`` when in memory)."""
         return self.directory / "memos.sqlite3" if self.directory is not None else None
+
+    @property
+    def faiss_path(self) -> Path | None:
+        """Where the faiss index keeps its files (``vector_backend="faiss"``)."""
+        return self.directory / "faiss" if self.directory is not None else None
 
     @property
     def chroma_path(self) -> Path | None:

@@ -107,8 +107,8 @@ class MemOS:
     # ------------------------------------------------------------ construction
     @classmethod
     def ephemeral(cls, **kwargs: Any) -> "MemOS":
-        """An in-memory instance (SQLite ``:memory:`` and an ephemeral Chroma client)."""
-        config = kwargs.pop("config", None) or MemOSConfig(path=None, vector_backend="chroma-ephemeral")
+        """An in-memory instance (SQLite ``:memory:`` and an in-memory faiss index)."""
+        config = kwargs.pop("config", None) or MemOSConfig(path=None)
         return cls(config=config, **kwargs)
 
     @classmethod

@@ -27,6 +27,9 @@ RECORD_STORE_KINDS = ["sqlite-file", "sqlite-memory"]
 
 #: VectorIndex engine kinds the conformance suite runs over.
 VECTOR_INDEX_KINDS = [
+    "faiss-persistent",
+    "faiss-worker",
+    "faiss-memory",
     "chroma-persistent",
     "chroma-worker",
     "chroma-ephemeral",
@@ -82,21 +85,26 @@ def vector_index(request: pytest.FixtureRequest, tmp_path: Path):
 
     kind = request.param
     name = f"t-{uuid.uuid4().hex}"
-    if kind == "chroma-persistent":
-        index = ChromaVectorIndex.persistent(tmp_path / "chroma", collection_name=name)
-    elif kind == "chroma-worker":
-        from langchain_memos.storage.index_worker import WorkerSpec, WorkerVectorIndex, worker_supported
+    engine, _, how = kind.partition("-")
+    if how == "worker":
+        from langchain_memos.storage.index_worker import WorkerSpec, WorkerVectorIndex, open_index, worker_supported
 
         if not worker_supported():
             pytest.skip("the index worker needs POSIX (it inherits its pipe as a file descriptor)")
-
-        def persistent() -> ChromaVectorIndex:
-            return ChromaVectorIndex.persistent(tmp_path / "chroma", collection_name=name)
-
-        spec = WorkerSpec(sqlite_path=str(tmp_path / "memos.sqlite3"), chroma_path=str(tmp_path / "chroma"),
-                          collection=name)
-        index = WorkerVectorIndex(persistent(), spec, start_after=0, reopen_inline=persistent)
+        spec = WorkerSpec(sqlite_path=str(tmp_path / "memos.sqlite3"), index_path=str(tmp_path / engine),
+                          engine=engine, collection=name)
+        index = WorkerVectorIndex(open_index(spec), spec, start_after=0, reopen_inline=lambda: open_index(spec))
         assert index.start_worker(), "the index worker did not start"
+    elif kind == "faiss-persistent":
+        from langchain_memos.storage.faiss_index import FaissVectorIndex
+
+        index = FaissVectorIndex.persistent(tmp_path / "faiss")
+    elif kind == "faiss-memory":
+        from langchain_memos.storage.faiss_index import FaissVectorIndex
+
+        index = FaissVectorIndex.in_memory()
+    elif kind == "chroma-persistent":
+        index = ChromaVectorIndex.persistent(tmp_path / "chroma", collection_name=name)
     elif kind == "chroma-ephemeral":
         index = ChromaVectorIndex.ephemeral()
     else:
@@ -108,7 +116,7 @@ def vector_index(request: pytest.FixtureRequest, tmp_path: Path):
         yield index
     finally:
         index.close()
-        if kind not in ("chroma-persistent", "chroma-worker"):
+        if kind in ("chroma-ephemeral", "chroma-http"):
             try:
                 client.delete_collection(index.collection_name)
             except Exception:

@@ -704,6 +704,19 @@ def test_unindexed_ids_and_mark_indexed(record_store):
     assert record_store.unindexed_ids() == []
 
 
+def test_requeue_all_vectors_queues_every_embedding_outside_the_archive(record_store):
+    from langchain_memos.cube import Tier
+
+    hot = [cube(f"c{i}") for i in range(3)]
+    cold = cube("an old note", tier=Tier.ARCHIVE)
+    put(record_store, [*hot, cold, cube("no vector")], [vec(1, 0), vec(1, 1), vec(1, 2), vec(0, 1), None])
+    record_store.mark_indexed([c.id for c in hot])
+    assert record_store.unindexed_ids() == []
+    assert record_store.requeue_all_vectors() == 3
+    assert record_store.unindexed_ids() == sorted(c.id for c in hot)
+    assert record_store.requeue_all_vectors() == 0
+
+
 def test_archived_embeddings_are_kept_but_never_pending(record_store):
     from langchain_memos.cube import Tier
 

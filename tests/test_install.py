@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from tools.deps_latest import drift, failures, pins
-from tools.lock import normalise
+from tools.lock import normalise, preferences
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_the_lock_pins_every_package_exactly_and_torch_at_the_cpu_build() -> Non
     assert all("==" in line for line in requirement_lines)
     locked = pins(text)
     assert locked["torch"] == "2.13.0" and "+" not in text.split("torch==")[1].split()[0]
-    for package in ("langchain-core", "langgraph", "chromadb", "transformers", "peft", "sentence-transformers",
+    for package in ("langchain-core", "langgraph", "chromadb", "faiss-cpu", "transformers", "peft", "sentence-transformers",
                     "neo4j", "langchain-community", "pytest", "uv"):
         assert package in locked, package
     assert not any(name.startswith("nvidia-") for name in locked)  # the CPU build needs no CUDA packages
@@ -47,6 +47,12 @@ def test_ci_runs_the_readme_test_command_in_a_fresh_venv() -> None:
 
 def test_normalise_drops_local_version_suffixes_only() -> None:
     assert normalise("torch==2.13.0+cpu  # via x\nnumpy==2.4.6\n") == "torch==2.13.0  # via x\nnumpy==2.4.6\n"
+
+
+def test_a_lock_refresh_prefers_the_current_pins_but_not_the_hand_kept_ones() -> None:
+    kept = preferences().splitlines()
+    assert any(line.startswith("numpy==") for line in kept) and any(line.startswith("faiss-cpu==") for line in kept)
+    assert not any(line.split("==")[0] in ("torch", "langchain-core", "langchain") for line in kept)
 
 
 def test_drift_lists_moved_new_and_missing_packages() -> None:

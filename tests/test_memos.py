@@ -459,7 +459,7 @@ def test_config_object_and_from_path(tmp_path: Path) -> None:
     with MemOS.from_path(str(tmp_path / "y"), embeddings=HashingEmbeddings()) as m:
         m.add("z", NS)
         assert m.namespaces() == [NS]
-    assert (tmp_path / "y" / "memos.sqlite3").exists() and (tmp_path / "y" / "chroma").is_dir()
+    assert (tmp_path / "y" / "memos.sqlite3").exists() and (tmp_path / "y" / "faiss").is_dir()
 
 
 # ------------------------------------------------------------------ async twins

@@ -8,7 +8,8 @@ Run from the repository root::
 The inputs are ``pyproject.toml`` (the ranges, all extras) and ``constraints.in`` (the hand-kept
 pins: torch at the local CPU build). The result is a pip constraints file, so one lock serves
 every extra: ``pip install -c constraints.txt -e ".[local]"`` installs only what ``local`` needs,
-at the locked versions. Wheels that pip finds through its ``find-links`` setting (the CPU torch
+at the locked versions. A refresh keeps every pin that still fits (uv gets the current lock as its
+preferences), so adding a dependency moves only what it needs, not everything the registries moved. Wheels that pip finds through its ``find-links`` setting (the CPU torch
 of this project's machines) are given to uv too, and a local-version suffix (``+cpu``) is
 dropped from the pin, so the same line works where only PyPI's build exists.
 """
@@ -60,10 +61,24 @@ def normalise(text: str) -> str:
     return text
 
 
+def preferences() -> str:
+    """The current lock's pins, for uv to keep where they still fit (a refresh moves only what must move),
+    less the packages ``constraints.in`` names: those follow it (and torch's pin is the local CPU build's,
+    which as a bare preference would pick PyPI's CUDA build)."""
+    if not LOCK.exists():
+        return ""
+    pinned = {re.split(r"[<>=!~ ]", line.strip(), maxsplit=1)[0].lower()
+              for line in PINS.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")}
+    kept = [line for line in LOCK.read_text(encoding="utf-8").splitlines()
+            if "==" in line and line.split("==", 1)[0].strip().lower() not in pinned]
+    return "\n".join(kept) + "\n"
+
+
 def compile_lock(python_version: str) -> str:
     """Resolve pyproject.toml (all extras) under constraints.in; return the lock's text."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "lock.txt"
+        out.write_text(preferences(), encoding="utf-8")
         cmd = [*uv_command(), "pip", "compile", str(ROOT / "pyproject.toml"), "--all-extras",
                "-c", str(PINS), "--python-version", python_version, "--no-header",
                "--annotation-style", "line", "-o", str(out), "--quiet"]

@@ -15,7 +15,8 @@ from typing import Any
 from ..config import MemOSConfig
 from ..errors import InvalidInputError
 from ..storage.base import RecordStore, VectorIndex
-from ..storage.index_worker import WorkerSpec, WorkerVectorIndex, worker_supported
+from ..storage.index_spec import WorkerSpec, open_index
+from ..storage.index_worker import WorkerVectorIndex, worker_supported
 
 
 def open_graph(config: MemOSConfig, records: RecordStore) -> Any:
@@ -41,38 +42,51 @@ def open_graph(config: MemOSConfig, records: RecordStore) -> Any:
 
 
 def open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
-    """The configured record store and vector index (created under ``config.directory`` when set)."""
-    from ..storage.chroma import ChromaVectorIndex
+    """The configured record store and vector index (created under ``config.directory`` when set).
+
+    An embedded index opened in a folder that did not exist yet (a new store, a deleted index
+    folder, or a store that used the other embedded engine) starts empty: every embedding of
+    the record store is queued for it (:meth:`~..storage.base.PendingVectors.requeue_all_vectors`),
+    and searches score what is still waiting exactly until it is indexed.
+    """
     from ..storage.sqlite import SQLiteRecordStore
 
     directory = config.directory
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
     records = SQLiteRecordStore(config.sqlite_path, busy_timeout_s=config.busy_timeout_s)
-    if config.vector_backend == "chroma-http":
-        vectors = ChromaVectorIndex.http(config.chroma_host, config.chroma_port, ssl=config.chroma_ssl,
-                                         headers=config.chroma_headers or None, collection_name=config.collection,
-                                         lock_path=directory / f"{config.collection}.chroma-http.lock"
-                                         if directory is not None else None, lock_timeout_s=config.busy_timeout_s,
-                                         hnsw=config.hnsw)
-    elif config.vector_backend == "chroma-ephemeral" or directory is None:
-        vectors = ChromaVectorIndex.ephemeral(hnsw=config.hnsw)  # a unique collection: ephemeral clients share a process
-    elif config.vector_backend == "chroma":
-        def persistent() -> ChromaVectorIndex:
-            return ChromaVectorIndex.persistent(config.chroma_path, collection_name=config.collection,
-                                                lock_timeout_s=config.busy_timeout_s, hnsw=config.hnsw)
+    backend = config.vector_backend
+    if backend == "chroma-http":
+        from ..storage.chroma import ChromaVectorIndex
 
-        vectors = persistent()
+        vectors: VectorIndex = ChromaVectorIndex.http(
+            config.chroma_host, config.chroma_port, ssl=config.chroma_ssl, headers=config.chroma_headers or None,
+            collection_name=config.collection, lock_path=directory / f"{config.collection}.chroma-http.lock"
+            if directory is not None else None, lock_timeout_s=config.busy_timeout_s, hnsw=config.hnsw)
+    elif backend == "faiss" and directory is None:
+        from ..storage.faiss_index import FaissVectorIndex
+
+        vectors = FaissVectorIndex.in_memory(hnsw=config.hnsw)
+    elif backend == "chroma-ephemeral" or (backend == "chroma" and directory is None):
+        from ..storage.chroma import ChromaVectorIndex
+
+        vectors = ChromaVectorIndex.ephemeral(hnsw=config.hnsw)  # a unique collection: ephemeral clients share a process
+    elif backend in ("faiss", "chroma"):
+        folder = config.faiss_path if backend == "faiss" else config.chroma_path
+        assert folder is not None
+        spec = WorkerSpec(sqlite_path=str(config.sqlite_path), index_path=str(folder), engine=backend,
+                          collection=config.collection, hnsw=dict(config.hnsw), busy_timeout_s=config.busy_timeout_s)
+        fresh = not folder.exists()
+        vectors = open_index(spec)
+        if fresh:
+            records.setup()
+            records.requeue_all_vectors()
         if config.index_worker_after is not None and worker_supported():
-            spec = WorkerSpec(sqlite_path=str(config.sqlite_path), chroma_path=str(config.chroma_path),
-                              collection=config.collection, hnsw=dict(config.hnsw),
-                              busy_timeout_s=config.busy_timeout_s)
             vectors = WorkerVectorIndex(vectors, spec, start_after=config.index_worker_after,
-                                        reopen_inline=persistent)
+                                        reopen_inline=lambda: open_index(spec))
     else:
-        raise InvalidInputError(
-            f"unknown vector_backend {config.vector_backend!r}; use 'chroma', 'chroma-http' or 'chroma-ephemeral'"
-        )
+        raise InvalidInputError(f"unknown vector_backend {backend!r}; use 'faiss', 'chroma', 'chroma-http' or "
+                                "'chroma-ephemeral'")
     return records, vectors
 
 

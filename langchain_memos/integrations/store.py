@@ -271,7 +271,7 @@ class MemOSStore(BaseStore):
         self.keep_history = keep_history
         self._owns_memos = memos is None
         if memos is None:
-            cfg = config or MemOSConfig(path=path, vector_backend="chroma" if path else "chroma-ephemeral")
+            cfg = config or MemOSConfig(path=path)
             memos = MemOS(config=cfg, embeddings=self.embeddings or _NoEmbeddings())
         self.memos = memos
         self._sweeper: threading.Thread | None = None

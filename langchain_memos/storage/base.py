@@ -288,6 +288,10 @@ class PendingVectors(Protocol):
     def mark_indexed(self, ids: Sequence[str], indexed: bool = True) -> None:
         """Record that these ids are in the vector index (``indexed=False``: that they must be re-indexed)."""
 
+    def requeue_all_vectors(self) -> int:
+        """Mark every stored embedding as waiting for the vector index (a new, empty index fills from them);
+        return how many were marked."""
+
     def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
         """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, embedding)`` (archived too)."""
 

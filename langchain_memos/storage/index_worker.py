@@ -1,9 +1,9 @@
-"""Build the embedded vector index on a second core: a worker process that owns the Chroma client.
+"""Build the embedded vector index on a second core: a worker process that owns the index.
 
-Chroma's embedded client builds its HNSW graph in Rust while holding Python's GIL,
-so on a bulk write the caller spends about half its time inside Chroma and no
-thread can overlap with it. :class:`WorkerVectorIndex` moves the persistent Chroma
-client into a child process instead: the caller commits cubes and their
+Building an HNSW graph is most of a bulk write's cost (faiss 60-120 us a vector, Chroma's
+persistent client about 270, holding Python's GIL). :class:`WorkerVectorIndex` moves the
+persistent index (:func:`~langchain_memos.storage.index_spec.open_index`: faiss or Chroma)
+into a child process instead: the caller commits cubes and their
 embeddings to SQLite (the source of truth) and only *tells* the worker to index
 (:func:`~langchain_memos.storage.sync.index_pending`, run in the worker with its
 own SQLite connection), then goes on with the next batch while the worker builds
@@ -14,11 +14,10 @@ Reads stay exact: the worker serves every request in order over one pipe, so a
 search sent after a write runs after that write's indexing; until a row is
 confirmed indexed, ``MemOS`` also scores it exactly from the record store.
 
-The worker starts lazily: an index begins inline (in-process, as
-:class:`~langchain_memos.storage.chroma.ChromaVectorIndex`) and hands over to a
+The worker starts lazily: an index begins inline (in-process, the same engine) and hands over to a
 worker once ``start_after`` vectors have been indexed through it, so small and
 short-lived stores never start a process. If the worker cannot start or dies,
-the index falls back to inline Chroma in this process and logs a warning; rows
+the index falls back inline (in this process) and logs a warning; rows
 the worker had not confirmed are still flagged in SQLite and are indexed again.
 The worker is a plain ``python -m langchain_memos.storage.index_worker`` child
 (never ``multiprocessing``, which would re-import the caller's ``__main__``); it
@@ -41,7 +40,7 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -49,6 +48,7 @@ from typing import Any, Callable, Iterator, Sequence
 from .. import errors as _errors
 from ..errors import StorageError
 from .base import RecordStore, ScoredId, VectorIndex
+from .index_spec import WorkerSpec, open_index
 from .sync import index_pending
 
 log = logging.getLogger(__name__)
@@ -67,17 +67,6 @@ START_TIMEOUT_S = 120.0
 def worker_supported() -> bool:
     """Whether this platform can run the index worker (POSIX: the pipe is passed as a file descriptor)."""
     return os.name == "posix"
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """What the worker opens: the SQLite file and the Chroma folder and collection (all picklable)."""
-
-    sqlite_path: str
-    chroma_path: str
-    collection: str = "memos"
-    hnsw: dict[str, Any] = field(default_factory=dict)
-    busy_timeout_s: float = 30.0
 
 
 # --------------------------------------------------------------------------- child side
@@ -132,13 +121,11 @@ def unpack_hits(packed: tuple[bytes, bytes, bytes]) -> list[ScoredId]:
 
 def serve(conn: Connection, spec: WorkerSpec) -> None:
     """The worker's loop: open the engines, then answer requests in order until the pipe closes."""
-    from .chroma import ChromaVectorIndex
     from .sqlite import SQLiteRecordStore
 
     records = SQLiteRecordStore(spec.sqlite_path, busy_timeout_s=spec.busy_timeout_s)
     records.setup()
-    vectors = ChromaVectorIndex.persistent(spec.chroma_path, collection_name=spec.collection,
-                                           lock_timeout_s=spec.busy_timeout_s, hnsw=spec.hnsw)
+    vectors = open_index(spec)
     handlers: dict[str, Callable[..., Any]] = {
         "index": lambda: index_pending(records, vectors, wait=True),
         "upsert": vectors.upsert,
@@ -149,7 +136,7 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
         "reset": vectors.reset,
         "peak_rss_mb": peak_rss_mb,
     }
-    # what is alive now (the engines, Chroma's modules) lives as long as the worker: a full collection
+    # what is alive now (the engines, their modules) lives as long as the worker: a full collection
     # that walks it took 40-60 ms in the middle of a search at 100k vectors; the collector skips it
     gc.freeze()
     conn.send(("ready", os.getpid()))
@@ -290,7 +277,7 @@ class _Worker:
 
 
 class WorkerVectorIndex:
-    """A persistent Chroma index whose writes and reads run in a worker process once it is busy.
+    """A persistent vector index (faiss or Chroma) whose writes and reads run in a worker process once it is busy.
 
     It implements :class:`~langchain_memos.storage.base.VectorIndex` plus
     :meth:`index_pending` (what ``MemOS`` calls after each commit).
@@ -333,7 +320,7 @@ class WorkerVectorIndex:
 
     def __repr__(self) -> str:
         where = "worker" if self._worker is not None else "inline"
-        return f"WorkerVectorIndex({self.spec.chroma_path}, collection={self.spec.collection!r}, {where})"
+        return f"WorkerVectorIndex({self.spec.engine} at {self.spec.index_path}, {where})"
 
     @property
     def worker_pid(self) -> int | None:
@@ -380,7 +367,7 @@ class WorkerVectorIndex:
     def _fall_back_inline(self) -> VectorIndex:
         self._failed = True
         if self._reopen_inline is None:
-            raise StorageError("the index worker is gone and this index cannot reopen Chroma in-process; "
+            raise StorageError("the index worker is gone and this index cannot reopen the index in-process; "
                                "reopen the store")
         self._inline = self._reopen_inline()
         return self._inline
@@ -500,7 +487,7 @@ class WorkerVectorIndex:
 
     # ------------------------------------------------------------ VectorIndex
     def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]]) -> None:
-        """Insert or replace vectors (see :meth:`ChromaVectorIndex.upsert`)."""
+        """Insert or replace vectors (see :meth:`~langchain_memos.storage.base.VectorIndex.upsert`)."""
         import numpy as np
 
         try:
@@ -534,7 +521,7 @@ class WorkerVectorIndex:
         return self._call("count", (), lambda inline: inline.count())
 
     def reset(self) -> None:
-        """Drop every vector (see :meth:`ChromaVectorIndex.reset`)."""
+        """Drop every vector (see :meth:`~langchain_memos.storage.base.VectorIndex.reset`)."""
         self._call("reset", (), lambda inline: inline.reset())
 
     def peak_rss_mb(self) -> float:
@@ -555,8 +542,8 @@ class WorkerVectorIndex:
             inline.close()
 
 
-__all__ = ["DEFAULT_START_AFTER", "MAX_IN_FLIGHT", "WorkerSpec", "WorkerVectorIndex", "peak_rss_mb", "serve",
-           "worker_supported"]
+__all__ = ["DEFAULT_START_AFTER", "MAX_IN_FLIGHT", "WorkerSpec", "WorkerVectorIndex", "open_index", "peak_rss_mb",
+           "serve", "worker_supported"]
 
 
 if __name__ == "__main__":

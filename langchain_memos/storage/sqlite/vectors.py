@@ -128,6 +128,13 @@ class SQLitePendingVectors(SQLiteConnection):
             "UPDATE cubes SET indexed = ? WHERE id IN (SELECT value FROM json_each(?))",
             (1 if indexed else 0, json_list(ids))))
 
+    def requeue_all_vectors(self) -> int:
+        """Mark every stored embedding outside the archive (which the index never holds) as waiting for the
+        vector index; return how many were marked."""
+        return self.write_transaction(lambda conn: conn.execute(
+            "UPDATE cubes SET indexed = 0 WHERE has_vector = 1 AND indexed = 1 AND tier != ?",
+            (Tier.ARCHIVE.value,)).rowcount)
+
     def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
         """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, float32 embedding)``.
 

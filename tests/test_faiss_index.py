@@ -1,0 +1,149 @@
+"""What the faiss index adds to the VectorIndex conformance cases (tests/test_engines.py): its files
+(snapshot + log, torn frames, generations), sharing between instances, dead labels, and HNSW recall."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from langchain_memos import MemOS
+from langchain_memos.config import MemOSConfig
+from langchain_memos.embeddings import HashingEmbeddings
+from langchain_memos.errors import InvalidInputError
+from langchain_memos.storage import faiss_index
+from langchain_memos.storage.faiss_index import FaissVectorIndex, frame, pack_ids, read_frames, unpack_ids
+
+
+def unit(rng: np.random.Generator, n: int, dim: int = 16) -> np.ndarray:
+    rows = rng.normal(size=(n, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def exact_top(index: FaissVectorIndex, query, k: int) -> list[str]:
+    return [h.id for h in index.search(query, k, ids=sorted(index.ids()))]
+
+
+def test_ids_and_frames_round_trip_and_a_torn_frame_ends_the_log():
+    ids = ["a", "é", "", "x" * 300]
+    assert unpack_ids(pack_ids(ids)) == (ids, len(pack_ids(ids)))
+    vectors = np.arange(8, dtype=np.float32).reshape(4, 2)
+    data = frame(1, ids, vectors) + frame(2, ["a"])
+    frames = list(read_frames(data))
+    assert [(op, got) for op, got, _, _ in frames] == [(1, ids), (2, ["a"])]
+    assert np.array_equal(frames[0][2], vectors) and frames[1][2] is None and frames[1][3] == len(data)
+    assert len(list(read_frames(data[:-1]))) == 1  # the last frame torn: only the first is read
+    damaged = bytearray(data)
+    damaged[30] ^= 0xFF  # a flipped byte in the first payload: its checksum fails, nothing after it is trusted
+    assert list(read_frames(bytes(damaged))) == []
+
+
+def test_reopen_reads_the_snapshot_and_the_log(tmp_path, monkeypatch):
+    monkeypatch.setattr(faiss_index, "SNAPSHOT_MIN", 10)
+    rng = np.random.default_rng(0)
+    vectors = unit(rng, 40)
+    first = FaissVectorIndex.persistent(tmp_path / "f")
+    first.upsert([f"v{i}" for i in range(25)], vectors[:25])  # past SNAPSHOT_MIN: a snapshot
+    first.upsert([f"v{i}" for i in range(25, 30)], vectors[25:30])  # in the log
+    first.upsert(["v0"], vectors[39:40])  # a new version of v0
+    first.delete(["v1", "unknown"])
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["CURRENT", "log-1.bin", "snapshot-1.faiss",
+                                                                   "snapshot-1.ids"]
+    expected = {h.id: h.score for h in first.search(vectors[39], 30)}
+    monkeypatch.setattr(faiss_index, "CLOSE_SNAPSHOT_MIN", 10**9)  # keep the log for the reopen to read
+    first.close()
+    again = FaissVectorIndex.persistent(tmp_path / "f")
+    assert again.count() == 29 and "v1" not in again.ids()
+    assert {h.id: h.score for h in again.search(vectors[39], 30)} == pytest.approx(expected)
+    assert again.search(vectors[39], 1)[0].id == "v0"
+    again.close()
+
+
+def test_a_torn_frame_left_by_a_dead_writer_is_ignored_then_cut_off(tmp_path):
+    index = FaissVectorIndex.persistent(tmp_path / "f")
+    index.upsert(["a"], [[1.0, 0.0]])
+    index.close()
+    log = tmp_path / "f" / "log-0.bin"
+    whole = log.read_bytes()
+    log.write_bytes(whole + frame(1, ["b"], np.asarray([[0.0, 1.0]], dtype=np.float32))[:-3])
+    again = FaissVectorIndex.persistent(tmp_path / "f")
+    assert again.ids() == {"a"}
+    again.upsert(["c"], [[0.6, 0.8]])
+    again.close()
+    assert FaissVectorIndex.persistent(tmp_path / "f").ids() == {"a", "c"}
+
+
+def test_two_instances_see_each_others_writes_snapshots_and_resets(tmp_path, monkeypatch):
+    monkeypatch.setattr(faiss_index, "SNAPSHOT_MIN", 8)
+    one, two = FaissVectorIndex.persistent(tmp_path / "f"), FaissVectorIndex.persistent(tmp_path / "f")
+    rng = np.random.default_rng(1)
+    one.upsert(["a", "b"], unit(rng, 2))
+    assert two.ids() == {"a", "b"}
+    two.upsert([f"n{i}" for i in range(10)], unit(rng, 10))  # a new generation
+    two.delete(["a"])
+    assert one.ids() == {"b", *(f"n{i}" for i in range(10))}
+    one.reset()
+    assert two.count() == 0 and two.search([1.0] * 16, 3) == []
+    two.upsert(["c"], [[1.0, 0.0, 0.0]])  # a reset index takes another dimension
+    assert [h.id for h in one.search([1.0, 0.0, 0.0], 3)] == ["c"]
+    one.close()
+    two.close()
+
+
+def test_dead_labels_are_skipped_then_dropped_by_a_rebuild(tmp_path, monkeypatch):
+    monkeypatch.setattr(faiss_index, "SNAPSHOT_MIN", 10**9)
+    monkeypatch.setattr(faiss_index, "EXACT_MAX", 0)  # every search goes through the HNSW graph
+    rng = np.random.default_rng(2)
+    index = FaissVectorIndex.persistent(tmp_path / "f")
+    ids = [f"v{i}" for i in range(400)]
+    index.upsert(ids, unit(rng, 400))
+    moved = unit(rng, 200)
+    index.upsert(ids[:200], moved)  # half the graph's labels are now dead
+    hits = index.search(moved[0], 5)
+    assert hits[0].id == "v0" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len({h.id for h in index.search(moved[0], 50)}) == 50  # one label per id, never a dead one
+    index._write_snapshot()  # what the log's growth triggers; more than 30% dead: rebuilt
+    assert len(index._ids) == 400 and index.count() == 400
+    assert index.search(moved[0], 1)[0].id == "v0"
+    index.close()
+    again = FaissVectorIndex.persistent(tmp_path / "f")
+    assert again.search(moved[0], 1)[0].id == "v0" and again.count() == 400
+    again.close()
+
+
+def test_hnsw_search_finds_what_the_exact_scan_finds(monkeypatch):
+    rng = np.random.default_rng(3)
+    index = FaissVectorIndex.in_memory()
+    ids = [f"v{i}" for i in range(6000)]
+    index.upsert(ids, unit(rng, 6000, 32))
+    index.delete(ids[::7])
+    queries = unit(rng, 20, 32)
+    overlap = []
+    for q in queries:
+        approx = [h.id for h in index.search(q, 20)]  # 6000 > EXACT_MAX and 20 < a quarter: the graph answers
+        assert not set(approx) & set(ids[::7])
+        overlap.append(len(set(approx) & set(exact_top(index, q, 20))) / 20)
+    assert np.mean(overlap) >= 0.95
+    big = index.search(queries[0], 2000)  # a quarter of the live vectors or more: scored exactly
+    assert [h.id for h in big] == exact_top(index, queries[0], 2000)
+
+
+def test_unsupported_hnsw_settings_name_the_supported_ones():
+    with pytest.raises(InvalidInputError, match="ef_construction"):
+        FaissVectorIndex.in_memory(hnsw={"M": 32})
+    with pytest.raises(InvalidInputError, match="cosine"):
+        FaissVectorIndex.in_memory(hnsw={"space": "l2"})
+    assert FaissVectorIndex.in_memory(hnsw={"ef_search": 300, "space": "cosine"}).hnsw["ef_search"] == 300
+
+
+def test_a_new_index_folder_is_filled_from_the_record_store(tmp_path):
+    config = MemOSConfig(path=str(tmp_path / "m"), vector_backend="chroma", index_worker_after=None)
+    with MemOS(config=config, embeddings=HashingEmbeddings()) as memos:
+        ids = memos.add(["green tea", "black coffee", "red wine"], ("u",))
+    config = MemOSConfig(path=str(tmp_path / "m"), vector_backend="faiss", index_worker_after=None)
+    with MemOS(config=config, embeddings=HashingEmbeddings()) as memos:
+        assert set(memos.records.unindexed_ids()) == set(ids)  # queued for the new index
+        assert memos.search("green tea", ("u",), k=1)[0].cube.id == ids[0]  # scored exactly meanwhile
+        memos.check()
+        assert memos.vectors.ids() == set(ids) and memos.records.unindexed_ids() == []
+    with MemOS(config=config, embeddings=HashingEmbeddings()) as memos:  # the folder exists now: nothing queued
+        assert memos.records.unindexed_ids() == [] and memos.vectors.ids() == set(ids)
