@@ -1236,6 +1236,27 @@ def test_access_bookkeeping_keeps_kept_reads_and_heat_filters_stay_exact(record_
     assert sorted(record_store.embedding_matrix(hot)[0]) == sorted(ids)
 
 
+def test_kept_reads_outlive_another_connections_bookkeeping_not_its_writes(sqlite_file_store):
+    # the index worker reads the same file on its own connection: the access counting of every search
+    # (a bookkeeping write of the store's process) must not throw its kept reads away, a real write must
+    other = SQLiteRecordStore(sqlite_file_store.path, busy_timeout_s=10.0)
+    try:
+        put(other, [cube("a", key="a")], [vec(1, 0)])
+        calls = []
+
+        def read(conn):
+            calls.append(1)
+            return conn.execute("SELECT count(*) FROM cubes").fetchone()[0]
+
+        assert sqlite_file_store.kept_read("n", read) == 1 and len(calls) == 1
+        other.touch(other.embedding_matrix(CubeQuery())[0], T0, heat_delta=1.0)
+        assert sqlite_file_store.kept_read("n", read) == 1 and len(calls) == 1
+        put(other, [cube("b", key="b")], [vec(0, 1)])
+        assert sqlite_file_store.kept_read("n", read) == 2 and len(calls) == 2
+    finally:
+        other.close()
+
+
 def test_metadata_filters_follow_overwrites_clashes_and_deletes(record_store):
     a = cube("a", key="a", metadata={"cat": "x", "n": 1})
     b = cube("b", key="b", metadata={"cat": "y", "n": 2})

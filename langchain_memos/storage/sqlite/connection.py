@@ -34,6 +34,9 @@ from .schema import CACHE_KIB, FIELDS_BACKFILL, SCHEMA, SCHEMA_VERSION, WAL_CHEC
 T = TypeVar("T")
 S = TypeVar("S", bound="SQLiteConnection")
 
+#: Bumps the content version that :meth:`SQLiteConnection.change_token` reads (every counted write runs it first).
+BUMP_CHANGES = "UPDATE changes SET n = n + 1 WHERE id = 1"
+
 #: How many read results :meth:`SQLiteConnection.kept_read` keeps.
 KEPT_READS = 32
 
@@ -127,6 +130,8 @@ class SQLiteConnection:
                 try:
                     if begin:
                         conn.execute(begin)
+                    if counted:
+                        conn.execute(BUMP_CHANGES)
                     result = fn(conn)
                     if begin:
                         conn.execute("COMMIT")
@@ -184,11 +189,15 @@ class SQLiteConnection:
         return self._retry(fn, begin="BEGIN")
 
     def change_token(self, conn: sqlite3.Connection) -> tuple[int, int]:
-        """A value that differs whenever the database may have changed since it was last read: SQLite's
-        ``data_version`` (commits of every other connection, other processes included) and the count of
-        this object's own write transactions (bookkeeping writes left out). Read it on the main
-        connection inside :meth:`read_transaction`, beside the statement whose result it labels."""
-        return conn.execute("PRAGMA data_version").fetchone()[0], self._writes
+        """A value that differs whenever the database may have changed since it was last read: the content
+        version in the ``changes`` table, which every write transaction of every connection (other
+        processes included) bumps, bookkeeping writes left out, and the count of this object's own write
+        transactions. Read it on the main connection inside :meth:`read_transaction`, beside the
+        statement whose result it labels.
+
+        Not SQLite's ``data_version``: that moves with every commit of another connection, and the
+        access counting of every search is one, so a second process (the index worker) kept nothing."""
+        return conn.execute("SELECT n FROM changes WHERE id = 1").fetchone()[0], self._writes
 
     def kept_read(self, key: Any, fn: Callable[[sqlite3.Connection], T], *,
                   keep: Callable[[T], bool] = lambda value: True) -> T:
@@ -278,7 +287,8 @@ class SQLiteConnection:
                 conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (SCHEMA_VERSION,))
 
         self.without_transaction(pragmas)
-        self.write_transaction(schema)
+        self._retry(schema, begin="BEGIN IMMEDIATE")  # not counted: the changes table may not exist yet
+        self.write_transaction(lambda conn: None)  # a migration may have changed what kept reads hold
 
     def close(self) -> None:
         """Close the connection; idempotent."""

@@ -82,6 +82,9 @@ SCHEMA = (
         detail TEXT NOT NULL DEFAULT '{}'
     )""",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # the content version: every write transaction but bookkeeping bumps it (see SQLiteConnection.change_token)
+    "CREATE TABLE IF NOT EXISTS changes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO changes(id, n) VALUES (1, 0)",
     # Top-level scalar metadata of each cube, exactly as json_each(cubes.metadata) yields it (schema 3).
     """CREATE TABLE IF NOT EXISTS metadata_fields (
         rid INTEGER NOT NULL,
