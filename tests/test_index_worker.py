@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 import signal
 import subprocess
 import sys
@@ -276,3 +277,28 @@ def test_worker_search_replies_equal_inline_search_exactly(tmp_path):
     finally:
         inline.close()
         worker.close()
+
+
+def test_the_worker_runs_a_large_scopes_vector_stage_and_answers_as_the_exact_scan(memos, monkeypatch):
+    from langchain_memos.retrieval.pipeline import exact_matrix_search
+    from langchain_memos.storage.base import CubeQuery
+
+    ids = memos.add([MemCube(content=t, namespace=NS, id=f"c{i:04d}") for i, t in enumerate(texts(0, 2600))], NS)
+    memos.add(texts(0, 50), ("users", "bob"))  # outside the scope
+    memos.delete(ids[:3])
+    memos.demote(ids[3], Tier.ARCHIVE)
+    memos.engine.index(wait=True)
+    asked = []
+    delegate = WorkerVectorIndex.vector_candidates
+    monkeypatch.setattr(WorkerVectorIndex, "vector_candidates",
+                        lambda self, *args: asked.append(args) or delegate(self, *args))
+    cq = CubeQuery(namespace_prefix=NS, exact_namespace=True)  # 2,596 live cubes: past the exact scan's 2,000
+    for query in ("green tea at home #12", "black coffee at work", "note 7"):
+        vector = memos.embeddings.embed_query(query)
+        got = memos.engine.vector_candidates(cq, vector, 50)
+        exact = exact_matrix_search(vector, *memos.records.embedding_matrix(cq), 50)
+        assert len(got) == 50 and not {h.id for h in got} & set(ids[:4])
+        # HNSW, not exact, and many scores tie (hashed texts repeat words): most scores of the exact top 50
+        found = Counter(round(h.score, 5) for h in got) & Counter(round(h.score, 5) for h in exact)
+        assert sum(found.values()) >= 45
+    assert len(asked) == 3 and memos.vectors.worker_pid is not None

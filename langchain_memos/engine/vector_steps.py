@@ -57,9 +57,18 @@ class VectorSteps:
           nothing more; past ``max_fetch``, or once the share that passed says few
           match, the exact path answers. So restrictive filters never starve the pool,
           and archive, expired or unindexed cubes are handled exactly.
+
+        Over a large scope, an index that offers ``vector_candidates(cq, query_vector, pool)``
+        (the index worker: this same step in its process, over its own SQLite connection) answers
+        instead, unless it returns ``None``; ``read`` then stays empty.
         """
         exact_limit, max_fetch = scan_limits(pool)
         at_most, total = self.records.match_bound(cq, max_fetch)
+        if at_most > exact_limit:  # the index's own process may run the rest (its worker)
+            delegate = getattr(self.vectors, "vector_candidates", None)
+            found = delegate(cq, query_vector, pool) if delegate is not None else None
+            if found is not None:
+                return found
         probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
         if at_most <= exact_limit or (probed and self._few_match(cq, exact_limit)):
             return self._exact_candidates(cq, query_vector, pool, read)

@@ -10,6 +10,12 @@ own SQLite connection), then goes on with the next batch while the worker builds
 the graph on another core. At most :data:`MAX_IN_FLIGHT` index requests are
 outstanding, so the index never falls far behind.
 
+The worker also runs the vector stage of a large scope
+(:meth:`WorkerVectorIndex.vector_candidates`: the index query, then which of its ids
+match the query's scope and filters, read from its own SQLite connection), so that
+stage runs on the worker's core beside the keyword search in this process, and only
+the matching pool crosses the pipe.
+
 Reads stay exact: the worker serves every request in order over one pipe, so a
 search sent after a write runs after that write's indexing; until a row is
 confirmed indexed, ``MemOS`` also scores it exactly from the record store.
@@ -40,14 +46,15 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .. import errors as _errors
 from ..errors import StorageError
-from .base import RecordStore, ScoredId, VectorIndex
+from ..cube import utcnow
+from .base import CubeQuery, RecordStore, ScoredId, VectorIndex
 from .index_spec import WorkerSpec, open_index
 from .sync import index_pending
 
@@ -123,11 +130,16 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
     """The worker's loop: open the engines, then answer requests in order until the pipe closes."""
     from .sqlite import SQLiteRecordStore
 
+    from ..engine.vector_steps import VectorSteps  # at run time: engine imports storage, not the reverse
+
     records = SQLiteRecordStore(spec.sqlite_path, busy_timeout_s=spec.busy_timeout_s)
     records.setup()
     vectors = open_index(spec)
+    steps = VectorSteps()
+    steps.records, steps.vectors = records, vectors
     handlers: dict[str, Callable[..., Any]] = {
         "index": lambda: index_pending(records, vectors, wait=True),
+        "candidates": lambda cq, embedding, pool: pack_hits(steps.vector_candidates(cq, embedding, pool)),
         "upsert": vectors.upsert,
         "delete": vectors.delete,
         "search": lambda embedding, k, kwargs: pack_hits(vectors.search(embedding, k, **kwargs)),
@@ -511,6 +523,28 @@ class WorkerVectorIndex:
             query = list(embedding)
         found = self._call("search", (query, k, kwargs), lambda inline: pack_hits(inline.search(embedding, k, **kwargs)))
         return unpack_hits(found)
+
+    def vector_candidates(self, cq: CubeQuery, embedding: Sequence[float], pool: int) -> list[ScoredId] | None:
+        """:meth:`~langchain_memos.engine.vector_steps.VectorSteps.vector_candidates` run in the worker, with its
+        own SQLite connection checking the index's ids against ``cq``; ``None`` while indexing inline.
+
+        So the vector stage of a large scope (the index query, then reading which of its ids match)
+        runs on the worker's core while this process runs the keyword search, and no index hit
+        crosses the pipe, only the ``pool`` that match. ``cq.now`` is set to this process's clock.
+        """
+        import numpy as np
+
+        with self._lock:
+            self._check_open("search")
+            worker = self._current_worker()
+            if worker is None:
+                return None
+            with self._exchange():
+                worker.send("candidates", (replace(cq, now=cq.now or utcnow()),
+                                           np.asarray(embedding, dtype=np.float64), int(pool)))
+                self._drain(worker, 0)
+                return unpack_hits(worker.reply())
+        return None  # the worker died during the exchange: the caller runs the step itself
 
     def ids(self) -> set[str]:
         """Every id in the index."""
