@@ -1216,6 +1216,86 @@ def test_kept_read_keeps_values_until_the_database_changes(record_store):
     assert record_store.kept_read("big", read, keep=lambda v: False) == 1 and len(calls) == 5
 
 
+def test_kept_on_repeat_reads_on_the_second_ask_at_one_change_token(record_store):
+    calls = []
+
+    def read(conn):
+        calls.append(1)
+        return conn.execute("SELECT count(*) FROM cubes").fetchone()[0]
+
+    # the second ask reads: in the background on a file (answering None meanwhile), inline in memory
+    def ask_twice(key, **kw):
+        first = record_store.kept_on_repeat(key, read, **kw)
+        again = record_store.kept_on_repeat(key, read, **kw)
+        assert record_store.wait_background_reads(10)
+        return first, again
+
+    assert ask_twice("n") == (None, 0 if record_store.in_memory else None) and len(calls) == 1
+    assert record_store.kept_on_repeat("n", read) == 0 and len(calls) == 1  # kept
+    put(record_store, [cube("a")])
+    assert record_store.kept_on_repeat("n", read) is None and len(calls) == 1  # a write: asked anew
+    record_store.kept_on_repeat("n", read)
+    record_store.wait_background_reads(10)
+    assert record_store.kept_on_repeat("n", read) == 1 and len(calls) == 2
+    # a value not worth keeping is read once, then not again until the database changes
+    big = [*ask_twice("big", keep=lambda v: False), *(record_store.kept_on_repeat("big", read, keep=lambda v: False)
+                                                      for _ in range(2))]
+    assert big == [None, 1 if record_store.in_memory else None, None, None] and len(calls) == 3
+
+
+def test_kept_matches_are_exactly_the_matching_ids_and_follow_writes_and_the_time(record_store):
+    """Whatever an engine's ``kept_matches`` gives is what ``query_ids`` gives now: through writes, tier
+    moves, deletions and the time passing (expiry)."""
+    soon = T0 + timedelta(hours=1)
+    stored = [cube(f"n{i}", key=f"k{i}", ns=("users", "ann" if i < 8 else "bob"),
+                   metadata={"cat": "a" if i % 2 else "b"}, expires_at=soon if i == 3 else None) for i in range(12)]
+    put(record_store, stored)
+    every = [c.id for c in stored] + ["late"]
+    queries = [CubeQuery(namespace_prefix=("users", "ann"), conditions=(Condition(("cat",), "$eq", "a"),), now=T0),
+               CubeQuery(namespace_prefix=("users",), now=T0), CubeQuery(namespace_prefix=("users", "ann"), now=T0),
+               CubeQuery(namespace_prefix=("users", "ann"), now=soon)]  # the same scope later: n3 has expired
+
+    def agree() -> int:
+        answered = 0
+        for query in queries:
+            for _ in range(3):  # an engine may keep them from the second ask on (read in the background)
+                known = record_store.kept_matches(query)
+                record_store.wait_background_reads(10)
+                if known is not None:
+                    answered += 1
+                    expected = set(record_store.query_ids(query, order_by=None))
+                    assert {i for i in every if i in known} == expected
+        return answered
+
+    agree()
+    ann = record_store.query_ids(queries[0], order_by=None)
+    record_store.delete(ann[:1], reason="test")
+    agree()
+    late = cube("late", key="late", metadata={"cat": "a"})
+    every[-1] = late.id
+    put(record_store, [late])
+    agree()
+    assert record_store.kept_matches(CubeQuery(ids=frozenset(ann))) is None  # ids: never kept
+    assert agree() in (0, 3 * len(queries))  # nothing written since: an engine that keeps answers every ask
+
+
+def test_sqlite_keeps_matches_from_the_second_ask_within_its_cap(record_store, monkeypatch):
+    import langchain_memos.storage.sqlite.records as records
+
+    put(record_store, [cube(f"n{i}", key=f"k{i}", metadata={"cat": "a"}) for i in range(5)])
+    query = CubeQuery(conditions=(Condition(("cat",), "$eq", "a"),))
+    assert record_store.kept_matches(query) is None
+    known = record_store.kept_matches(query)  # read at the second ask (in the background on a file)
+    assert record_store.wait_background_reads(10)
+    known = known if record_store.in_memory else record_store.kept_matches(query)
+    assert known is not None and all(i in known for i in record_store.query_ids(query))
+    monkeypatch.setattr(records, "MATCHES_KEPT", 4)
+    put(record_store, [cube("n5", key="k5", metadata={"cat": "a"})])
+    asks = [record_store.kept_matches(query) for _ in range(2)]
+    record_store.wait_background_reads(10)
+    assert asks + [record_store.kept_matches(query)] == [None, None, None]  # too many: never kept
+
+
 def test_access_bookkeeping_keeps_kept_reads_and_heat_filters_stay_exact(record_store):
     # a search counts an access (touch): that does not change what kept reads return, so they are kept;
     # a filter on heat is never answered from a kept matrix

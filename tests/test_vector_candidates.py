@@ -52,6 +52,33 @@ def test_many_far_matches_behind_many_near_non_matches_fill_the_pool() -> None:
         assert all(h.reasons.get("vector", 0) > 0 for h in hits)
 
 
+def test_a_repeated_scope_checks_the_index_ids_against_its_kept_matches_with_the_same_answer() -> None:
+    """From the second search of a scope while nothing is written, the ANN ids are tested against the
+    record store's kept matches instead of one ids query per chunk; the answer is the same."""
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
+        memos.add([f"far {i}" for i in range(2100)], NS, metadata={"kind": "far"})
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        query = memos.embeddings.embed_query("q")
+        checks = []
+        query_ids = memos.records.query_ids
+
+        def counted(query: CubeQuery, **kw):  # the id checks ask with the ids to check
+            checks.extend([1] if query.ids is not None else [])
+            return query_ids(query, **kw)
+
+        memos.records.query_ids = counted  # type: ignore[method-assign]
+        first = memos.engine.vector_candidates(cq, query, 100)
+        asked = len(checks)
+        again = [memos.engine.vector_candidates(cq, query, 100) for _ in range(2)]
+        assert asked and len(checks) == asked  # the id checks came from the kept matches
+        assert all(same_ranking(got, first) for got in again)
+        gone = [h.id for h in first[:10]]
+        memos.delete(gone)  # a write: the kept matches are read anew, never stale
+        after = memos.engine.vector_candidates(cq, query, 100)
+        assert len(after) == 100 and not {h.id for h in after} & set(gone)
+
+
 def test_few_matches_are_scored_exactly() -> None:
     with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
         memos.add([f"near {i}" for i in range(300)], NS, metadata={"kind": "near"})

@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Container, Iterable, Sequence
 
 from ..cube import Tier
 from ..retrieval.pipeline import exact_matrix_search
@@ -53,8 +53,9 @@ class VectorSteps:
           metadata filter costs tens of milliseconds per 100k vectors, an unfiltered
           ANN query a few), over-fetching by the matching share (the bound's share
           first, then the share that passed), and each round's ids are checked against
-          ``cq`` in the record store (ids only), until ``pool`` pass or the index has
-          nothing more; past ``max_fetch``, or once the share that passed says few
+          ``cq`` in the record store (ids only; or against its
+          :meth:`~..storage.base.CubeRecords.kept_matches` of ``cq`` where it keeps them),
+          until ``pool`` pass or the index has nothing more; past ``max_fetch``, or once the share that passed says few
           match, the exact path answers. So restrictive filters never starve the pool,
           and archive, expired or unindexed cubes are handled exactly.
 
@@ -81,11 +82,12 @@ class VectorSteps:
         share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
         fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
         verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
+        known = self.records.kept_matches(cq)
         while True:
             hits = self.vectors.search(query_vector, fetch)
             if not hits:
                 break
-            kept = self.matching_hits(cq, hits, pool, verdicts, share)
+            kept = self.matching_hits(cq, hits, pool, verdicts, share, known)
             if len(kept) >= pool or len(hits) < fetch:
                 return merge_scored(kept, waiting, pool)
             share = len(kept) / len(hits)
@@ -127,13 +129,14 @@ class VectorSteps:
         return exact_matrix_search(query_vector, ids, matrix, pool)
 
     def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],
-                         share: float | None) -> list[ScoredId]:
+                      share: float | None, known: Container[str] | None = None) -> list[ScoredId]:
         """The ``hits`` (best first) that match ``cq``, in order: all of them, or once ``pool`` match, those
         down to the score of the ``pool``-th (ties kept), which is all :func:`merge_scored` can use.
 
         Ids are checked in the record store in chunks, in order, sized by ``share`` (the matching
-        share seen so far; ``None``: one chunk); ids in ``verdicts`` (earlier rounds) are not checked
-        again, and the new verdicts are added to it.
+        share seen so far; ``None``: one chunk), or against ``known`` (the record store's
+        :meth:`~..storage.base.CubeRecords.kept_matches` of ``cq``) when given; ids in ``verdicts``
+        (earlier rounds) are not checked again, and the new verdicts are added to it.
         """
         kept: list[ScoredId] = []
         start = 0
@@ -146,7 +149,9 @@ class VectorSteps:
                 end = start + int(1.25 * max(pool - len(kept), 0) / max(share, 1e-3)) + 16
             chunk = hits[start:end]
             unseen = frozenset(h.id for h in chunk if h.id not in verdicts)
-            if unseen:
+            if unseen and known is not None:
+                verdicts.update((i, i in known) for i in unseen)
+            elif unseen:
                 allowed = set(self.records.query_ids(replace(cq, ids=unseen if cq.ids is None else unseen & cq.ids),
                                                      order_by=None))
                 verdicts.update((i, i in allowed) for i in unseen)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ContextManager, Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Container, ContextManager, Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 from ..cube import CubeView, MemCube, MemoryType, Status, Tier
 from ..filters import Condition
@@ -227,6 +227,14 @@ class CubeRecords(Protocol):
         Cheap by contract: it reads index ranges only, each read stops after ``cap + 1``
         entries (a range longer than ``cap`` bounds nothing), so its cost does not grow
         with the store. ``at_most`` may be loose, never low.
+        """
+
+    def kept_matches(self, query: CubeQuery) -> Container[str] | None:
+        """The ids of every cube matching ``query`` if the engine keeps them between calls (a search that
+        checks many ids against a query tests them here instead of asking :meth:`query_ids`), else ``None``.
+
+        An engine may keep them for queries asked again while nothing changed; ``None`` is always a valid
+        answer. What it returns must be exactly what :meth:`query_ids` would give now.
         """
 
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:

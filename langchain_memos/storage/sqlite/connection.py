@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ...errors import InvalidInputError, StorageError, StoreLockedError
+from .background import BackgroundReads
 from .schema import CACHE_KIB, FIELDS_BACKFILL, SCHEMA, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES
 
 T = TypeVar("T")
@@ -39,6 +40,12 @@ BUMP_CHANGES = "UPDATE changes SET n = n + 1 WHERE id = 1"
 
 #: How many read results :meth:`SQLiteConnection.kept_read` keeps.
 KEPT_READS = 32
+
+#: What :meth:`SQLiteConnection.kept_on_repeat` keeps for a key asked for once at a change token, and for
+#: one whose value was read and not worth keeping (both answer ``None`` until the database changes).
+_ASKED = object()
+_REFUSED = object()
+_READING = object()  # the read runs in the background
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -72,6 +79,7 @@ class SQLiteConnection:
         self._side: sqlite3.Connection | None = None
         self._writes = 0  # write transactions run on this object's connection (see change_token)
         self._kept: OrderedDict[Any, tuple[tuple[int, int], Any]] = OrderedDict()  # see kept_read
+        self._background = BackgroundReads(self._connect)  # see kept_on_repeat
         self._closed = False
         self._open()
         self.setup()
@@ -213,21 +221,65 @@ class SQLiteConnection:
             hash(key)
         except TypeError:
             return self.read_transaction(fn)
+        return self.read_transaction(lambda conn: self._kept_value(conn, key, fn, keep, repeat=False))
 
-        def tx(conn: sqlite3.Connection) -> T:
-            token = self.change_token(conn)
+    def kept_on_repeat(self, key: Any, fn: Callable[[sqlite3.Connection], T], *,
+                       keep: Callable[[T], bool] = lambda value: True) -> T | None:
+        """:meth:`kept_read` for reads that cost more than their first use saves, and that no caller should
+        wait for: ``None`` (nothing is read) the first time ``key`` is asked for at the database's present
+        :meth:`change_token`; the second time, ``fn`` starts in the background (on a connection of its
+        own, :class:`~.background.BackgroundReads`) and the answer is still ``None``; once it has read, and
+        while the database is unchanged, its value (``None`` for one that ``keep`` refuses). So a store
+        written between every two reads never pays for them, and no search waits for one. A private
+        in-memory database has one connection only: there the second ask reads, and waits.
+        """
+        return self.read_transaction(lambda conn: self._kept_value(conn, key, fn, keep, repeat=True))
+
+    def _kept_value(self, conn: sqlite3.Connection, key: Any, fn: Callable[[sqlite3.Connection], T],
+                    keep: Callable[[T], bool], *, repeat: bool) -> Any:
+        """The body of :meth:`kept_read` and :meth:`kept_on_repeat`, inside their read transaction."""
+        token = self.change_token(conn)
+        kept = self._kept.get(key)
+        current = kept is not None and kept[0] == token
+        value: Any
+        stored: Any
+        if current and kept[1] is not _ASKED and kept[1] is not _READING:  # type: ignore[index]
+            self._kept.move_to_end(key)
+            return None if kept[1] is _REFUSED else kept[1]  # type: ignore[index]
+        if repeat and current and kept[1] is _READING:  # type: ignore[index]
+            return None
+        if repeat and not current:
+            value = stored = _ASKED  # the first ask at this token: noted, nothing read
+        elif repeat and not self._memory:  # the second: read in the background
+            value = stored = _READING
+            self._background.submit(lambda other: self._keep_read(other, key, fn, keep, token))
+        else:
+            value = stored = fn(conn)
+            if not keep(value):
+                if not repeat:
+                    return value
+                stored = _REFUSED  # read once, not worth keeping: not read again at this token
+        self._kept[key] = (token, stored)
+        self._kept.move_to_end(key)
+        while len(self._kept) > KEPT_READS:
+            self._kept.popitem(last=False)
+        return None if value is _ASKED or value is _READING else value
+
+    def _keep_read(self, conn: sqlite3.Connection, key: Any, fn: Callable[[sqlite3.Connection], T],
+                   keep: Callable[[T], bool], token: tuple[int, int]) -> None:
+        """A background read of :meth:`kept_on_repeat` (in its own transaction on ``conn``): kept when the
+        database is still at ``token`` and nothing replaced the entry meanwhile."""
+        if self.change_token(conn) != token:
+            return
+        value = fn(conn)
+        with self._lock:
             kept = self._kept.get(key)
-            if kept is not None and kept[0] == token:
-                self._kept.move_to_end(key)
-                return kept[1]
-            value = fn(conn)
-            if keep(value):
-                self._kept[key] = (token, value)
-                while len(self._kept) > KEPT_READS:
-                    self._kept.popitem(last=False)
-            return value
+            if kept is not None and kept[0] == token and kept[1] is _READING:
+                self._kept[key] = (token, value if keep(value) else _REFUSED)
 
-        return self.read_transaction(tx)
+    def wait_background_reads(self, timeout: float | None = None) -> bool:
+        """Wait for the reads :meth:`kept_on_repeat` started; return whether they finished within ``timeout``."""
+        return self._background.wait(timeout)
 
     def side_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run the read ``fn(conn)`` on a second connection, so it can run beside the main one's statements.
@@ -292,6 +344,7 @@ class SQLiteConnection:
 
     def close(self) -> None:
         """Close the connection; idempotent."""
+        self._background.close()  # outside the lock: a background read takes it to keep its value
         with self._lock:
             if self._closed:
                 return

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Container, Mapping, Sequence
 
 from ...cube import CubeView, HistoryEntry, MemCube, MemoryType, Status, utcnow
 from ...errors import EmbeddingDimensionError, InvalidInputError
@@ -29,6 +29,37 @@ from .rows import cube_row, embedding_blobs, keyword_row
 from .schema import CUBE_COLUMNS, CUBE_INSERT, CUBE_UPDATE, FIELDS_INSERT, MAX_PARAMS
 from .values import from_epoch, json_list
 from .vectors import check_dim, drop_vector, put_vector
+
+
+#: The most matching ids :meth:`SQLiteCubeRecords.kept_matches` keeps for one query (32,768 ids are ~4 MB).
+MATCHES_KEPT = 32768
+
+
+@dataclass(frozen=True)
+class KeptIds:
+    """The ids of the cubes matching a query, kept between searches, and the expiry (epoch seconds) of
+    those that expire."""
+
+    ids: frozenset[str]
+    expiring: Mapping[str, float]
+
+    def live(self, cutoff: float | None) -> Container[str]:
+        """The ids live at ``cutoff`` (an epoch; ``None``: all of them)."""
+        return self.ids if cutoff is None or not self.expiring else _LiveIds(self, cutoff)
+
+
+@dataclass(frozen=True)
+class _LiveIds:
+    """:meth:`KeptIds.live` of ids some of which expire: membership tests each id's expiry."""
+
+    kept: KeptIds
+    cutoff: float
+
+    def __contains__(self, cube_id: object) -> bool:
+        if cube_id not in self.kept.ids:
+            return False
+        expires = self.kept.expiring.get(cube_id)  # type: ignore[call-overload]
+        return expires is None or expires > self.cutoff
 
 
 def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
@@ -369,6 +400,27 @@ class SQLiteCubeRecords(SQLiteConnection):
         return self.kept_read(("match_bound", int(cap), -1 if query.ids is None else len(query.ids),
                                *(x for sql, params in statements for x in (sql, *params))), tx)
 
+    def kept_matches(self, query: CubeQuery) -> Container[str] | None:
+        """The ids of every cube matching ``query``, when this store keeps them: from the second call with
+        the same query while the database is unchanged (:meth:`~.connection.SQLiteConnection.kept_on_repeat`),
+        for at most :data:`MATCHES_KEPT` matches and no ``ids`` or ``cube_conditions``; ``None`` otherwise.
+
+        The ids are kept with the expiry of those that expire, and the time passing is applied to them.
+        """
+        if query.ids is not None or query.cube_conditions:  # (those may test access counts)
+            return None
+        where, params = compile_query(replace(query, include_expired=True, now=None))  # expiry: applied below
+        sql = f"SELECT c.id, c.expires_at FROM cubes AS c WHERE {where} LIMIT ?"
+
+        def read(conn: sqlite3.Connection) -> KeptIds | None:
+            rows = conn.execute(sql, [*params, MATCHES_KEPT + 1]).fetchall()
+            if len(rows) > MATCHES_KEPT:
+                return None
+            return KeptIds(frozenset(r[0] for r in rows), {r[0]: r[1] for r in rows if r[1] is not None})
+
+        kept = self.kept_on_repeat(("kept_matches", where, *params), read, keep=lambda value: value is not None)
+        return None if kept is None else kept.live(expiry_cutoff(query))
+
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``.
 
@@ -420,4 +472,4 @@ class SQLiteCubeRecords(SQLiteConnection):
         return sorted(ns_from_key(r[0]) for r in rows)
 
 
-__all__ = ["VIEW_COLUMNS", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes"]
+__all__ = ["MATCHES_KEPT", "VIEW_COLUMNS", "KeptIds", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes"]
