@@ -147,3 +147,16 @@ def test_a_new_index_folder_is_filled_from_the_record_store(tmp_path):
         assert memos.vectors.ids() == set(ids) and memos.records.unindexed_ids() == []
     with MemOS(config=config, embeddings=HashingEmbeddings()) as memos:  # the folder exists now: nothing queued
         assert memos.records.unindexed_ids() == [] and memos.vectors.ids() == set(ids)
+
+
+def test_a_damaged_snapshot_starts_an_empty_index_that_the_store_fills_again(tmp_path, caplog):
+    config = MemOSConfig(path=str(tmp_path / "m"), index_worker_after=None, graph_backend=None)
+    with MemOS(config=config, embeddings=HashingEmbeddings()) as memos:
+        ids = memos.add([f"note {i} about tea" for i in range(faiss_index.CLOSE_SNAPSHOT_MIN + 10)], ("u",))
+    (snapshot,) = (tmp_path / "m" / "faiss").glob("snapshot-*.faiss")  # close wrote it
+    snapshot.write_bytes(b"not a faiss index")
+    with MemOS(config=config, embeddings=HashingEmbeddings()) as memos:
+        assert "starting an empty faiss index" in caplog.text
+        assert set(memos.records.unindexed_ids()) == set(ids)  # queued again
+        assert memos.search("note 7 about tea", ("u",), k=1)[0].cube.id == ids[7]
+        assert memos.check().ok and memos.vectors.count() == len(ids)

@@ -45,7 +45,8 @@ def open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
     """The configured record store and vector index (created under ``config.directory`` when set).
 
     An embedded index opened in a folder that did not exist yet (a new store, a deleted index
-    folder, or a store that used the other embedded engine) starts empty: every embedding of
+    folder, or a store that used the other embedded engine), or whose files could not be read,
+    starts empty: every embedding of
     the record store is queued for it (:meth:`~..storage.base.PendingVectors.requeue_all_vectors`),
     and searches score what is still waiting exactly until it is indexed.
     """
@@ -78,7 +79,7 @@ def open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
                           collection=config.collection, hnsw=dict(config.hnsw), busy_timeout_s=config.busy_timeout_s)
         fresh = not folder.exists()
         vectors = open_index(spec)
-        if fresh:
+        if fresh or getattr(vectors, "started_empty", False):
             records.setup()
             records.requeue_all_vectors()
         if config.index_worker_after is not None and worker_supported():

@@ -41,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import struct
 import threading
@@ -52,6 +53,8 @@ from ..errors import EngineUnavailableError, InvalidInputError, MemOSError, Stor
 from .base import ScoredId
 from .locks import IndexLock
 from .vector_input import as_floats, as_matrix, dimension_error
+
+log = logging.getLogger(__name__)
 
 #: HNSW settings (``hnsw`` overrides them by these names, as for Chroma): neighbours per node,
 #: candidates kept while inserting, and the least candidates kept while searching (a query for
@@ -187,6 +190,8 @@ class FaissVectorIndex:
         self._closed = False
         self._lock: IndexLock | None = None
         self._seen = ""
+        #: Whether opening found the files unreadable and started an empty index (see ``open_engines``).
+        self.started_empty = False
         self._empty_state()
         if self.folder is None:
             return
@@ -197,12 +202,31 @@ class FaissVectorIndex:
                 from exc
         self._lock = IndexLock(self.folder.with_name(self.folder.name + ".lock"), timeout_s=lock_timeout_s)
         try:
-            with self._lock.hold(exclusive=False):
-                self._load(self._current_generation())
-                self._seen = self._lock.token()
+            try:
+                with self._lock.hold(exclusive=False):
+                    self._load(self._current_generation())
+                    self._seen = self._lock.token()
+            except StorageError as exc:  # damaged files (a disk error, a copy cut short): start again, empty
+                self._start_over(exc)
         except BaseException:
             self._lock.close()
             raise
+
+    def _start_over(self, damaged: StorageError) -> None:
+        """Replace an unreadable index with a new, empty generation, and say so in :attr:`started_empty`:
+        the record store holds every embedding, and whoever opened the index queues them again."""
+        log.warning("langchain-memos: %s; starting an empty faiss index, filled again from the record store", damaged)
+        assert self._lock is not None
+        with self._lock.hold(exclusive=True):
+            try:
+                generation = self._current_generation()
+            except StorageError:
+                generation = 0
+            self._empty_state()
+            self._generation = generation
+            self._write_snapshot()  # generation + 1, empty; the damaged files are removed
+            self._seen = self._lock.bump()
+        self.started_empty = True
 
     @classmethod
     def persistent(cls, path: str | os.PathLike[str], *, lock_timeout_s: float = 30.0,
