@@ -251,7 +251,7 @@ def test_an_interrupted_exchange_drops_the_worker_instead_of_reading_stale_repli
 
 def test_packed_hits_round_trip_exactly():
     from langchain_memos.storage.base import ScoredId
-    from langchain_memos.storage.index_worker import pack_hits, unpack_hits
+    from langchain_memos.storage.packing import pack_hits, unpack_hits
 
     hits = [ScoredId("3f2a-uuid", 0.123456789012345678), ScoredId("naïve id\nwith newline", -1.0),
             ScoredId("", 1e-300), ScoredId("日本", 0.9999999999999999)]

@@ -24,8 +24,8 @@ def test_the_lock_pins_every_package_exactly_and_torch_at_the_cpu_build() -> Non
     assert all("==" in line for line in requirement_lines)
     locked = pins(text)
     assert locked["torch"] == "2.13.0" and "+" not in text.split("torch==")[1].split()[0]
-    for package in ("langchain-core", "langgraph", "chromadb", "faiss-cpu", "transformers", "peft", "sentence-transformers",
-                    "neo4j", "langchain-community", "pytest", "uv"):
+    for package in ("langchain-core", "langgraph", "chromadb", "faiss-cpu", "tantivy", "transformers", "peft",
+                    "sentence-transformers", "neo4j", "langchain-community", "pytest", "uv"):
         assert package in locked, package
     assert not any(name.startswith("nvidia-") for name in locked)  # the CPU build needs no CUDA packages
 

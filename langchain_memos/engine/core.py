@@ -367,15 +367,15 @@ class MemoryEngine(StateSteps, VectorSteps):
         if query_vector is not None:
             validate_embeddings([query_vector], expected=1, dim=self.dim())  # typed error on a wrong-sized query
         vector_pool = config.engine_pool(plan.k, config.vector_pool)
+        large = not self.small_scope(cq, vector_pool)
         keyword_args = (analysis.keywords, cq, config.engine_pool(plan.k, config.keyword_pool),
-                        config.keyword_column_weights)
+                        config.keyword_column_weights, large)
         graph_on = self.graph is not None and config.graph_weight > 0
         # the keyword search runs in a helper thread (its own SQLite connection) beside the vector stage, the
         # graph signal and the vector candidates' load, where the scope is too large to score exactly; over a
         # small scope (or with neither of the first two) it runs after them: there the helper's hand-offs
         # cost more than the overlap hides
-        beside = (bool(analysis.keywords) and (query_vector is not None or graph_on)
-                  and not self.small_scope(cq, vector_pool))
+        beside = bool(analysis.keywords) and (query_vector is not None or graph_on) and large
         keyword_future = self._helpers().submit(self._timed_keyword_search, *keyword_args) if beside else None
         timings.lap("query_analysis")
         read: dict[str, Any] = {}  # embeddings the vector stage read (its exact path): not read again
@@ -417,8 +417,8 @@ class MemoryEngine(StateSteps, VectorSteps):
         terms = second_round_terms(hits, cubes, analysis, speakers, config)
         if not terms:
             return hits
-        expansion = self.records.keyword_search(terms, cq, config.engine_pool(plan.k, config.keyword_pool),
-                                                column_weights=config.keyword_column_weights)
+        expansion = self.keyword_candidates(terms, cq, config.engine_pool(plan.k, config.keyword_pool),
+                                            config.keyword_column_weights, large=large)
         timings.lap("keyword_search")
         extra = {h.id for h in expansion} - ids
         if extra:
@@ -492,11 +492,34 @@ class MemoryEngine(StateSteps, VectorSteps):
                 self._helper_pid = os.getpid()
             return self._helper_pool
 
-    def _timed_keyword_search(self, terms: Sequence[str], cq: CubeQuery, k: int,
-                              weights: Sequence[float] | None) -> tuple[list[ScoredId], float]:
-        """The BM25 candidates and the milliseconds they took."""
+    def keyword_candidates(self, terms: Sequence[str], cq: CubeQuery, k: int, weights: Sequence[float] | None, *,
+                           large: bool) -> list[ScoredId]:
+        """The ``k`` best BM25 candidates of ``terms`` within ``cq``: over a ``large`` scope from the vector
+        index's keyword mirror when it offers one and answers (the index worker's tantivy mirror, see
+        :mod:`~langchain_memos.storage.keyword_mirror`), its hits checked against ``cq`` in the record
+        store; else from the record store's keyword index."""
+        mirror = getattr(self.vectors, "keyword_candidates", None) if large else None
+        fetch = k + max(16, k // 4)  # the mirror applies the namespace and string filters: most hits pass
+        while mirror is not None and k > 0:
+            hits = mirror(terms, cq, fetch, weights)
+            if hits is None:
+                break
+            ids = frozenset(h.id for h in hits)  # the rest of the query, on these cubes only
+            passed = set(self.records.query_ids(replace(cq, ids=ids if cq.ids is None else ids & cq.ids),
+                                                order_by=None))
+            kept = sorted((h for h in hits if h.id in passed), key=lambda h: (-h.score, h.id))
+            if len(kept) >= k or len(hits) < fetch:
+                return kept[:k]
+            if fetch >= 64 * k:
+                break  # few of many hits pass: FTS5 answers exactly
+            fetch *= 4
+        return self.records.keyword_search(terms, cq, k, column_weights=weights)
+
+    def _timed_keyword_search(self, terms: Sequence[str], cq: CubeQuery, k: int, weights: Sequence[float] | None,
+                              large: bool) -> tuple[list[ScoredId], float]:
+        """The BM25 candidates (:meth:`keyword_candidates`) and the milliseconds they took."""
         start = perf_counter()
-        found = self.records.keyword_search(terms, cq, k, column_weights=weights)
+        found = self.keyword_candidates(terms, cq, k, weights, large=large)
         return found, (perf_counter() - start) * 1000.0
 
     # ------------------------------------------------------------------ close

@@ -56,6 +56,8 @@ from ..errors import StorageError
 from ..cube import utcnow
 from .base import CubeQuery, RecordStore, ScoredId, VectorIndex
 from .index_spec import WorkerSpec, open_index
+from .keyword_mirror import KeywordMirror
+from .packing import pack_hits, unpack_hits
 from .sync import index_pending
 
 log = logging.getLogger(__name__)
@@ -97,35 +99,6 @@ def peak_rss_mb() -> float:
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
-def pack_hits(hits: Sequence[ScoredId]) -> tuple[bytes, bytes, bytes]:
-    """Scored ids as three flat buffers for the pipe (far cheaper to pickle than one object per hit).
-
-    Returns:
-        ``(ids, lengths, scores)``: the ids' UTF-8 bytes back to back, each id's byte
-        length (int32) and the scores (float64, so they come back exactly).
-
-    Example:
-        >>> unpack_hits(pack_hits([ScoredId("a", 0.5), ScoredId("é", -1.0)]))
-        [ScoredId(id='a', score=0.5), ScoredId(id='é', score=-1.0)]
-    """
-    import numpy as np
-
-    encoded = [h.id.encode("utf-8") for h in hits]
-    return (b"".join(encoded), np.fromiter(map(len, encoded), dtype=np.int32, count=len(encoded)).tobytes(),
-            np.fromiter((h.score for h in hits), dtype=np.float64, count=len(hits)).tobytes())
-
-
-def unpack_hits(packed: tuple[bytes, bytes, bytes]) -> list[ScoredId]:
-    """The scored ids :func:`pack_hits` packed, in order."""
-    import numpy as np
-
-    blob, lengths, scores = packed
-    ends = np.cumsum(np.frombuffer(lengths, dtype=np.int32)).tolist()
-    starts = [0, *ends[:-1]]
-    return [ScoredId(blob[a:b].decode("utf-8"), score)
-            for a, b, score in zip(starts, ends, np.frombuffer(scores, dtype=np.float64).tolist())]
-
-
 def serve(conn: Connection, spec: WorkerSpec) -> None:
     """The worker's loop: open the engines, then answer requests in order until the pipe closes."""
     from .sqlite import SQLiteRecordStore
@@ -137,8 +110,21 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
     vectors = open_index(spec)
     steps = VectorSteps()
     steps.records, steps.vectors = records, vectors
+    mirror = KeywordMirror(records)  # built beside the requests; until then keyword searches go to FTS5
+    threading.Thread(target=mirror.build, name="memos-keyword-mirror", daemon=True).start()
+
+    def index() -> int | None:
+        indexed = index_pending(records, vectors, wait=True)
+        mirror.catch_up()
+        return indexed
+
+    def keyword(terms: list[str], cq: CubeQuery, k: int, weights: list[float] | None) -> Any:
+        found = mirror.search(terms, cq, k, weights)
+        return None if found is None else pack_hits(found)
+
     handlers: dict[str, Callable[..., Any]] = {
-        "index": lambda: index_pending(records, vectors, wait=True),
+        "index": index,
+        "keyword": keyword,
         "candidates": lambda cq, embedding, pool: pack_hits(steps.vector_candidates(cq, embedding, pool)),
         "upsert": vectors.upsert,
         "delete": vectors.delete,
@@ -534,17 +520,31 @@ class WorkerVectorIndex:
         """
         import numpy as np
 
+        return self._ask("candidates", (replace(cq, now=cq.now or utcnow()), np.asarray(embedding, dtype=np.float64),
+                                        int(pool)))
+
+    def keyword_candidates(self, terms: Sequence[str], cq: CubeQuery, k: int,
+                           column_weights: Sequence[float] | None = None) -> list[ScoredId] | None:
+        """:meth:`KeywordMirror.search <langchain_memos.storage.keyword_mirror.KeywordMirror.search>` in the
+        worker: the best ``k`` keyword rows in ``cq``'s namespace and string filters (the rest of ``cq`` is
+        the caller's to check); ``None`` while indexing inline or while the mirror cannot answer."""
+        return self._ask("keyword", ([str(t) for t in terms], replace(cq, now=cq.now or utcnow()), int(k),
+                                     None if column_weights is None else [float(w) for w in column_weights]))
+
+    def _ask(self, op: str, args: tuple[Any, ...]) -> list[ScoredId] | None:
+        """The worker's packed hits for ``op`` (after its outstanding index requests), unpacked; ``None``
+        while indexing inline, when the worker answers ``None``, or when it died during the exchange."""
         with self._lock:
             self._check_open("search")
             worker = self._current_worker()
             if worker is None:
                 return None
             with self._exchange():
-                worker.send("candidates", (replace(cq, now=cq.now or utcnow()),
-                                           np.asarray(embedding, dtype=np.float64), int(pool)))
+                worker.send(op, args)
                 self._drain(worker, 0)
-                return unpack_hits(worker.reply())
-        return None  # the worker died during the exchange: the caller runs the step itself
+                found = worker.reply()
+                return None if found is None else unpack_hits(found)
+        return None
 
     def ids(self) -> set[str]:
         """Every id in the index."""

@@ -77,15 +77,25 @@ def fts_match(terms: Sequence[str]) -> str | None:
         >>> fts_match(["alice", 'say"', "NEAR(tea)"])
         '"alice" OR "say" OR "near" OR "tea"'
     """
+    words = fts_words(terms)
+    if not words:
+        return None
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def fts_words(terms: Sequence[str]) -> list[str]:
+    """The distinct lowercase words of ``terms`` that a keyword search looks for (at most ``MAX_QUERY_TERMS``).
+
+    Example:
+        >>> fts_words(["Alice", 'say"', "NEAR(tea) alice"])
+        ['alice', 'say', 'near', 'tea']
+    """
     words: list[str] = []
     for term in terms:
         for word in _WORD.findall(str(term).lower()):
             if word not in words:
                 words.append(word)
-    words = words[:MAX_QUERY_TERMS]
-    if not words:
-        return None
-    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+    return words[:MAX_QUERY_TERMS]
 
 
 # --------------------------------------------------------------------------- filters

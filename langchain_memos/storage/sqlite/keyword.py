@@ -40,13 +40,20 @@ from .schema import FTS_INSERT
 
 
 def put_keyword_row(conn: sqlite3.Connection, rid: int, values: Sequence[str]) -> None:
-    """Add the keyword row of the cube with row id ``rid`` (column values in ``KEYWORD_COLUMNS`` order)."""
+    """Add the keyword row of the cube with row id ``rid`` (column values in ``KEYWORD_COLUMNS`` order),
+    and log it for the keyword mirror (:mod:`~langchain_memos.storage.keyword_mirror`)."""
     conn.execute(FTS_INSERT, (rid, *values))
+    conn.execute(LOG_KEYWORD_ROW, (rid,))
 
 
 def drop_keyword_row(conn: sqlite3.Connection, rid: int) -> None:
-    """Remove the keyword row of the cube with row id ``rid`` (none: nothing happens)."""
-    conn.execute("DELETE FROM fts WHERE rowid = ?", (rid,))
+    """Remove the keyword row of the cube with row id ``rid`` (none: nothing happens), and log it."""
+    if conn.execute("DELETE FROM fts WHERE rowid = ?", (rid,)).rowcount:
+        conn.execute(LOG_KEYWORD_ROW, (rid,))
+
+
+#: Logs a keyword row written or dropped (``keyword_log``, read by the keyword mirror).
+LOG_KEYWORD_ROW = "INSERT INTO keyword_log(rid) VALUES (?)"
 
 
 def replace_keywords(conn: sqlite3.Connection, cube_id: str, values: Sequence[str] | None) -> None:

@@ -82,6 +82,8 @@ SCHEMA = (
         detail TEXT NOT NULL DEFAULT '{}'
     )""",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # the rid of every keyword row written or dropped, in order (the index worker's keyword mirror follows it)
+    "CREATE TABLE IF NOT EXISTS keyword_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT NULL)",
     # the content version: every write transaction but bookkeeping bumps it (see SQLiteConnection.change_token)
     "CREATE TABLE IF NOT EXISTS changes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO changes(id, n) VALUES (1, 0)",
