@@ -1216,31 +1216,43 @@ def test_kept_read_keeps_values_until_the_database_changes(record_store):
     assert record_store.kept_read("big", read, keep=lambda v: False) == 1 and len(calls) == 5
 
 
-def test_kept_on_repeat_reads_on_the_second_ask_at_one_change_token(record_store):
+def test_kept_in_background_reads_beside_the_caller_and_keeps_until_the_database_changes(record_store):
     calls = []
 
     def read(conn):
         calls.append(1)
         return conn.execute("SELECT count(*) FROM cubes").fetchone()[0]
 
-    # the second ask reads: in the background on a file (answering None meanwhile), inline in memory
-    def ask_twice(key, **kw):
-        first = record_store.kept_on_repeat(key, read, **kw)
-        again = record_store.kept_on_repeat(key, read, **kw)
+    def ask(key, **kw):
+        value = record_store.kept_in_background(key, read, **kw)
         assert record_store.wait_background_reads(10)
-        return first, again
+        return value
 
-    assert ask_twice("n") == (None, 0 if record_store.in_memory else None) and len(calls) == 1
-    assert record_store.kept_on_repeat("n", read) == 0 and len(calls) == 1  # kept
+    # a file starts the read at the first ask, in the background; in memory (one connection) the second
+    # ask reads, inline: either way the first answer is None and the next one the value
+    assert [ask("n"), ask("n"), ask("n")] == [None, 0, 0] and len(calls) == 1
     put(record_store, [cube("a")])
-    assert record_store.kept_on_repeat("n", read) is None and len(calls) == 1  # a write: asked anew
-    record_store.kept_on_repeat("n", read)
-    record_store.wait_background_reads(10)
-    assert record_store.kept_on_repeat("n", read) == 1 and len(calls) == 2
+    assert [ask("n"), ask("n")] == [None, 1] and len(calls) == 2  # a write: read again
     # a value not worth keeping is read once, then not again until the database changes
-    big = [*ask_twice("big", keep=lambda v: False), *(record_store.kept_on_repeat("big", read, keep=lambda v: False)
-                                                      for _ in range(2))]
-    assert big == [None, 1 if record_store.in_memory else None, None, None] and len(calls) == 3
+    big = [ask("big", keep=lambda v: False) for _ in range(3)]
+    assert big == [None, 1 if record_store.in_memory else None, None] and len(calls) == 3
+
+
+def test_background_reads_run_one_at_a_time_and_an_ask_meanwhile_waits_for_the_next(sqlite_file_store):
+    release = threading.Event()
+
+    def slow(conn):
+        release.wait(10)
+        return "slow"
+
+    assert sqlite_file_store.kept_in_background("slow", slow) is None  # its read runs
+    assert sqlite_file_store.kept_in_background("quick", lambda conn: "quick") is None  # noted, not started
+    release.set()
+    assert sqlite_file_store.wait_background_reads(10)
+    assert sqlite_file_store.kept_in_background("slow", slow) == "slow"
+    assert sqlite_file_store.kept_in_background("quick", lambda conn: "quick") is None  # started now
+    assert sqlite_file_store.wait_background_reads(10)
+    assert sqlite_file_store.kept_in_background("quick", lambda conn: "quick") == "quick"
 
 
 def test_kept_matches_are_exactly_the_matching_ids_and_follow_writes_and_the_time(record_store):
@@ -1258,7 +1270,7 @@ def test_kept_matches_are_exactly_the_matching_ids_and_follow_writes_and_the_tim
     def agree() -> int:
         answered = 0
         for query in queries:
-            for _ in range(3):  # an engine may keep them from the second ask on (read in the background)
+            for _ in range(3):  # an engine may keep them once it has read them (in the background)
                 known = record_store.kept_matches(query)
                 record_store.wait_background_reads(10)
                 if known is not None:
@@ -1284,16 +1296,17 @@ def test_sqlite_keeps_matches_from_the_second_ask_within_its_cap(record_store, m
 
     put(record_store, [cube(f"n{i}", key=f"k{i}", metadata={"cat": "a"}) for i in range(5)])
     query = CubeQuery(conditions=(Condition(("cat",), "$eq", "a"),))
-    assert record_store.kept_matches(query) is None
-    known = record_store.kept_matches(query)  # read at the second ask (in the background on a file)
+    assert record_store.kept_matches(query) is None  # a file reads them in the background now, memory next
     assert record_store.wait_background_reads(10)
-    known = known if record_store.in_memory else record_store.kept_matches(query)
+    known = record_store.kept_matches(query)
     assert known is not None and all(i in known for i in record_store.query_ids(query))
     monkeypatch.setattr(records, "MATCHES_KEPT", 4)
     put(record_store, [cube("n5", key="k5", metadata={"cat": "a"})])
-    asks = [record_store.kept_matches(query) for _ in range(2)]
-    record_store.wait_background_reads(10)
-    assert asks + [record_store.kept_matches(query)] == [None, None, None]  # too many: never kept
+    asks = []
+    for _ in range(3):
+        asks.append(record_store.kept_matches(query))
+        record_store.wait_background_reads(10)
+    assert asks == [None, None, None]  # too many: never kept
 
 
 def test_access_bookkeeping_keeps_kept_reads_and_heat_filters_stay_exact(record_store):

@@ -4,7 +4,7 @@
 neither the main connection nor the side connection (the keyword search's) shares, so
 the read never holds up a search; the caller gets nothing back and learns of the result
 through what ``fn`` stores. Used by
-:meth:`~langchain_memos.storage.sqlite.connection.SQLiteConnection.kept_on_repeat`.
+:meth:`~langchain_memos.storage.sqlite.connection.SQLiteConnection.kept_in_background`.
 
 Example:
     >>> import sqlite3, tempfile, pathlib
@@ -67,6 +67,11 @@ class BackgroundReads:
                 self._conn.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - nobody waits for it: the read is simply not kept
             log.debug("langchain-memos: a background read failed (%s)", exc)
+
+    def idle(self) -> bool:
+        """Whether no read is running or waiting."""
+        with self._lock:
+            return not self._pending or self._pid != os.getpid()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the reads submitted so far; return whether they all finished within ``timeout``."""

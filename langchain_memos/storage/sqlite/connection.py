@@ -41,8 +41,8 @@ BUMP_CHANGES = "UPDATE changes SET n = n + 1 WHERE id = 1"
 #: How many read results :meth:`SQLiteConnection.kept_read` keeps.
 KEPT_READS = 32
 
-#: What :meth:`SQLiteConnection.kept_on_repeat` keeps for a key asked for once at a change token, and for
-#: one whose value was read and not worth keeping (both answer ``None`` until the database changes).
+#: What :meth:`SQLiteConnection.kept_in_background` keeps for a key asked for at a change token but not read
+#: yet, and for one whose value was read and not worth keeping (``None`` until the database changes).
 _ASKED = object()
 _REFUSED = object()
 _READING = object()  # the read runs in the background
@@ -79,7 +79,7 @@ class SQLiteConnection:
         self._side: sqlite3.Connection | None = None
         self._writes = 0  # write transactions run on this object's connection (see change_token)
         self._kept: OrderedDict[Any, tuple[tuple[int, int], Any]] = OrderedDict()  # see kept_read
-        self._background = BackgroundReads(self._connect)  # see kept_on_repeat
+        self._background = BackgroundReads(self._connect)  # see kept_in_background
         self._closed = False
         self._open()
         self.setup()
@@ -221,53 +221,51 @@ class SQLiteConnection:
             hash(key)
         except TypeError:
             return self.read_transaction(fn)
-        return self.read_transaction(lambda conn: self._kept_value(conn, key, fn, keep, repeat=False))
+        return self.read_transaction(lambda conn: self._kept_value(conn, key, fn, keep, background=False))
 
-    def kept_on_repeat(self, key: Any, fn: Callable[[sqlite3.Connection], T], *,
-                       keep: Callable[[T], bool] = lambda value: True) -> T | None:
-        """:meth:`kept_read` for reads that cost more than their first use saves, and that no caller should
-        wait for: ``None`` (nothing is read) the first time ``key`` is asked for at the database's present
-        :meth:`change_token`; the second time, ``fn`` starts in the background (on a connection of its
-        own, :class:`~.background.BackgroundReads`) and the answer is still ``None``; once it has read, and
-        while the database is unchanged, its value (``None`` for one that ``keep`` refuses). So a store
-        written between every two reads never pays for them, and no search waits for one. A private
-        in-memory database has one connection only: there the second ask reads, and waits.
+    def kept_in_background(self, key: Any, fn: Callable[[sqlite3.Connection], T], *,
+                           keep: Callable[[T], bool] = lambda value: True) -> T | None:
+        """:meth:`kept_read` for reads that no caller should wait for: ``None`` until ``fn`` has been read in
+        the background (on a connection of its own, :class:`~.background.BackgroundReads`, one read at a
+        time: an ask while another read runs is noted, and the next ask starts it), then its value while
+        the database stays at that :meth:`change_token` (``None`` for one that ``keep`` refuses). A private
+        in-memory database has one connection only: there the second ask at a token reads, and waits.
         """
-        return self.read_transaction(lambda conn: self._kept_value(conn, key, fn, keep, repeat=True))
+        return self.read_transaction(lambda conn: self._kept_value(conn, key, fn, keep, background=True))
 
     def _kept_value(self, conn: sqlite3.Connection, key: Any, fn: Callable[[sqlite3.Connection], T],
-                    keep: Callable[[T], bool], *, repeat: bool) -> Any:
-        """The body of :meth:`kept_read` and :meth:`kept_on_repeat`, inside their read transaction."""
+                    keep: Callable[[T], bool], *, background: bool) -> Any:
+        """The body of :meth:`kept_read` and :meth:`kept_in_background`, inside their read transaction."""
         token = self.change_token(conn)
         kept = self._kept.get(key)
-        current = kept is not None and kept[0] == token
-        value: Any
-        stored: Any
-        if current and kept[1] is not _ASKED and kept[1] is not _READING:  # type: ignore[index]
+        state = kept[1] if kept is not None and kept[0] == token else None  # what is kept at this token
+        if state is not None and state is not _ASKED and state is not _READING:
             self._kept.move_to_end(key)
-            return None if kept[1] is _REFUSED else kept[1]  # type: ignore[index]
-        if repeat and current and kept[1] is _READING:  # type: ignore[index]
+            return None if state is _REFUSED else state
+        if background and state is _READING:
             return None
-        if repeat and not current:
-            value = stored = _ASKED  # the first ask at this token: noted, nothing read
-        elif repeat and not self._memory:  # the second: read in the background
-            value = stored = _READING
-            self._background.submit(lambda other: self._keep_read(other, key, fn, keep, token))
+        if background and not self._memory:
+            stored: Any = _READING if self._background.idle() else _ASKED
+            if stored is _READING:
+                self._background.submit(lambda other: self._keep_read(other, key, fn, keep, token))
+            value: Any = None
+        elif background and state is None:
+            value, stored = None, _ASKED  # in memory, the first ask at this token: noted, nothing read
         else:
             value = stored = fn(conn)
             if not keep(value):
-                if not repeat:
+                if not background:
                     return value
                 stored = _REFUSED  # read once, not worth keeping: not read again at this token
         self._kept[key] = (token, stored)
         self._kept.move_to_end(key)
         while len(self._kept) > KEPT_READS:
             self._kept.popitem(last=False)
-        return None if value is _ASKED or value is _READING else value
+        return value
 
     def _keep_read(self, conn: sqlite3.Connection, key: Any, fn: Callable[[sqlite3.Connection], T],
                    keep: Callable[[T], bool], token: tuple[int, int]) -> None:
-        """A background read of :meth:`kept_on_repeat` (in its own transaction on ``conn``): kept when the
+        """A background read of :meth:`kept_in_background` (in its own transaction on ``conn``): kept when the
         database is still at ``token`` and nothing replaced the entry meanwhile."""
         if self.change_token(conn) != token:
             return
@@ -278,7 +276,7 @@ class SQLiteConnection:
                 self._kept[key] = (token, value if keep(value) else _REFUSED)
 
     def wait_background_reads(self, timeout: float | None = None) -> bool:
-        """Wait for the reads :meth:`kept_on_repeat` started; return whether they finished within ``timeout``."""
+        """Wait for the reads :meth:`kept_in_background` started; return whether they finished within ``timeout``."""
         return self._background.wait(timeout)
 
     def side_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:

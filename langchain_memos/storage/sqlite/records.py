@@ -401,9 +401,10 @@ class SQLiteCubeRecords(SQLiteConnection):
                                *(x for sql, params in statements for x in (sql, *params))), tx)
 
     def kept_matches(self, query: CubeQuery) -> Container[str] | None:
-        """The ids of every cube matching ``query``, when this store keeps them: from the second call with
-        the same query while the database is unchanged (:meth:`~.connection.SQLiteConnection.kept_on_repeat`),
-        for at most :data:`MATCHES_KEPT` matches and no ``ids`` or ``cube_conditions``; ``None`` otherwise.
+        """The ids of every cube matching ``query``, when this store keeps them: once a background read of them
+        has finished while the database is unchanged (:meth:`~.connection.SQLiteConnection.kept_in_background`;
+        the first call starts it), for at most :data:`MATCHES_KEPT` matches and no ``ids`` or
+        ``cube_conditions``; ``None`` otherwise.
 
         The ids are kept with the expiry of those that expire, and the time passing is applied to them.
         """
@@ -418,7 +419,7 @@ class SQLiteCubeRecords(SQLiteConnection):
                 return None
             return KeptIds(frozenset(r[0] for r in rows), {r[0]: r[1] for r in rows if r[1] is not None})
 
-        kept = self.kept_on_repeat(("kept_matches", where, *params), read, keep=lambda value: value is not None)
+        kept = self.kept_in_background(("kept_matches", where, *params), read, keep=lambda value: value is not None)
         return None if kept is None else kept.live(expiry_cutoff(query))
 
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
