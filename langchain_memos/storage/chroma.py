@@ -25,10 +25,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ..errors import EngineUnavailableError, InvalidInputError, MemOSError, StorageError
+from ..errors import EngineUnavailableError, MemOSError, StorageError
 from .base import ScoredId
 from .locks import IndexLock
-from .vector_input import as_floats, as_matrix, dimension_error
+from .vector_input import as_floats, dimension_error, upsert_rows
 
 #: HNSW build settings of new collections (existing collections keep theirs). A smaller
 #: ``ef_construction`` than Chroma's 100 inserts about 1.5x faster; search keeps
@@ -308,12 +308,9 @@ class ChromaVectorIndex:
             InvalidInputError: Lengths differ or an embedding has NaN/inf.
             EmbeddingDimensionError: The collection holds vectors of another dimension.
         """
-        if len(ids) != len(embeddings):
-            raise InvalidInputError(f"upsert() needs one embedding per id; got {len(ids)} ids, "
-                                    f"{len(embeddings)} embeddings")
-        if not ids:
+        vectors = upsert_rows(ids, embeddings)
+        if vectors is None:
             return
-        vectors = as_matrix(embeddings, ids)
         ids = list(ids)
         with self._locked(exclusive=True), self._errors("upsert vectors"):
             try:

@@ -52,7 +52,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from ..errors import EngineUnavailableError, InvalidInputError, MemOSError, StorageError
 from .base import ScoredId
 from .locks import IndexLock
-from .vector_input import as_floats, as_matrix, dimension_error
+from .vector_input import as_floats, dimension_error, upsert_rows
 
 log = logging.getLogger(__name__)
 
@@ -461,12 +461,9 @@ class FaissVectorIndex:
             InvalidInputError: Lengths differ or an embedding has NaN/inf.
             EmbeddingDimensionError: The index holds vectors of another dimension.
         """
-        if len(ids) != len(embeddings):
-            raise InvalidInputError(f"upsert() needs one embedding per id; got {len(ids)} ids, "
-                                    f"{len(embeddings)} embeddings")
-        if not len(ids):
+        matrix = upsert_rows(ids, embeddings)
+        if matrix is None:
             return
-        matrix = as_matrix(embeddings, ids)
         if isinstance(matrix, list):
             raise dimension_error(len(matrix[0]), next(len(r) for r in matrix if len(r) != len(matrix[0])))
         last = {i: n for n, i in enumerate(ids)}  # the last vector of an id given twice

@@ -42,6 +42,18 @@ def as_matrix(embeddings: Sequence[Sequence[float]], ids: Sequence[str]) -> Any:
     return arr
 
 
+def upsert_rows(ids: Sequence[str], embeddings: Sequence[Sequence[float]]) -> Any:
+    """The embeddings of an upsert as :func:`as_matrix` gives them, or ``None`` when there are none.
+
+    Raises:
+        InvalidInputError: Not one embedding per id, or a row :func:`as_matrix` refuses.
+    """
+    if len(ids) != len(embeddings):
+        raise InvalidInputError(f"upsert() needs one embedding per id; got {len(ids)} ids, "
+                                f"{len(embeddings)} embeddings")
+    return as_matrix(embeddings, ids) if len(ids) else None
+
+
 def as_floats(vec: Sequence[float], where: str) -> list[float]:
     """``vec`` as a list of finite floats.
 
@@ -66,4 +78,4 @@ def dimension_error(held: int, got: int) -> EmbeddingDimensionError:
         "embedding model the index was built with, or rebuild the index for the new model")
 
 
-__all__ = ["as_floats", "as_matrix", "dimension_error"]
+__all__ = ["as_floats", "as_matrix", "dimension_error", "upsert_rows"]
