@@ -142,3 +142,14 @@ def test_a_large_scopes_keyword_search_goes_to_the_workers_mirror(tmp_path, monk
         before = len(asked)
         small = memos.search("garden concert tea", ("users", "u1"), k=3)  # a small scope: FTS5 only
         assert len(asked) == before and all(h.cube.namespace == ("users", "u1") for h in small)
+
+
+def test_metadata_holding_the_term_separators_is_still_found(records):
+    odd = MemCube(content="walrus choir rehearsal", namespace=("users", "u0"), key="odd",
+                  metadata={"kind": "a\x1eb", "x\x1fy": "z"})
+    records.write([odd], [None], ["walrus choir rehearsal"])
+    mirror = KeywordMirror(records)
+    mirror.build()
+    for flt in ({"kind": "a\x1eb"}, {"x\x1fy": "z"}):
+        cq = CubeQuery(conditions=tuple(parse_filter(flt)))
+        assert [h.id for h in checked(records, mirror, ["walrus"], cq, 5)] == [odd.id]

@@ -131,11 +131,12 @@ class KeywordMirror:
                 lambda conn: conn.execute("SELECT coalesce(max(seq), 0) FROM keyword_log").fetchone()[0])
             last = 0
             while True:  # every row as of now; rows written meanwhile are in the log after `position`
-                docs, last = self.records.read_transaction(lambda conn: _rows_after(conn, last, BATCH))
-                for doc in docs:
+                rows = self.records.read_transaction(lambda conn: _rows_after(conn, last, BATCH))
+                for doc in _documents(rows):
                     writer.add_document(doc)
-                if len(docs) < BATCH:
+                if len(rows) < BATCH:
                     break
+                last = rows[-1][0]
             writer.commit()
             index.reload()
             self._index, self._writer, self._position = index, writer, position
@@ -164,7 +165,7 @@ class KeywordMirror:
             part = rids[start:start + BATCH]
             for rid in part:
                 self._writer.delete_documents_by_term("rid", rid)
-            for doc in self.records.read_transaction(lambda conn: _rows_of(conn, part)):
+            for doc in _documents(self.records.read_transaction(lambda conn: _rows_of(conn, part))):
                 self._writer.add_document(doc)
         self._position = position
         self._uncommitted += len(rids)
@@ -221,9 +222,10 @@ class KeywordMirror:
 
 def _pushed_terms(cq: CubeQuery) -> list[tuple[str, str]]:
     """``("meta", term)`` of ``cq``'s top-level ``$eq`` filters on strings (the rest, numbers included, whose
-    types compare across integer and real, is left to the caller)."""
+    types compare across integer and real, is left to the caller's check)."""
     return [("meta", metadata_term(c.path[0], "text", c.value)) for c in cq.conditions
-            if len(c.path) == 1 and c.op == "$eq" and isinstance(c.value, str)]
+            if len(c.path) == 1 and c.op == "$eq" and isinstance(c.value, str)
+            and _META_SEP not in c.path[0] + c.value]  # (a term holding the separator is not indexed whole)
 
 
 def _logged_after(conn: sqlite3.Connection, position: int) -> tuple[list[int], int, int | None]:
@@ -249,17 +251,17 @@ _ROWS = (f"SELECT f.rowid, {', '.join(f'f.{c}' for c in KEYWORD_COLUMNS)}, c.ns,
          "WHERE m.rid = f.rowid AND m.type = 'text') FROM ")
 
 
-def _rows_after(conn: sqlite3.Connection, rid: int, limit: int) -> tuple[list[Any], int]:
-    """Documents of the next ``limit`` keyword rows after ``rid``, and the last rid read."""
-    rows = conn.execute(_ROWS + "fts AS f JOIN cubes AS c ON c.rid = f.rowid WHERE f.rowid > ? ORDER BY f.rowid "
+def _rows_after(conn: sqlite3.Connection, rid: int, limit: int) -> list[tuple[Any, ...]]:
+    """The next ``limit`` keyword rows after ``rid`` (:data:`_ROWS`; documents are built after the read, so the
+    connection is not held for them)."""
+    return conn.execute(_ROWS + "fts AS f JOIN cubes AS c ON c.rid = f.rowid WHERE f.rowid > ? ORDER BY f.rowid "
                         "LIMIT ?", (rid, limit)).fetchall()
-    return _documents(rows), (rows[-1][0] if rows else rid)
 
 
-def _rows_of(conn: sqlite3.Connection, rids: Sequence[int]) -> list[Any]:
-    """Documents of the keyword rows of ``rids`` (those that still have one)."""
-    return _documents(conn.execute(_ROWS + "json_each(?) AS h CROSS JOIN fts AS f ON f.rowid = h.value "
-                                   "JOIN cubes AS c ON c.rid = f.rowid", (json.dumps(list(rids)),)))
+def _rows_of(conn: sqlite3.Connection, rids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """The keyword rows of ``rids`` (those that still have one; :data:`_ROWS`)."""
+    return conn.execute(_ROWS + "json_each(?) AS h CROSS JOIN fts AS f ON f.rowid = h.value "
+                        "JOIN cubes AS c ON c.rid = f.rowid", (json.dumps(list(rids)),)).fetchall()
 
 
 __all__ = ["KeywordMirror", "metadata_term", "namespace_terms"]
