@@ -80,8 +80,7 @@ def open_engines(config: MemOSConfig) -> tuple[RecordStore, VectorIndex]:
         fresh = not folder.exists()
         vectors = open_index(spec)
         if fresh or getattr(vectors, "started_empty", False):
-            records.setup()
-            records.requeue_all_vectors()
+            records.requeue_all_vectors()  # (the record store set itself up when it opened)
         if config.index_worker_after is not None and worker_supported():
             vectors = WorkerVectorIndex(vectors, spec, start_after=config.index_worker_after,
                                         reopen_inline=lambda: open_index(spec))

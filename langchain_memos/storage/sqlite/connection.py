@@ -335,10 +335,10 @@ class SQLiteConnection:
                 conn.execute("DELETE FROM metadata_fields")
                 conn.execute(FIELDS_BACKFILL)
                 conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (SCHEMA_VERSION,))
+            conn.execute(BUMP_CHANGES)  # a migration may have changed what kept reads hold
 
         self.without_transaction(pragmas)
-        self._retry(schema, begin="BEGIN IMMEDIATE")  # not counted: the changes table may not exist yet
-        self.write_transaction(lambda conn: None)  # a migration may have changed what kept reads hold
+        self._retry(schema, begin="BEGIN IMMEDIATE")  # bumps the version itself: the table may not exist before
 
     def close(self) -> None:
         """Close the connection; idempotent."""
