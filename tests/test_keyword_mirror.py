@@ -17,6 +17,7 @@ from langchain_memos.config import MemOSConfig  # noqa: E402
 from langchain_memos.cube import MemCube, utcnow  # noqa: E402
 from langchain_memos.embeddings import HashingEmbeddings  # noqa: E402
 from langchain_memos.engine.core import MemoryEngine  # noqa: E402
+from langchain_memos.engine.vector_steps import VectorSteps  # noqa: E402
 from langchain_memos.filters import parse_filter  # noqa: E402
 from langchain_memos.storage import keyword_mirror  # noqa: E402
 from langchain_memos.storage.base import CubeQuery  # noqa: E402
@@ -45,7 +46,8 @@ def fts5(records, words, cq, k):
 
 def checked(records, mirror, words, cq, k):
     """The engine's keyword step over a large scope: the mirror's hits, checked against ``cq`` in SQLite."""
-    engine = SimpleNamespace(records=records, vectors=SimpleNamespace(keyword_candidates=mirror.search))
+    engine = VectorSteps()  # the id check the engine's keyword step uses
+    engine.records, engine.vectors = records, SimpleNamespace(keyword_candidates=mirror.search)
     return MemoryEngine.keyword_candidates(engine, words, cq, k, (1.0, 0.5, 0.2, 1.0), large=True)
 
 

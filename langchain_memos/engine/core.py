@@ -504,9 +504,7 @@ class MemoryEngine(StateSteps, VectorSteps):
             hits = mirror(terms, cq, fetch, weights)
             if hits is None:
                 break
-            ids = frozenset(h.id for h in hits)  # the rest of the query, on these cubes only
-            passed = set(self.records.query_ids(replace(cq, ids=ids if cq.ids is None else ids & cq.ids),
-                                                order_by=None))
+            passed = self.matching_ids(cq, frozenset(h.id for h in hits))  # the rest of the query
             kept = sorted((h for h in hits if h.id in passed), key=lambda h: (-h.score, h.id))
             if len(kept) >= k or len(hits) < fetch:
                 return kept[:k]

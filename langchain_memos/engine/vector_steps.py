@@ -128,6 +128,11 @@ class VectorSteps:
             read.update(zip(ids, matrix))
         return exact_matrix_search(query_vector, ids, matrix, pool)
 
+    def matching_ids(self, cq: CubeQuery, ids: frozenset[str]) -> set[str]:
+        """The ``ids`` (an index's hits) of cubes that match ``cq``: the whole query on those cubes only, one
+        ids query in the record store."""
+        return set(self.records.query_ids(replace(cq, ids=ids if cq.ids is None else ids & cq.ids), order_by=None))
+
     def matching_hits(self, cq: CubeQuery, hits: Sequence[ScoredId], pool: int, verdicts: dict[str, bool],
                       share: float | None, known: Container[str] | None = None) -> list[ScoredId]:
         """The ``hits`` (best first) that match ``cq``, in order: all of them, or once ``pool`` match, those
@@ -152,8 +157,7 @@ class VectorSteps:
             if unseen and known is not None:
                 verdicts.update((i, i in known) for i in unseen)
             elif unseen:
-                allowed = set(self.records.query_ids(replace(cq, ids=unseen if cq.ids is None else unseen & cq.ids),
-                                                     order_by=None))
+                allowed = self.matching_ids(cq, unseen)
                 verdicts.update((i, i in allowed) for i in unseen)
             for h in chunk:
                 if len(kept) >= pool and h.score < kept[-1].score:

@@ -118,7 +118,7 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
         mirror.catch_up()
         return indexed
 
-    def keyword(terms: list[str], cq: CubeQuery, k: int, weights: list[float] | None) -> Any:
+    def keyword(cq: CubeQuery, terms: list[str], k: int, weights: list[float] | None) -> Any:
         found = mirror.search(terms, cq, k, weights)
         return None if found is None else pack_hits(found)
 
@@ -520,31 +520,21 @@ class WorkerVectorIndex:
         """
         import numpy as np
 
-        return self._ask("candidates", (replace(cq, now=cq.now or utcnow()), np.asarray(embedding, dtype=np.float64),
-                                        int(pool)))
+        return self._ask("candidates", cq, np.asarray(embedding, dtype=np.float64), int(pool))
 
     def keyword_candidates(self, terms: Sequence[str], cq: CubeQuery, k: int,
                            column_weights: Sequence[float] | None = None) -> list[ScoredId] | None:
         """:meth:`KeywordMirror.search <langchain_memos.storage.keyword_mirror.KeywordMirror.search>` in the
         worker: the best ``k`` keyword rows in ``cq``'s namespace and string filters (the rest of ``cq`` is
         the caller's to check); ``None`` while indexing inline or while the mirror cannot answer."""
-        return self._ask("keyword", ([str(t) for t in terms], replace(cq, now=cq.now or utcnow()), int(k),
-                                     None if column_weights is None else [float(w) for w in column_weights]))
+        return self._ask("keyword", cq, [str(t) for t in terms], int(k),
+                         None if column_weights is None else [float(w) for w in column_weights])
 
-    def _ask(self, op: str, args: tuple[Any, ...]) -> list[ScoredId] | None:
-        """The worker's packed hits for ``op`` (after its outstanding index requests), unpacked; ``None``
-        while indexing inline, when the worker answers ``None``, or when it died during the exchange."""
-        with self._lock:
-            self._check_open("search")
-            worker = self._current_worker()
-            if worker is None:
-                return None
-            with self._exchange():
-                worker.send(op, args)
-                self._drain(worker, 0)
-                found = worker.reply()
-                return None if found is None else unpack_hits(found)
-        return None
+    def _ask(self, op: str, cq: CubeQuery, *args: Any) -> list[ScoredId] | None:
+        """:meth:`_call` of ``op`` on ``cq`` (its ``now`` set to this process's clock) and ``args``, unpacked; ``None``
+        while indexing inline (those steps are the caller's then) or when the worker answers ``None``."""
+        found = self._call(op, (replace(cq, now=cq.now or utcnow()), *args), lambda inline: None)
+        return None if found is None else unpack_hits(found)
 
     def ids(self) -> set[str]:
         """Every id in the index."""
