@@ -93,7 +93,6 @@ class KeywordMirror:
         self._uncommitted = 0  # rows taken in since the last commit
         self._analyzer: Any = None
         self.ready = False
-        self.failed: str | None = None
 
     # ------------------------------------------------------------ building and catching up
     def _new_index(self) -> tuple[Any, Any]:
@@ -124,7 +123,8 @@ class KeywordMirror:
         try:
             index, writer = self._new_index()
         except ImportError:
-            self.failed = "tantivy is not installed"
+            log.warning("langchain-memos: the keyword mirror needs the `tantivy` package (pip install "
+                        "'tantivy>=0.22,<1'); keyword searches stay on FTS5")
             return
         with self._lock:
             position = self.records.read_transaction(
