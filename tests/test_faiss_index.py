@@ -11,7 +11,8 @@ from langchain_memos.config import MemOSConfig
 from langchain_memos.embeddings import HashingEmbeddings
 from langchain_memos.errors import InvalidInputError
 from langchain_memos.storage import faiss_index
-from langchain_memos.storage.faiss_index import FaissVectorIndex, frame, pack_ids, read_frames, unpack_ids
+from langchain_memos.storage.faiss_frames import frame, pack_ids, read_frames, unpack_ids
+from langchain_memos.storage.faiss_index import FaissVectorIndex
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = 16) -> np.ndarray:
@@ -160,3 +161,33 @@ def test_a_damaged_snapshot_starts_an_empty_index_that_the_store_fills_again(tmp
         assert set(memos.records.unindexed_ids()) == set(ids)  # queued again
         assert memos.search("note 7 about tea", ("u",), k=1)[0].cube.id == ids[7]
         assert memos.check().ok and memos.vectors.count() == len(ids)
+
+
+def test_search_allowed_finds_the_nearest_among_a_set_and_follows_the_index(monkeypatch):
+    """The allow-list search answers among the set only (dead and unknown ids ignored), close to the exact
+    answer over the set, and a change to the index is seen at once (the kept allow-list is dropped)."""
+    rng = np.random.default_rng(3)
+    vectors = unit(rng, 6000)
+    index = FaissVectorIndex.in_memory()
+    ids = [f"v{i}" for i in range(len(vectors))]
+    index.upsert(ids, vectors)
+    allowed = frozenset(ids[::2]) | {"unknown"}  # 3,000 ids: past EXACT_MAX, so the graph is searched
+    for query in vectors[1:200:20]:
+        got = [h.id for h in index.search_allowed(query, 20, allowed)]
+        exact = [h.id for h in index.search(query, 20, ids=sorted(allowed))]
+        assert set(got) <= allowed and len(got) == 20
+        assert len(set(got) & set(exact)) >= 18
+    query = vectors[1]
+    best = index.search_allowed(query, 1, allowed)[0].id
+    index.delete([best])  # a dead label is never an answer
+    assert best not in {h.id for h in index.search_allowed(query, 50, allowed)}
+    index.upsert(["v0"], query[None, :])  # v0 (allowed) now lies on the query
+    assert index.search_allowed(query, 1, allowed)[0].id == "v0"
+    small = frozenset(ids[:100])  # at most EXACT_MAX labels: scored exactly
+    assert [h.id for h in index.search_allowed(query, 5, small)] == [h.id for h in index.search(query, 5, ids=sorted(small))]
+    assert index.search_allowed(query, 5, frozenset()) == [] and index.search_allowed(query, 0, allowed) == []
+    monkeypatch.setattr(faiss_index, "ALLOWED_KEPT", 2)
+    for n in range(4):  # more sets than are kept: the oldest allow-lists go, answers stay right
+        some = frozenset(ids[n::4])
+        assert {h.id for h in index.search_allowed(query, 10, some)} <= some
+    index.close()

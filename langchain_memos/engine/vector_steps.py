@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Container, Iterable, Sequence
+from typing import AbstractSet, Any, Container, Iterable, Sequence
 
 from ..cube import Tier
 from ..retrieval.pipeline import exact_matrix_search
@@ -57,7 +57,10 @@ class VectorSteps:
           :meth:`~..storage.base.CubeRecords.kept_matches` of ``cq`` where it keeps them),
           until ``pool`` pass or the index has nothing more; past ``max_fetch``, or once the share that passed says few
           match, the exact path answers. So restrictive filters never starve the pool,
-          and archive, expired or unindexed cubes are handled exactly.
+          and archive, expired or unindexed cubes are handled exactly. An index that offers
+          ``search_allowed(query_vector, pool, ids)`` (faiss) is first asked for the nearest among the
+          kept matches themselves (their labels as its graph search's allow-list: no id is checked);
+          the rounds run only when it finds fewer than ``pool``.
 
         Over a large scope, an index that offers ``vector_candidates(cq, query_vector, pool)``
         (the index worker: this same step in its process, over its own SQLite connection) answers
@@ -83,6 +86,11 @@ class VectorSteps:
         fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
         verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
         known = self.records.kept_matches(cq)
+        search_allowed = getattr(self.vectors, "search_allowed", None)
+        if search_allowed is not None and isinstance(known, AbstractSet):  # the matches as an allow-list
+            found = search_allowed(query_vector, pool, known)
+            if len(found) >= pool:
+                return merge_scored(found, waiting, pool)
         while True:
             hits = self.vectors.search(query_vector, fetch)
             if not hits:
