@@ -193,7 +193,8 @@ class FaissVectorIndex:
         self._label: dict[str, int] = {}  # id -> its live label
         self._live = np.zeros(0, dtype=bool)
         self._bitmap: Any = None  # the live labels packed for IDSelectorBitmap (None: not built or all live)
-        self._allowed: dict[int, tuple[AbstractSet[str], Any, int]] = {}  # search_allowed's kept allow-lists
+        # search_allowed: id(set) -> (the set, its bitmap or None while not built, its live labels)
+        self._allowed: dict[int, tuple[AbstractSet[str], Any, Any]] = {}
         self._generation = 0
         self._offset = 0  # bytes of the log applied
         self._snapshot_count = 0  # labels in the snapshot
