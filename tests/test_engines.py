@@ -1255,6 +1255,44 @@ def test_background_reads_run_one_at_a_time_and_an_ask_meanwhile_waits_for_the_n
     assert sqlite_file_store.kept_in_background("quick", lambda conn: "quick") == "quick"
 
 
+def test_condition_rids_and_the_rid_table_name_the_cubes_whose_metadata_passes(record_store):
+    """``condition_rids`` (the rids whose top-level metadata passes every condition, any scope or status) and
+    ``kept_rid_ids`` (rid -> id, kept in the background) name exactly the cubes whose metadata passes, and
+    follow writes; a query they cannot answer from the metadata index alone gives ``None``."""
+    stored = [cube(f"n{i}", key=f"k{i}", ns=("users", "ann" if i < 8 else "bob"),
+                   metadata={"cat": "a" if i % 2 else "b", "n": i, "deep": {"x": 1}}) for i in range(12)]
+    put(record_store, stored)
+
+    def named(query):
+        rids = record_store.condition_rids(query)
+        table = None
+        for _ in range(3):  # kept once read (in the background, or at the second ask in memory)
+            table = record_store.kept_rid_ids()
+            record_store.wait_background_reads(10)
+            if table is not None:
+                break
+        assert table is not None and list(rids) == sorted(rids)
+        return {table[r] for r in rids.tolist()}
+
+    by_id = {c.id: c for c in stored}
+    cat_a = CubeQuery(conditions=(Condition(("cat",), "$eq", "a"),))
+    assert named(cat_a) == {c.id for c in stored if c.metadata["cat"] == "a"}
+    both = CubeQuery(namespace_prefix=("users", "ann"), conditions=(Condition(("cat",), "$eq", "a"),
+                                                                    Condition(("n",), "$gte", 5)))
+    assert named(both) == {c.id for c in stored if c.metadata["cat"] == "a" and c.metadata["n"] >= 5}  # any scope
+    assert set(record_store.query_ids(both, order_by=None)) <= named(both)
+    listed = CubeQuery(conditions=(Condition(("n",), "$in", (1, 2, 30)),))
+    assert named(listed) == {c.id for c in stored if c.metadata["n"] in (1, 2)}
+    for query in (CubeQuery(), CubeQuery(conditions=(Condition(("cat",), "$ne", "a"),)),
+                  CubeQuery(conditions=(Condition(("deep", "x"), "$eq", 1),)),
+                  replace(cat_a, ids=frozenset(by_id))):
+        assert record_store.condition_rids(query) is None
+    record_store.delete([stored[1].id], reason="test")
+    late = cube("late", key="late", metadata={"cat": "a", "n": 99})
+    put(record_store, [late])
+    assert named(cat_a) == {c.id for c in stored if c.metadata["cat"] == "a" and c is not stored[1]} | {late.id}
+
+
 def test_kept_matches_are_exactly_the_matching_ids_and_follow_writes_and_the_time(record_store):
     """Whatever an engine's ``kept_matches`` gives is what ``query_ids`` gives now: through writes, tier
     moves, deletions and the time passing (expiry)."""

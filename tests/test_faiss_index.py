@@ -10,7 +10,7 @@ from langchain_memos import MemOS
 from langchain_memos.config import MemOSConfig
 from langchain_memos.embeddings import HashingEmbeddings
 from langchain_memos.errors import InvalidInputError
-from langchain_memos.storage import faiss_index
+from langchain_memos.storage import faiss_allow, faiss_index
 from langchain_memos.storage.faiss_frames import frame, pack_ids, read_frames, unpack_ids
 from langchain_memos.storage.faiss_index import FaissVectorIndex
 
@@ -186,8 +186,33 @@ def test_search_allowed_finds_the_nearest_among_a_set_and_follows_the_index(monk
     small = frozenset(ids[:100])  # at most EXACT_MAX labels: scored exactly
     assert [h.id for h in index.search_allowed(query, 5, small)] == [h.id for h in index.search(query, 5, ids=sorted(small))]
     assert index.search_allowed(query, 5, frozenset()) == [] and index.search_allowed(query, 0, allowed) == []
-    monkeypatch.setattr(faiss_index, "ALLOWED_KEPT", 2)
+    monkeypatch.setattr(faiss_allow, "ALLOWED_KEPT", 2)
     for n in range(4):  # more sets than are kept: the oldest allow-lists go, answers stay right
         some = frozenset(ids[n::4])
         assert {h.id for h in index.search_allowed(query, 10, some)} <= some
+    index.close()
+
+
+def test_search_rids_finds_the_nearest_among_the_cubes_of_a_rid_list():
+    """A rid list goes through the record store's rid -> id table: rids past the table, rids without a cube or
+    whose cube the index does not hold are skipped, and a change to the index is seen at once."""
+    rng = np.random.default_rng(5)
+    vectors = unit(rng, 6000)
+    index = FaissVectorIndex.in_memory()
+    ids = [f"v{i}" for i in range(len(vectors))]
+    index.upsert(ids, vectors)
+    table = [None, *ids, "not-indexed"]  # rid r holds ids[r - 1]; rid 6001 a cube the index does not hold
+    rids = np.arange(2, 6003, 2, dtype=np.int64)  # 3,001 rids: ids[1::2], the unheld cube, one past the table
+    allowed = set(ids[1::2])
+    for query in vectors[0:200:25]:
+        got = [h.id for h in index.search_rids(query, 20, rids, table)]
+        exact = [h.id for h in index.search(query, 20, ids=sorted(allowed))]
+        assert set(got) <= allowed and len(got) == 20 and len(set(got) & set(exact)) >= 18
+    query = vectors[0]
+    best = index.search_rids(query, 1, rids, table)[0].id
+    index.delete([best])
+    assert best not in {h.id for h in index.search_rids(query, 50, rids, table)}
+    index.upsert(["v1"], query[None, :])  # v1 (rid 2, in the list) now lies on the query
+    assert index.search_rids(query, 1, rids, table)[0].id == "v1"
+    assert index.search_rids(query, 5, np.zeros(0, dtype=np.int64), table) == []
     index.close()

@@ -9,6 +9,7 @@ from langchain_memos import MemOS
 from langchain_memos.filters import parse_filter
 from langchain_memos.retrieval.pipeline import exact_vector_search
 from langchain_memos.storage.base import CubeQuery
+from langchain_memos.storage.sqlite import records as records_module
 
 NS = ("users", "ann")
 DIMS = 8
@@ -79,6 +80,53 @@ def test_a_repeated_scope_searches_its_kept_matches_as_an_allow_list() -> None:
         memos.delete(gone)  # a write: the kept matches are read anew, never stale
         after = memos.engine.vector_candidates(cq, query, 100)
         assert len(after) == 100 and not {h.id for h in after} & set(gone)
+
+
+def test_matches_too_many_to_keep_are_searched_through_the_filter_rids(monkeypatch) -> None:
+    """Where a filter matches more cubes than the record store keeps, the search is a graph search among the
+    cubes the filter's rids name (once the rid -> id table is kept): only its hits (a pool and a few more) are
+    checked against the whole query, in one ids query, every hit matches, and the answer holds the same
+    nearest cubes as the first search's rounds (both approximate: at least 95 of 100 shared); a write makes
+    it read anew."""
+    monkeypatch.setattr(records_module, "MATCHES_KEPT", 1000)
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
+        far_ids = set(memos.add([f"far {i}" for i in range(2100)], NS, metadata={"kind": "far"}))
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        query = memos.embeddings.embed_query("q")
+        checks = []
+        query_ids = memos.records.query_ids
+
+        def counted(query: CubeQuery, **kw):  # the id checks ask with the ids to check
+            checks.extend([len(query.ids)] if query.ids is not None else [])
+            return query_ids(query, **kw)
+
+        memos.records.query_ids = counted  # type: ignore[method-assign]
+        first = memos.engine.vector_candidates(cq, query, 100)
+        asked = len(checks)
+        again = [memos.engine.vector_candidates(cq, query, 100) for _ in range(2)]
+        assert memos.records.kept_matches(cq) is None  # too many to keep
+        assert asked and len(checks) == asked + 2 and all(n <= 100 + 12 for n in checks[asked:])
+        assert same_ranking(again[0], again[1]) and len(again[0]) == 100 and {h.id for h in again[0]} <= far_ids
+        assert len({h.id for h in again[0]} & {h.id for h in first}) >= 95
+        gone = [h.id for h in again[0][:10]]
+        memos.delete(gone)  # a write: the table and the filter's rids are read anew, never stale
+        after = [memos.engine.vector_candidates(cq, query, 100) for _ in range(2)]
+        assert all(len(a) == 100 and not {h.id for h in a} & set(gone) for a in after)
+
+
+def test_hits_of_the_filter_rids_outside_the_scope_leave_the_answer_to_the_rounds(monkeypatch) -> None:
+    """The filter's rids say nothing of namespaces: where most of their nearest cubes lie outside the scope,
+    the rounds answer, and every answer is in the scope."""
+    monkeypatch.setattr(records_module, "MATCHES_KEPT", 1000)
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"far {i}" for i in range(2500)], ("other",), metadata={"kind": "far"})
+        mine = set(memos.add([f"far x{i}" for i in range(2500)], NS, metadata={"kind": "far"}))
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        query = memos.embeddings.embed_query("q")
+        for _ in range(3):
+            got = memos.engine.vector_candidates(cq, query, 50)
+            assert len(got) == 50 and {h.id for h in got} <= mine
 
 
 def test_few_matches_are_scored_exactly() -> None:

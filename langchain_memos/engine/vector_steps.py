@@ -60,7 +60,9 @@ class VectorSteps:
           and archive, expired or unindexed cubes are handled exactly. An index that offers
           ``search_allowed(query_vector, pool, ids)`` (faiss) is first asked for the nearest among the
           kept matches themselves (their labels as its graph search's allow-list: no id is checked);
-          the rounds run only when it finds fewer than ``pool``.
+          while they are not kept yet, one that offers ``search_rids`` is asked among the cubes the
+          filter's rids name (:meth:`_rid_candidates`, only its hits checked against ``cq``); the
+          rounds run only when neither fills the pool.
 
         Over a large scope, an index that offers ``vector_candidates(cq, query_vector, pool)``
         (the index worker: this same step in its process, over its own SQLite connection) answers
@@ -91,6 +93,9 @@ class VectorSteps:
             found = search_allowed(query_vector, pool, known)
             if len(found) >= pool:
                 return merge_scored(found, waiting, pool)
+        by_rids = self._rid_candidates(cq, query_vector, pool) if known is None else None
+        if by_rids is not None:
+            return merge_scored(by_rids, waiting, pool)
         while True:
             hits = self.vectors.search(query_vector, fetch)
             if not hits:
@@ -107,6 +112,30 @@ class VectorSteps:
                     return self._exact_candidates(cq, query_vector, pool, read)
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
         return self._exact_candidates(cq, query_vector, pool, read)
+
+    def _rid_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId] | None:
+        """The ``pool`` nearest indexed cubes matching ``cq`` through an allow-list built from rids, or ``None``
+        where that path does not apply or cannot fill the pool.
+
+        The record store gives the rids whose metadata passes ``cq``'s conditions
+        (``condition_rids``, read from its metadata index) and its rid -> id table (``kept_rid_ids``,
+        kept in the background); the index searches among those cubes (``search_rids``). Scope, tiers,
+        status and expiry are then checked on its hits alone (one ids query); when fewer than ``pool``
+        pass, the caller's rounds answer.
+        """
+        condition_rids = getattr(self.records, "condition_rids", None)
+        search_rids = getattr(self.vectors, "search_rids", None)
+        if condition_rids is None or search_rids is None:
+            return None
+        rids = condition_rids(cq)
+        table = self.records.kept_rid_ids() if rids is not None else None  # type: ignore[attr-defined]
+        if table is None:
+            return None
+        fetch = pool + max(8, pool // 8)  # room for a few hits outside the scope
+        found = search_rids(query_vector, fetch, rids, table)
+        passed = self.matching_ids(cq, frozenset(h.id for h in found)) if found else set()
+        kept = [h for h in found if h.id in passed]
+        return kept if len(kept) >= pool else None
 
     def small_scope(self, cq: CubeQuery, pool: int) -> bool:
         """Whether the record store's cheap bound alone puts ``cq`` on the exact path of

@@ -29,7 +29,7 @@ How it works:
   generation) before it reads or writes.
 * **Large ``k``.** A query asking for at least :data:`EXACT_SHARE` of the live vectors (or an
   index of at most :data:`EXACT_MAX` vectors) is scored exactly over the stored vectors.
-* **Allow-lists.** :meth:`FaissVectorIndex.search_allowed` searches the graph among a fixed set of
+* **Allow-lists** (:mod:`~langchain_memos.storage.faiss_allow`). :meth:`FaissVectorIndex.search_allowed` searches the graph among a fixed set of
   ids only (a record store's kept matches of a filter), through an ``IDSelectorBitmap`` of their
   labels kept with the set, so no hit needs checking against the filter afterwards.
 
@@ -49,10 +49,11 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import AbstractSet, Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import EngineUnavailableError, InvalidInputError, MemOSError, StorageError
 from .base import ScoredId
+from .faiss_allow import AllowLists
 from .faiss_frames import DELETE, UPSERT, frame, pack_ids, read_frames, unpack_ids
 from .locks import IndexLock
 from .vector_input import as_floats, dimension_error, upsert_rows
@@ -69,13 +70,6 @@ EXACT_SHARE = 0.25
 
 #: Indexes of at most this many live vectors are always scored exactly (a matrix product of a few ms at most).
 EXACT_MAX = 2048
-
-#: :meth:`FaissVectorIndex.search_allowed` keeps this many candidates per result asked for (an allow-list of
-#: a tenth of 100k vectors: recall of the top 50 against exact 0.97 at 10 per result, 0.99 at 16).
-ALLOWED_EF_PER_RESULT = 16
-
-#: Allow-lists :meth:`FaissVectorIndex.search_allowed` keeps (one per id set, until the index changes).
-ALLOWED_KEPT = 16
 
 #: A new snapshot once the log holds this share of the snapshot's vectors, and at least :data:`SNAPSHOT_MIN`.
 SNAPSHOT_SHARE = 0.5
@@ -106,7 +100,7 @@ def unit_rows(matrix: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- the index
-class FaissVectorIndex:
+class FaissVectorIndex(AllowLists):
     """A :class:`~langchain_memos.storage.base.VectorIndex` over a faiss HNSW graph (see the module docs).
 
     Args:
@@ -193,8 +187,7 @@ class FaissVectorIndex:
         self._label: dict[str, int] = {}  # id -> its live label
         self._live = np.zeros(0, dtype=bool)
         self._bitmap: Any = None  # the live labels packed for IDSelectorBitmap (None: not built or all live)
-        # search_allowed: id(set) -> (the set, its bitmap or None while not built, its live labels)
-        self._allowed: dict[int, tuple[AbstractSet[str], Any, Any]] = {}
+        self._allowed: dict[int, tuple[Any, Any]] = {}  # AllowLists: id(key) -> (the key, what is kept for it)
         self._generation = 0
         self._offset = 0  # bytes of the log applied
         self._snapshot_count = 0  # labels in the snapshot
@@ -465,55 +458,6 @@ class FaissVectorIndex:
             if selector is not None:
                 params.sel = selector
             return self._graph_hits(unit, min(int(k), live), params)
-
-    def search_allowed(self, embedding: Sequence[float], k: int, allowed: AbstractSet[str]) -> list[ScoredId]:
-        """Top-``k`` ids among ``allowed`` by cosine similarity, best first: the HNSW graph searched with an
-        allow-list of their labels (approximate, like :meth:`search` without ``ids``; ids the index does
-        not hold are ignored).
-
-        ``allowed`` must not change (a ``frozenset``, such as a record store's kept matches): its allow-list
-        (a bitmap over the labels, ~4 ms for 10,000 ids) is built once and kept, for the last
-        :data:`ALLOWED_KEPT` sets, until the index changes. The search keeps :data:`ALLOWED_EF_PER_RESULT`
-        candidates per result asked for (at least ``ef_search``); a set of at most :data:`EXACT_MAX` live
-        labels, or a ``k`` of :data:`EXACT_SHARE` of them, is scored exactly.
-
-        Raises:
-            InvalidInputError: The query is empty or has NaN/inf.
-            EmbeddingDimensionError: The index holds vectors of another dimension.
-        """
-        import numpy as np
-
-        query = np.asarray([as_floats(embedding, "query embedding")], dtype=np.float32)
-        if k <= 0 or not allowed:
-            return []
-        with self._searching(query) as unit:
-            if unit is None:
-                return []
-            labels = self._allowed_labels(allowed)
-            if len(labels) <= EXACT_MAX or k >= EXACT_SHARE * len(labels):
-                return self._exact(unit[0], labels, k)
-            bitmap = self._allowed[id(allowed)][1]
-            if bitmap is None:
-                bits = np.zeros(len(self._ids), dtype=bool)
-                bits[labels] = True
-                bitmap = np.packbits(bits, bitorder="little")
-                self._allowed[id(allowed)] = (allowed, bitmap, labels)
-            params = self._faiss.SearchParametersHNSW(efSearch=max(self.hnsw["ef_search"], ALLOWED_EF_PER_RESULT * k))
-            params.sel = self._faiss.IDSelectorBitmap(len(self._ids), self._faiss.swig_ptr(bitmap))
-            return self._graph_hits(unit, min(int(k), len(labels)), params)
-
-    def _allowed_labels(self, allowed: AbstractSet[str]) -> Any:
-        """The live labels of ``allowed``, kept with it (the caller holds the index)."""
-        import numpy as np
-
-        kept = self._allowed.get(id(allowed))
-        if kept is not None and kept[0] is allowed:
-            return kept[2]
-        labels = np.fromiter((self._label[i] for i in allowed if i in self._label), dtype=np.int64)
-        while len(self._allowed) >= ALLOWED_KEPT:
-            self._allowed.pop(next(iter(self._allowed)))
-        self._allowed[id(allowed)] = (allowed, None, labels)
-        return labels
 
     @contextlib.contextmanager
     def _searching(self, query: Any) -> Iterator[Any]:

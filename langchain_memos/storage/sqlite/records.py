@@ -21,8 +21,8 @@ from ...cube import CubeView, HistoryEntry, MemCube, MemoryType, Status, utcnow
 from ...errors import EmbeddingDimensionError, InvalidInputError
 from ..base import CubeQuery, KeywordDoc, ns_from_key, ns_key
 from .audit import append_audit, scrub_audit
-from .compiler import (SMALL_SCOPE, bound_statements, compile_query, expiry_cutoff, order_sql, page_params,
-                       prefix_sql, small_scope_sql)
+from .compiler import (SMALL_SCOPE, bound_statements, compile_query, expiry_cutoff, filter_rids_sql, order_sql,
+                       page_params, prefix_sql, small_scope_sql)
 from .connection import SQLiteConnection
 from .keyword import drop_keyword_row, merge_keyword_index, put_keyword_row, replace_keywords
 from .rows import cube_row, embedding_blobs, keyword_row
@@ -33,6 +33,9 @@ from .vectors import check_dim, drop_vector, put_vector
 
 #: The most matching ids :meth:`SQLiteCubeRecords.kept_matches` keeps for one query (32,768 ids are ~4 MB).
 MATCHES_KEPT = 32768
+
+#: :meth:`SQLiteCubeRecords.kept_rid_ids` keeps the rid -> id table of stores whose rids go up to this (~25 MB).
+RID_IDS_KEPT = 262144
 
 
 @dataclass(frozen=True)
@@ -422,6 +425,46 @@ class SQLiteCubeRecords(SQLiteConnection):
         kept = self.kept_in_background(("kept_matches", where, *params), read, keep=lambda value: value is not None)
         return None if kept is None else kept.live(expiry_cutoff(query))
 
+    def condition_rids(self, query: CubeQuery) -> Any | None:
+        """The rids (a sorted numpy int64 array) of every cube whose metadata passes each of ``query``'s
+        conditions, read from the ``metadata_fields`` index alone and kept while the database is unchanged
+        (:meth:`~.connection.SQLiteConnection.kept_read`). Scope, status and expiry are not applied: the
+        cubes :meth:`query_ids` gives are among them. ``None`` for a query without conditions, with ``ids``
+        or ``cube_conditions``, or with a condition on a nested path or a negated operator (``$ne``, ``$nin``).
+        """
+        conditions = query.conditions
+        if (not conditions or query.ids is not None or query.cube_conditions
+                or any(len(c.path) != 1 or c.op in ("$ne", "$nin") for c in conditions)):
+            return None
+        statements = [filter_rids_sql(c) for c in conditions]
+
+        def read(conn: sqlite3.Connection) -> Any:
+            import numpy as np
+
+            found: Any = None
+            for sql, params in statements:
+                rids = np.fromiter((r[0] for r in conn.execute(sql, params)), dtype=np.int64)
+                found = np.unique(rids) if found is None else np.intersect1d(found, rids)
+            return found
+
+        return self.kept_read(("condition_rids", *(x for sql, params in statements for x in (sql, *params))), read)
+
+    def kept_rid_ids(self) -> list[str | None] | None:
+        """Every cube's id at the index of its rid (``None`` where no cube has that rid), once a background read
+        of them has finished while the database is unchanged (:meth:`~.connection.SQLiteConnection.kept_in_background`;
+        the first call starts it); ``None`` until then, and for a store whose rids pass :data:`RID_IDS_KEPT`."""
+
+        def read(conn: sqlite3.Connection) -> list[str | None] | None:
+            top = conn.execute("SELECT max(rid) FROM cubes").fetchone()[0] or 0
+            if top > RID_IDS_KEPT:
+                return None
+            table: list[str | None] = [None] * (top + 1)
+            for rid, cube_id in conn.execute("SELECT rid, id FROM cubes"):  # the id index alone covers it
+                table[rid] = cube_id
+            return table
+
+        return self.kept_in_background(("rid_ids",), read, keep=lambda value: value is not None)
+
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``.
 
@@ -473,4 +516,4 @@ class SQLiteCubeRecords(SQLiteConnection):
         return sorted(ns_from_key(r[0]) for r in rows)
 
 
-__all__ = ["MATCHES_KEPT", "VIEW_COLUMNS", "KeptIds", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes"]
+__all__ = ["MATCHES_KEPT", "RID_IDS_KEPT", "VIEW_COLUMNS", "KeptIds", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes"]
