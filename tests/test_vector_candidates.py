@@ -53,23 +53,29 @@ def test_many_far_matches_behind_many_near_non_matches_fill_the_pool() -> None:
         assert all(h.reasons.get("vector", 0) > 0 for h in hits)
 
 
+def near_and_far(memos: MemOS) -> tuple[set[str], CubeQuery, list[float], list[int]]:
+    """900 "near" cubes and 2,100 "far" ones (past the exact limit); the far ids, the query for them, the query
+    vector, and a list that gets the size of every id check (an ids query) from then on."""
+    memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
+    far_ids = set(memos.add([f"far {i}" for i in range(2100)], NS, metadata={"kind": "far"}))
+    cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+    checks: list[int] = []
+    query_ids = memos.records.query_ids
+
+    def counted(query: CubeQuery, **kw):
+        checks.extend([len(query.ids)] if query.ids is not None else [])
+        return query_ids(query, **kw)
+
+    memos.records.query_ids = counted  # type: ignore[method-assign]
+    return far_ids, cq, memos.embeddings.embed_query("q"), checks
+
+
 def test_a_repeated_scope_searches_its_kept_matches_as_an_allow_list() -> None:
     """From the second search of a scope while nothing is written, the record store's kept matches are the
     faiss graph's allow-list: no id is checked in the record store, every hit matches, and the answer holds
     the same nearest cubes as the first search's (both approximate: at least 95 of 100 shared)."""
     with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
-        memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
-        far_ids = set(memos.add([f"far {i}" for i in range(2100)], NS, metadata={"kind": "far"}))
-        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
-        query = memos.embeddings.embed_query("q")
-        checks = []
-        query_ids = memos.records.query_ids
-
-        def counted(query: CubeQuery, **kw):  # the id checks ask with the ids to check
-            checks.extend([1] if query.ids is not None else [])
-            return query_ids(query, **kw)
-
-        memos.records.query_ids = counted  # type: ignore[method-assign]
+        far_ids, cq, query, checks = near_and_far(memos)
         first = memos.engine.vector_candidates(cq, query, 100)
         asked = len(checks)
         again = [memos.engine.vector_candidates(cq, query, 100) for _ in range(2)]
@@ -90,18 +96,7 @@ def test_matches_too_many_to_keep_are_searched_through_the_filter_rids(monkeypat
     it read anew."""
     monkeypatch.setattr(records_module, "MATCHES_KEPT", 1000)
     with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
-        memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
-        far_ids = set(memos.add([f"far {i}" for i in range(2100)], NS, metadata={"kind": "far"}))
-        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
-        query = memos.embeddings.embed_query("q")
-        checks = []
-        query_ids = memos.records.query_ids
-
-        def counted(query: CubeQuery, **kw):  # the id checks ask with the ids to check
-            checks.extend([len(query.ids)] if query.ids is not None else [])
-            return query_ids(query, **kw)
-
-        memos.records.query_ids = counted  # type: ignore[method-assign]
+        far_ids, cq, query, checks = near_and_far(memos)
         first = memos.engine.vector_candidates(cq, query, 100)
         asked = len(checks)
         again = [memos.engine.vector_candidates(cq, query, 100) for _ in range(2)]
