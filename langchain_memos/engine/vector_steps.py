@@ -87,13 +87,16 @@ class VectorSteps:
         share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
         fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
         verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
+        # the rid -> id table is asked first, so its background read starts before any filter's matches
+        rid_table = getattr(self.records, "kept_rid_ids", None) if hasattr(self.vectors, "search_rids") else None
+        table = rid_table() if rid_table is not None else None
         known = self.records.kept_matches(cq)
         search_allowed = getattr(self.vectors, "search_allowed", None)
         if search_allowed is not None and isinstance(known, AbstractSet):  # the matches as an allow-list
             found = search_allowed(query_vector, pool, known)
             if len(found) >= pool:
                 return merge_scored(found, waiting, pool)
-        by_rids = self._rid_candidates(cq, query_vector, pool) if known is None else None
+        by_rids = self._rid_candidates(cq, query_vector, pool, table) if known is None and table is not None else None
         if by_rids is not None:
             return merge_scored(by_rids, waiting, pool)
         while True:
@@ -113,26 +116,23 @@ class VectorSteps:
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
         return self._exact_candidates(cq, query_vector, pool, read)
 
-    def _rid_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId] | None:
+    def _rid_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
+                        table: Sequence[str | None]) -> list[ScoredId] | None:
         """The ``pool`` nearest indexed cubes matching ``cq`` through an allow-list built from rids, or ``None``
         where that path does not apply or cannot fill the pool.
 
         The record store gives the rids whose metadata passes ``cq``'s conditions
-        (``condition_rids``, read from its metadata index) and its rid -> id table (``kept_rid_ids``,
-        kept in the background); the index searches among those cubes (``search_rids``). Scope, tiers,
-        status and expiry are then checked on its hits alone (one ids query); when fewer than ``pool``
-        pass, the caller's rounds answer.
+        (``condition_rids``, read from its metadata index); ``table`` is its rid -> id table
+        (``kept_rid_ids``, kept in the background); the index searches among those cubes
+        (``search_rids``). Scope, tiers, status and expiry are then checked on its hits alone (one ids
+        query); when fewer than ``pool`` pass, the caller's rounds answer.
         """
         condition_rids = getattr(self.records, "condition_rids", None)
-        search_rids = getattr(self.vectors, "search_rids", None)
-        if condition_rids is None or search_rids is None:
-            return None
-        rids = condition_rids(cq)
-        table = self.records.kept_rid_ids() if rids is not None else None  # type: ignore[attr-defined]
-        if table is None:
+        rids = condition_rids(cq) if condition_rids is not None else None
+        if rids is None:
             return None
         fetch = pool + max(8, pool // 8)  # room for a few hits outside the scope
-        found = search_rids(query_vector, fetch, rids, table)
+        found = self.vectors.search_rids(query_vector, fetch, rids, table)  # type: ignore[attr-defined]
         passed = self.matching_ids(cq, frozenset(h.id for h in found)) if found else set()
         kept = [h for h in found if h.id in passed]
         return kept if len(kept) >= pool else None
