@@ -29,9 +29,10 @@ How it works:
   generation) before it reads or writes.
 * **Large ``k``.** A query asking for at least :data:`EXACT_SHARE` of the live vectors (or an
   index of at most :data:`EXACT_MAX` vectors) is scored exactly over the stored vectors.
-* **Allow-lists** (:mod:`~langchain_memos.storage.faiss_allow`). :meth:`FaissVectorIndex.search_allowed` searches the graph among a fixed set of
-  ids only (a record store's kept matches of a filter), through an ``IDSelectorBitmap`` of their
-  labels kept with the set, so no hit needs checking against the filter afterwards.
+* **Allow-lists** (:mod:`~langchain_memos.storage.faiss_allow`): ``search_allowed`` searches the graph
+  among a fixed set of ids only (a record store's kept matches of a filter), ``search_rids`` among the
+  cubes of a rid list (a filter's rids, through the record store's rid -> id table), each through an
+  ``IDSelectorBitmap`` of their labels kept with the set.
 
 ``faiss`` (the ``faiss-cpu`` package) is imported when an index is built.
 
