@@ -112,24 +112,22 @@ class AllowLists:
                 bits[labels] = True
                 return np.packbits(bits & self._live[:total], bitorder="little")
 
-            packed = self._kept(("bitmap", id(labels)), bitmap, holder=labels)
+            packed = self._kept(labels, bitmap)
             params = self._faiss.SearchParametersHNSW(efSearch=max(self.hnsw["ef_search"], ALLOWED_EF_PER_RESULT * k))
             params.sel = self._faiss.IDSelectorBitmap(total, self._faiss.swig_ptr(packed))
             return self._graph_hits(unit, min(int(k), len(labels)), params)  # type: ignore[attr-defined]
 
-    def _kept(self, key: Any, build: Any, holder: Any = None) -> Any:
-        """What ``build()`` gives for ``key``, kept with it until the index changes (the caller holds the
-        index). An object key is kept by identity (and held, so its id is not reused meanwhile)."""
-        slot = hash(key) if isinstance(key, tuple) else id(key)
-        held = holder if holder is not None else key
-        kept = self._allowed.pop(slot, None)
-        if kept is not None and kept[0] is held:
-            self._allowed[slot] = kept  # the most recently used last
+    def _kept(self, key: Any, build: Callable[[], Any]) -> Any:
+        """What ``build()`` gives for the object ``key``, kept with it until the index changes (the caller holds
+        the index). Keys are told apart by identity, and held, so an id is not reused while it is kept."""
+        kept = self._allowed.pop(id(key), None)
+        if kept is not None and kept[0] is key:
+            self._allowed[id(key)] = kept  # the most recently used last
             return kept[1]
         value = build()
         while len(self._allowed) >= ALLOWED_KEPT:
             self._allowed.pop(next(iter(self._allowed)))
-        self._allowed[slot] = (held, value)
+        self._allowed[id(key)] = (key, value)
         return value
 
 
