@@ -87,8 +87,10 @@ class VectorSteps:
         share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
         fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
         verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
-        # the rid -> id table is asked first, so its background read starts before any filter's matches
-        rid_table = getattr(self.records, "kept_rid_ids", None) if hasattr(self.vectors, "search_rids") else None
+        # the rid -> id table is asked first, so its background read starts before any filter's matches; only for
+        # a filtered query (the rid path needs conditions) over an index that can search by rids
+        rid_table = (getattr(self.records, "kept_rid_ids", None)
+                     if cq.conditions and hasattr(self.vectors, "search_rids") else None)
         table = rid_table() if rid_table is not None else None
         known = self.records.kept_matches(cq)
         search_allowed = getattr(self.vectors, "search_allowed", None)
