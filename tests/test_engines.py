@@ -1255,23 +1255,18 @@ def test_background_reads_run_one_at_a_time_and_an_ask_meanwhile_waits_for_the_n
     assert sqlite_file_store.kept_in_background("quick", lambda conn: "quick") == "quick"
 
 
-def test_condition_rids_and_the_rid_table_name_the_cubes_whose_metadata_passes(record_store):
-    """``condition_rids`` (the rids whose top-level metadata passes every condition, any scope or status) and
-    ``kept_rid_ids`` (rid -> id, kept in the background) name exactly the cubes whose metadata passes, and
-    follow writes; a query they cannot answer from the metadata index alone gives ``None``."""
+def test_condition_rids_name_the_cubes_whose_metadata_passes(record_store):
+    """``condition_rids`` (the rids whose top-level metadata passes every condition, any scope or status) name
+    exactly the cubes whose metadata passes, and follow writes; a query it cannot answer from the metadata index
+    alone gives ``None``."""
     stored = [cube(f"n{i}", key=f"k{i}", ns=("users", "ann" if i < 8 else "bob"),
                    metadata={"cat": "a" if i % 2 else "b", "n": i, "deep": {"x": 1}}) for i in range(12)]
     put(record_store, stored)
 
     def named(query):
         rids = record_store.condition_rids(query)
-        table = None
-        for _ in range(3):  # kept once read (in the background, or at the second ask in memory)
-            table = record_store.kept_rid_ids()
-            record_store.wait_background_reads(10)
-            if table is not None:
-                break
-        assert table is not None and list(rids) == sorted(rids)
+        table = dict(record_store.read_transaction(lambda conn: conn.execute("SELECT rid, id FROM cubes").fetchall()))
+        assert list(rids) == sorted(rids)
         return {table[r] for r in rids.tolist()}
 
     by_id = {c.id: c for c in stored}
@@ -1327,6 +1322,44 @@ def test_kept_matches_are_exactly_the_matching_ids_and_follow_writes_and_the_tim
     agree()
     assert record_store.kept_matches(CubeQuery(ids=frozenset(ann))) is None  # ids: never kept
     assert agree() in (0, 3 * len(queries))  # nothing written since: an engine that keeps answers every ask
+
+
+def test_kept_match_rids_are_exactly_the_rids_of_the_matches_and_follow_writes(record_store, monkeypatch):
+    """``kept_match_rids`` (once kept) names exactly the cubes ``query_ids`` gives, through deletes, new cubes
+    and tier moves; never for a scope where a cube expires (the time passing would change it), nor past its
+    cap, nor with ``ids``."""
+    import langchain_memos.storage.sqlite.records as records
+
+    stored = [cube(f"n{i}", key=f"k{i}", ns=("users", "ann" if i < 8 else "bob"), metadata={"cat": "a" if i % 2 else "b"},
+                   expires_at=T0 + timedelta(hours=1) if i == 11 else None) for i in range(12)]
+    put(record_store, stored)
+    cat_a = CubeQuery(namespace_prefix=("users", "ann"), conditions=(Condition(("cat",), "$eq", "a"),), now=T0)
+
+    def kept(query):
+        for _ in range(3):  # kept once read (in the background, or at the second ask in memory)
+            rids = record_store.kept_match_rids(query)
+            record_store.wait_background_reads(10)
+            if rids is not None:
+                return rids
+        return None
+
+    def named(rids):
+        table = dict(record_store.read_transaction(lambda conn: conn.execute("SELECT rid, id FROM cubes").fetchall()))
+        assert list(rids) == sorted(rids)
+        return {table[r] for r in rids.tolist()}
+
+    assert named(kept(cat_a)) == set(record_store.query_ids(cat_a, order_by=None)) and len(kept(cat_a)) == 4
+    assert kept(cat_a) is kept(cat_a)  # the same array while nothing is written
+    record_store.delete([stored[1].id], reason="test")
+    put(record_store, [cube("late", key="late", ns=("users", "ann"), metadata={"cat": "a"})])
+    assert record_store.move_tiers([TierMove(stored[3].id, Tier.ARCHIVE)], T0) == [stored[3].id]
+    for query in (cat_a, replace(cat_a, tiers=frozenset({Tier.MID_TERM}))):
+        assert named(kept(query)) == set(record_store.query_ids(query, order_by=None))
+    assert kept(CubeQuery(namespace_prefix=("users",), now=T0)) is None  # n11 expires
+    assert kept(replace(cat_a, ids=frozenset({stored[5].id}))) is None
+    monkeypatch.setattr(records, "MATCH_RIDS_KEPT", 2)
+    put(record_store, [cube("later", key="later", ns=("users", "ann"), metadata={"cat": "a"})])
+    assert kept(cat_a) is None  # too many to keep
 
 
 def test_sqlite_keeps_matches_from_the_second_ask_within_its_cap(record_store, monkeypatch):
@@ -1694,13 +1727,22 @@ def test_pending_vectors_protocol(record_store):
     assert {k: list(v) for k, v in pending.embeddings([a.id, b.id, cold.id]).items()} == {
         a.id: [1.0, 2.0], cold.id: [3.0, 4.0]}
     entries = pending.unindexed_embeddings(10)
-    assert [(i, ns, tier, list(v)) for i, ns, tier, v in entries] == [(a.id, a.namespace, a.tier, [1.0, 2.0])]
+    assert [(w.id, w.namespace, w.tier, list(w.embedding)) for w in entries] == [(a.id, a.namespace, a.tier, [1.0, 2.0])]
+    assert all(isinstance(w.rid, int) for w in entries) or all(w.rid is None for w in entries)
     assert pending.confirm_indexed(entries) == 1 and pending.unindexed_ids() == []
     pending.mark_indexed([a.id], indexed=False)
     assert pending.unindexed_ids() == [a.id]
     stale = pending.unindexed_embeddings(10)
     seed(record_store, [a], [vec(5, 6)])  # written again before the index confirmed
     assert pending.confirm_indexed(stale) == 0 and pending.unindexed_ids() == [a.id]
+    before = pending.unindexed_embeddings(10)
+    record_store.delete([a.id], reason="test")
+    seed(record_store, [a], [vec(5, 6)])  # the same cube and vector again, as a new row (a new rid)
+    again = pending.unindexed_embeddings(10)
+    if before[0].rid is not None:  # the index must not keep the old row's rid
+        assert again[0].rid != before[0].rid and pending.confirm_indexed(before) == 0
+    assert pending.confirm_indexed(again) == 1 and pending.unindexed_ids() == []
+    pending.mark_indexed([a.id], indexed=False)
     pending.mark_indexed([a.id, "missing"])
     assert pending.unindexed_ids() == [] and pending.confirm_indexed([]) == 0
 

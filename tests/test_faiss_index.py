@@ -28,11 +28,13 @@ def test_ids_and_frames_round_trip_and_a_torn_frame_ends_the_log():
     ids = ["a", "é", "", "x" * 300]
     assert unpack_ids(pack_ids(ids)) == (ids, len(pack_ids(ids)))
     vectors = np.arange(8, dtype=np.float32).reshape(4, 2)
-    data = frame(1, ids, vectors) + frame(2, ["a"])
+    data = frame(1, ids, vectors) + frame(2, ["a"]) + frame(1, ids, vectors, [4, -1, 9, 2**40])
     frames = list(read_frames(data))
-    assert [(op, got) for op, got, _, _ in frames] == [(1, ids), (2, ["a"])]
-    assert np.array_equal(frames[0][2], vectors) and frames[1][2] is None and frames[1][3] == len(data)
-    assert len(list(read_frames(data[:-1]))) == 1  # the last frame torn: only the first is read
+    assert [(op, got) for op, got, _, _, _ in frames] == [(1, ids), (2, ["a"]), (1, ids)]
+    assert np.array_equal(frames[0][2], vectors) and frames[1][2] is None and frames[2][4] == len(data)
+    assert frames[0][3] is None and frames[1][3] is None  # written without rids
+    assert np.array_equal(frames[2][2], vectors) and frames[2][3].tolist() == [4, -1, 9, 2**40]
+    assert len(list(read_frames(data[:-1]))) == 2  # the last frame torn: only those before it are read
     damaged = bytearray(data)
     damaged[30] ^= 0xFF  # a flipped byte in the first payload: its checksum fails, nothing after it is trusted
     assert list(read_frames(bytes(damaged))) == []
@@ -194,25 +196,110 @@ def test_search_allowed_finds_the_nearest_among_a_set_and_follows_the_index(monk
 
 
 def test_search_rids_finds_the_nearest_among_the_cubes_of_a_rid_list():
-    """A rid list goes through the record store's rid -> id table: rids past the table, rids without a cube or
-    whose cube the index does not hold are skipped, and a change to the index is seen at once."""
+    """Each vector's rid comes with its upsert: a rid list names the vectors to search among; rids without a
+    vector, past every rid or negative are skipped, and a change to the index is seen at once."""
     rng = np.random.default_rng(5)
     vectors = unit(rng, 6000)
     index = FaissVectorIndex.in_memory()
     ids = [f"v{i}" for i in range(len(vectors))]
-    index.upsert(ids, vectors)
-    table = [None, *ids, "not-indexed"]  # rid r holds ids[r - 1]; rid 6001 a cube the index does not hold
-    rids = np.arange(2, 6003, 2, dtype=np.int64)  # 3,001 rids: ids[1::2], the unheld cube, one past the table
+    index.upsert(ids, vectors, rids=range(1, 6001))  # rid r holds ids[r - 1]
+    rids = np.asarray([-1, *range(2, 6003, 2), 10**9], dtype=np.int64)  # ids[1::2], and rids with no vector
     allowed = set(ids[1::2])
     for query in vectors[0:200:25]:
-        got = [h.id for h in index.search_rids(query, 20, rids, table)]
+        got = [h.id for h in index.search_rids(query, 20, rids)]
         exact = [h.id for h in index.search(query, 20, ids=sorted(allowed))]
         assert set(got) <= allowed and len(got) == 20 and len(set(got) & set(exact)) >= 18
     query = vectors[0]
-    best = index.search_rids(query, 1, rids, table)[0].id
+    best = index.search_rids(query, 1, rids)[0].id
     index.delete([best])
-    assert best not in {h.id for h in index.search_rids(query, 50, rids, table)}
-    index.upsert(["v1"], query[None, :])  # v1 (rid 2, in the list) now lies on the query
-    assert index.search_rids(query, 1, rids, table)[0].id == "v1"
-    assert index.search_rids(query, 5, np.zeros(0, dtype=np.int64), table) == []
+    assert best not in {h.id for h in index.search_rids(query, 50, rids)}
+    index.upsert(["v1"], query[None, :], rids=[2])  # v1 (rid 2, in the list) now lies on the query
+    assert index.search_rids(query, 1, rids)[0].id == "v1"
+    index.upsert(["v3"], query[None, :], rids=[6001])  # v3 moved to a rid past the list: its old rid is dead
+    assert "v3" not in {h.id for h in index.search_rids(query, 50, rids)}
+    assert index.search_rids(query, 5, np.zeros(0, dtype=np.int64)) == []
+    index.upsert(["x"], query[None, :])  # a live vector without its rid: the index cannot tell
+    assert index.search_rids(query, 5, rids) is None
+    index.upsert(["x"], query[None, :], rids=[None])
+    assert index.search_rids(query, 5, rids) is None
+    index.delete(["x"])
+    assert index.search_rids(query, 1, rids)[0].id == "v1"
+    with pytest.raises(InvalidInputError, match="one rid per id"):
+        index.upsert(["y"], query[None, :], rids=[1, 2])
     index.close()
+
+
+def test_rids_are_kept_in_the_log_the_snapshot_and_a_rebuild(tmp_path, monkeypatch):
+    """Rids survive a reopen from the log, from a snapshot, and a rebuild that drops dead labels; files written
+    without rids (an older index) still open, and ``search_rids`` then says it cannot tell."""
+    monkeypatch.setattr(faiss_index, "SNAPSHOT_MIN", 10**9)
+    monkeypatch.setattr(faiss_index, "EXACT_MAX", 0)  # every search goes through the HNSW graph
+    rng = np.random.default_rng(6)
+    vectors = unit(rng, 400)
+    ids = [f"v{i}" for i in range(400)]
+    rids = np.arange(0, 800, 2, dtype=np.int64)  # rid 0 included
+    evens = rids[::2]  # the vectors of ids[::2]
+
+    def check(index):
+        assert index.search_rids(vectors[0], 1, evens)[0].id == "v0"
+        got = {h.id for h in index.search_rids(vectors[1], 50, evens)}
+        assert got <= set(ids[::2]) and len(got) == 50
+
+    index = FaissVectorIndex.persistent(tmp_path / "f")
+    index.upsert(ids, vectors, rids=rids.tolist())
+    check(index)
+    monkeypatch.setattr(faiss_index, "CLOSE_SNAPSHOT_MIN", 10**9)  # keep the log for the reopen to read
+    index.close()
+    index = FaissVectorIndex.persistent(tmp_path / "f")  # from the log
+    check(index)
+    index.upsert(ids[200:], vectors[200:], rids=rids[200:].tolist())  # a third of the labels dead
+    index._write_snapshot()  # more than 30% dead: rebuilt from the live labels, with their rids
+    assert len(index._ids) == 400
+    check(index)
+    index.close()
+    index = FaissVectorIndex.persistent(tmp_path / "f")  # from the snapshot
+    check(index)
+    index.close()
+    old = FaissVectorIndex.persistent(tmp_path / "old")  # an index written before rids were kept
+    old._write(frame(1, ids, vectors))
+    old._apply_upsert(ids, vectors)
+    old._log_count += len(ids)
+    old.close()
+    old = FaissVectorIndex.persistent(tmp_path / "old")
+    assert old.count() == 400 and old.search_rids(vectors[0], 1, evens) is None
+    old._write_snapshot()
+    old.close()
+    old = FaissVectorIndex.persistent(tmp_path / "old")
+    ids_file = next((tmp_path / "old").glob("snapshot-*.ids"))
+    ids_file.write_bytes(ids_file.read_bytes()[:-8 * 400])  # a snapshot written before rids were kept
+    old.close()
+    old = FaissVectorIndex.persistent(tmp_path / "old")
+    assert old.count() == 400 and old.search_rids(vectors[0], 1, evens) is None
+    old.upsert(ids, vectors, rids=rids.tolist())  # every live vector again, with its rid
+    check(old)
+    old.close()
+
+
+def test_indexing_from_the_record_store_gives_each_vector_its_rid():
+    """``index_pending`` hands the faiss index each cube's rid: it counts what it indexed, the index then knows
+    every rid, and a filter's rids from the record store name exactly its cubes."""
+    from langchain_memos.cube import MemCube
+    from langchain_memos.filters import Condition
+    from langchain_memos.storage.base import CubeQuery
+    from langchain_memos.storage.sqlite import SQLiteRecordStore
+    from langchain_memos.storage.sync import index_pending
+
+    rng = np.random.default_rng(7)
+    records = SQLiteRecordStore(None)
+    records.setup()
+    index = FaissVectorIndex.in_memory()
+    cubes = [MemCube(content=f"c{i}", namespace=("u",), metadata={"odd": i % 2}) for i in range(3000)]
+    records.write(cubes, unit(rng, 3000).tolist(), [None] * 3000)
+    assert index_pending(records, index, wait=True) == 3000 and index.knows_rids()
+    odd = {c.id for c in cubes if c.metadata["odd"]}
+    rids = records.condition_rids(CubeQuery(conditions=(Condition(("odd",), "$eq", 1),)))
+    query = unit(rng, 1)[0]
+    got = [h.id for h in index.search_rids(query, 20, rids)]
+    exact = [h.id for h in index.search(query, 20, ids=sorted(odd))]
+    assert set(got) <= odd and len(set(got) & set(exact)) >= 18
+    records.close()

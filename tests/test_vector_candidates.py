@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from langchain_core.embeddings import Embeddings
 
 from langchain_memos import MemOS
@@ -70,16 +71,21 @@ def near_and_far(memos: MemOS) -> tuple[set[str], CubeQuery, list[float], list[i
     return far_ids, cq, memos.embeddings.embed_query("q"), checks
 
 
-def test_a_repeated_scope_searches_its_kept_matches_as_an_allow_list() -> None:
+@pytest.mark.parametrize("rids", [True, False], ids=["by-rids", "by-ids"])
+def test_a_repeated_scope_searches_its_kept_matches_as_an_allow_list(rids: bool) -> None:
     """From the second search of a scope while nothing is written, the record store's kept matches are the
-    faiss graph's allow-list: no id is checked in the record store, every hit matches, and the answer holds
-    the same nearest cubes as the first search's (both approximate: at least 95 of 100 shared)."""
+    faiss graph's allow-list (their rids; their ids where the index does not know every vector's rid): no id
+    is checked in the record store, every hit matches, and the answer holds the same nearest cubes as the first
+    search's (both approximate: at least 95 of 100 shared)."""
     with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
         far_ids, cq, query, checks = near_and_far(memos)
+        if not rids:  # a vector upserted without its rid (as an index written before rids were kept holds)
+            memos.engine.vectors.upsert(["stray"], [query])
+        assert memos.engine.vectors.knows_rids() is rids
         first = memos.engine.vector_candidates(cq, query, 100)
         asked = len(checks)
         again = [memos.engine.vector_candidates(cq, query, 100) for _ in range(2)]
-        assert asked and len(checks) == asked  # no id checks: the kept matches were the allow-list
+        assert len(checks) == asked  # no id checks: the kept matches were the allow-list
         assert same_ranking(again[0], again[1]) and len(again[0]) == 100 and {h.id for h in again[0]} <= far_ids
         assert len({h.id for h in again[0]} & {h.id for h in first}) >= 95
         gone = [h.id for h in again[0][:10]]
@@ -88,24 +94,26 @@ def test_a_repeated_scope_searches_its_kept_matches_as_an_allow_list() -> None:
         assert len(after) == 100 and not {h.id for h in after} & set(gone)
 
 
-def test_matches_too_many_to_keep_are_searched_through_the_filter_rids(monkeypatch) -> None:
-    """Where a filter matches more cubes than the record store keeps, the search is a graph search among the
-    cubes the filter's rids name (once the rid -> id table is kept): only its hits (a pool and a few more) are
-    checked against the whole query, in one ids query, every hit matches, and the answer holds the same
-    nearest cubes as the first search's rounds (both approximate: at least 95 of 100 shared); a write makes
-    it read anew."""
+def test_matches_not_kept_are_searched_through_the_filter_rids(monkeypatch) -> None:
+    """Where a filter's matches are not kept (too many here; before their background read elsewhere), the
+    search is a graph search among the cubes the filter's rids name, from the first search on: only its hits
+    (a pool and a few more) are checked against the whole query, in one ids query, every hit matches, and the
+    answer holds the exact nearest cubes (approximate: at least 95 of 100); a write makes it read anew."""
     monkeypatch.setattr(records_module, "MATCHES_KEPT", 1000)
+    monkeypatch.setattr(records_module, "MATCH_RIDS_KEPT", 1000)
     with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
         far_ids, cq, query, checks = near_and_far(memos)
-        first = memos.engine.vector_candidates(cq, query, 100)
-        asked = len(checks)
-        again = [memos.engine.vector_candidates(cq, query, 100) for _ in range(2)]
-        assert memos.records.kept_matches(cq) is None  # too many to keep
-        assert asked and len(checks) == asked + 2 and all(n <= 100 + 12 for n in checks[asked:])
-        assert same_ranking(again[0], again[1]) and len(again[0]) == 100 and {h.id for h in again[0]} <= far_ids
-        assert len({h.id for h in again[0]} & {h.id for h in first}) >= 95
-        gone = [h.id for h in again[0][:10]]
-        memos.delete(gone)  # a write: the table and the filter's rids are read anew, never stale
+        rounds: list[int] = []
+        search = memos.engine.vectors.search
+        memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+        got = [memos.engine.vector_candidates(cq, query, 100) for _ in range(3)]
+        assert memos.records.kept_match_rids(cq) is None  # too many to keep
+        assert rounds == [] and len(checks) == 3 and all(n <= 100 + 12 for n in checks)
+        assert same_ranking(got[0], got[2]) and len(got[0]) == 100 and {h.id for h in got[0]} <= far_ids
+        exact = exact_vector_search(query, memos.records.embeddings(sorted(far_ids)), 100)
+        assert len({h.id for h in got[0]} & {h.id for h in exact}) >= 95
+        gone = [h.id for h in got[0][:10]]
+        memos.delete(gone)  # a write: the filter's rids are read anew, never stale
         after = [memos.engine.vector_candidates(cq, query, 100) for _ in range(2)]
         assert all(len(a) == 100 and not {h.id for h in a} & set(gone) for a in after)
 
@@ -199,6 +207,7 @@ def test_a_loose_match_bound_still_finds_few_matches_exactly() -> None:
         rounds: list[int] = []
         search = memos.engine.vectors.search
         memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+        memos.engine.records.condition_rids = lambda q: None  # type: ignore[method-assign]  # the rounds, no rids
         memos.engine.records.match_bound = lambda q, cap: (10**6, 10**6)  # type: ignore[method-assign]
         got = memos.engine.vector_candidates(cq, query, 10)
         assert same_ranking(got, exact_vector_search(query, memos.records.embeddings(far_ids), 10))
@@ -216,7 +225,8 @@ def test_the_first_round_is_sized_by_the_bound_share() -> None:
         rounds: list[int] = []
         search = memos.engine.vectors.search
         memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
-        # pretend the store is large: 10% may match, too many for the exact path
+        # pretend the store is large: 10% may match, too many for the exact path; the rounds, not the rid path
+        memos.engine.records.condition_rids = lambda q: None  # type: ignore[method-assign]
         memos.engine.records.match_bound = lambda q, cap: (100_000, 1_000_000)  # type: ignore[method-assign]
         memos.engine.vector_candidates(cq, memos.embeddings.embed_query("q"), 10)
         assert rounds[0] == 151  # 1.5 x pool / share: one round is expected to fill the pool

@@ -22,7 +22,7 @@ from typing import AbstractSet, Any, Container, Iterable, Sequence
 
 from ..cube import Tier
 from ..retrieval.pipeline import exact_matrix_search
-from ..storage.base import CubeQuery, RecordStore, ScoredId, VectorIndex
+from ..storage.base import CubeQuery, RecordStore, RidSearch, ScoredId, VectorIndex
 from .plans import merge_scored
 
 
@@ -57,12 +57,10 @@ class VectorSteps:
           :meth:`~..storage.base.CubeRecords.kept_matches` of ``cq`` where it keeps them),
           until ``pool`` pass or the index has nothing more; past ``max_fetch``, or once the share that passed says few
           match, the exact path answers. So restrictive filters never starve the pool,
-          and archive, expired or unindexed cubes are handled exactly. An index that offers
-          ``search_allowed(query_vector, pool, ids)`` (faiss) is first asked for the nearest among the
-          kept matches themselves (their labels as its graph search's allow-list: no id is checked);
-          while they are not kept yet, one that offers ``search_rids`` is asked among the cubes the
-          filter's rids name (:meth:`_rid_candidates`, only its hits checked against ``cq``); the
-          rounds run only when neither fills the pool.
+          and archive, expired or unindexed cubes are handled exactly. Before the rounds, an index that
+          can search its graph among an allow-list (faiss) is asked for the nearest among the kept matches
+          themselves, or while they are not kept, among the cubes the filter's rids name
+          (:meth:`_allowed_candidates`); the rounds run only when that does not fill the pool.
 
         Over a large scope, an index that offers ``vector_candidates(cq, query_vector, pool)``
         (the index worker: this same step in its process, over its own SQLite connection) answers
@@ -87,20 +85,10 @@ class VectorSteps:
         share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
         fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
         verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
-        # the rid -> id table is asked first, so its background read starts before any filter's matches; only for
-        # a filtered query (the rid path needs conditions) over an index that can search by rids
-        rid_table = (getattr(self.records, "kept_rid_ids", None)
-                     if cq.conditions and hasattr(self.vectors, "search_rids") else None)
-        table = rid_table() if rid_table is not None else None
+        allowed = self._allowed_candidates(cq, query_vector, pool)
+        if allowed is not None:
+            return merge_scored(allowed, waiting, pool)
         known = self.records.kept_matches(cq)
-        search_allowed = getattr(self.vectors, "search_allowed", None)
-        if search_allowed is not None and isinstance(known, AbstractSet):  # the matches as an allow-list
-            found = search_allowed(query_vector, pool, known)
-            if len(found) >= pool:
-                return merge_scored(found, waiting, pool)
-        by_rids = self._rid_candidates(cq, query_vector, pool, table) if known is None and table is not None else None
-        if by_rids is not None:
-            return merge_scored(by_rids, waiting, pool)
         while True:
             hits = self.vectors.search(query_vector, fetch)
             if not hits:
@@ -118,23 +106,49 @@ class VectorSteps:
             fetch = min(max_fetch, max(2 * fetch, int(1.5 * pool / share) + 1 if share else 16 * fetch))
         return self._exact_candidates(cq, query_vector, pool, read)
 
-    def _rid_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
-                        table: Sequence[str | None]) -> list[ScoredId] | None:
+    def _allowed_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId] | None:
+        """The ``pool`` nearest indexed cubes matching ``cq`` from a graph search restricted to an allow-list, or
+        ``None`` where none applies or it cannot fill the pool (the caller's rounds then answer).
+
+        * An index that knows each vector's rid (:class:`~..storage.base.RidSearch`) searches among the rids of
+          ``cq``'s matches where the record store keeps them (``kept_match_rids``: no hit needs checking), and
+          else among the cubes the filter's rids name (:meth:`_rid_candidates`).
+        * An index that searches among ids (``search_allowed``) does so among the record store's
+          ``kept_matches`` where it keeps them.
+        """
+        vectors = self.vectors
+        if isinstance(vectors, RidSearch) and vectors.knows_rids():
+            kept_rids = getattr(self.records, "kept_match_rids", None)
+            rids = kept_rids(cq) if kept_rids is not None else None
+            if rids is None:
+                return self._rid_candidates(cq, query_vector, pool)
+            found = vectors.search_rids(query_vector, pool, rids)
+        else:
+            search_allowed = getattr(vectors, "search_allowed", None)
+            known = self.records.kept_matches(cq) if search_allowed is not None else None
+            found = search_allowed(query_vector, pool, known) if isinstance(known, AbstractSet) else None
+        return found if found is not None and len(found) >= pool else None
+
+    def _rid_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int) -> list[ScoredId] | None:
         """The ``pool`` nearest indexed cubes matching ``cq`` through an allow-list built from rids, or ``None``
         where that path does not apply or cannot fill the pool.
 
         The record store gives the rids whose metadata passes ``cq``'s conditions
-        (``condition_rids``, read from its metadata index); ``table`` is its rid -> id table
-        (``kept_rid_ids``, kept in the background); the index searches among those cubes
-        (``search_rids``). Scope, tiers, status and expiry are then checked on its hits alone (one ids
-        query); when fewer than ``pool`` pass, the caller's rounds answer.
+        (``condition_rids``, read from its metadata index, kept while the database is unchanged); the index
+        searches among those cubes (``search_rids``: it keeps each vector's rid). Scope, tiers, status and
+        expiry are then checked on its hits alone (one ids query); when fewer than ``pool`` pass, the
+        caller's rounds answer.
         """
         condition_rids = getattr(self.records, "condition_rids", None)
-        rids = condition_rids(cq) if condition_rids is not None else None
+        if not cq.conditions or condition_rids is None or not isinstance(self.vectors, RidSearch):
+            return None
+        rids = condition_rids(cq)
         if rids is None:
             return None
         fetch = pool + max(8, pool // 8)  # room for a few hits outside the scope
-        found = self.vectors.search_rids(query_vector, fetch, rids, table)  # type: ignore[attr-defined]
+        found = self.vectors.search_rids(query_vector, fetch, rids)
+        if found is None:  # the index does not know every vector's rid
+            return None
         passed = self.matching_ids(cq, frozenset(h.id for h in found)) if found else set()
         kept = [h for h in found if h.id in passed]
         return kept if len(kept) >= pool else None

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Container, ContextManager, Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import (Any, Container, ContextManager, Iterable, Mapping, NamedTuple, Protocol, Sequence, Union,
+                    runtime_checkable)
 
 from ..cube import CubeView, MemCube, MemoryType, Status, Tier
 from ..filters import Condition
@@ -112,6 +113,25 @@ class ScoredId:
 
     id: str
     score: float
+
+
+class WaitingVector(NamedTuple):
+    """A cube waiting for the vector index (:meth:`PendingVectors.unindexed_embeddings`).
+
+    Attributes:
+        id: The cube's id.
+        namespace: Its namespace.
+        tier: Its tier (archived cubes are listed too, and left out of the index).
+        embedding: Its float32 embedding (``None``: none is stored).
+        rid: The record store's row id of the cube (``None`` where the store has none): an index that
+            keeps it (:class:`RidSearch`) can then search among a filter's rids.
+    """
+
+    id: str
+    namespace: tuple[str, ...]
+    tier: Tier
+    embedding: Any | None
+    rid: int | None = None
 
 
 @dataclass
@@ -300,10 +320,10 @@ class PendingVectors(Protocol):
         """Mark every stored embedding as waiting for the vector index (a new, empty index fills from them);
         return how many were marked."""
 
-    def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
-        """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, embedding)`` (archived too)."""
+    def unindexed_embeddings(self, limit: int) -> list[WaitingVector]:
+        """Up to ``limit`` cubes waiting for the vector index (archived too)."""
 
-    def confirm_indexed(self, entries: Sequence[tuple[str, tuple[str, ...], Tier, Any | None]]) -> int:
+    def confirm_indexed(self, entries: Sequence[WaitingVector]) -> int:
         """Flag cubes indexed if their namespace, tier and embedding still equal ``entries``; return how many."""
 
 
@@ -428,6 +448,24 @@ class VectorIndex(Protocol):
         """Release resources; idempotent."""
 
 
+@runtime_checkable
+class RidSearch(Protocol):
+    """A :class:`VectorIndex` that also keeps each vector's record-store rid (given by ``upsert``) and can
+    search among the cubes of a list of rids (such as a filter's, read from the record store's metadata index)
+    without checking any hit against the filter."""
+
+    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]], *,
+               rids: Sequence[int | None] | None = None) -> None:
+        """Insert or replace vectors, each with the rid of its cube (``None``: not known)."""
+
+    def knows_rids(self) -> bool:
+        """Whether the index knows the rid of every vector it holds (so :meth:`search_rids` answers)."""
+
+    def search_rids(self, embedding: Sequence[float], k: int, rids: Any) -> list[ScoredId] | None:
+        """Top-``k`` ids among the vectors of ``rids`` (a numpy int64 array) by cosine similarity, best first;
+        ``None`` when the index cannot tell (a live vector's rid is not known)."""
+
+
 __all__ = [
     "CUBE_FILTER_FIELDS",
     "KEYWORD_COLUMNS",
@@ -441,12 +479,14 @@ __all__ = [
     "KeywordIndex",
     "PendingVectors",
     "RecordStore",
+    "RidSearch",
     "ScoredId",
     "StoreAdmin",
     "ThreadLinks",
     "TierMove",
     "TierState",
     "VectorIndex",
+    "WaitingVector",
     "ns_from_key",
     "ns_key",
 ]

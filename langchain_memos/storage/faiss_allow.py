@@ -1,11 +1,16 @@
 """Searches of the faiss graph restricted to an allow-list of labels (mixed into ``FaissVectorIndex``).
 
 A filter's matching cubes, given as ids (:meth:`AllowLists.search_allowed`: a record store's kept
-matches) or as rids (:meth:`AllowLists.search_rids`, through the record store's rid -> id table),
-become an ``IDSelectorBitmap``: the HNSW search then only
+matches) or as rids (:meth:`AllowLists.search_rids`: the record-store row ids of a filter's cubes, read
+from its metadata index), become an ``IDSelectorBitmap``: the HNSW search then only
 returns those, so no hit needs checking against the filter afterwards. What is derived from a key (its
 labels, its bitmap) is kept with the key object, for the last :data:`ALLOWED_KEPT` keys, until the index
 changes (every label change clears it).
+
+Rids come with the vectors (``upsert(..., rids=...)``, from the record store's waiting rows): the index keeps
+each label's rid and each rid's latest label, so a filter's rids become labels by one array lookup. A live
+vector upserted without its rid (an index written before rids were kept, or a direct ``upsert``) makes
+``search_rids`` answer ``None``: the caller then takes the paths that do not need rids.
 
 An allow-list search visits more of the graph than an open one for as many results: fine for a filter that
 keeps a tenth of the index; a filter keeping far fewer is better scored exactly.
@@ -21,6 +26,8 @@ Example:
 from __future__ import annotations
 
 from typing import AbstractSet, Any, Callable, Sequence
+
+import numpy as np
 
 from .base import ScoredId
 from .vector_input import as_floats
@@ -43,6 +50,49 @@ class AllowLists:
     _live: Any
     _faiss: Any
     hnsw: dict[str, int]
+    _rids: Any  # label -> its cube's rid (-1: not known)
+    _rid_label: Any  # rid -> the latest label upserted with it (-1: none)
+    _rids_unknown: int  # live labels whose rid is not known
+
+    # ------------------------------------------------------------ rid bookkeeping (the index holds itself)
+    def _reset_rids(self, rids: Any = None) -> None:
+        """Forget every rid; with ``rids`` (one per label, ``-1`` where not known, as a snapshot stores them),
+        take those for the labels loaded (``_ids`` and ``_live`` already set)."""
+        total = len(self._ids)
+        self._rids = np.full(total, -1, dtype=np.int64) if rids is None else np.array(rids, dtype=np.int64)
+        self._rid_label = np.full(0, -1, dtype=np.int64)
+        live = np.flatnonzero(self._live[:total])
+        self._rids_unknown = int((self._rids[live] < 0).sum())
+        self._rid_labels(self._rids[live], live)
+
+    def _rid_labels(self, rids: Any, labels: Any) -> None:
+        """Point each known rid of ``rids`` at its label in ``labels``."""
+        known = rids >= 0
+        if not known.any():
+            return
+        top = int(rids[known].max()) + 1
+        if len(self._rid_label) < top:
+            grown = np.full(max(top, 2 * len(self._rid_label)), -1, dtype=np.int64)
+            grown[:len(self._rid_label)] = self._rid_label
+            self._rid_label = grown
+        self._rid_label[rids[known]] = labels[known]
+
+    def _rids_added(self, first: int, rids: Any) -> None:
+        """The labels from ``first`` on were just added, live, with ``rids`` (``None``: none known)."""
+        count = len(self._ids) - first
+        rids = np.full(count, -1, dtype=np.int64) if rids is None else np.asarray(rids, dtype=np.int64)
+        if len(self._rids) < first + count:
+            grown = np.full(max(first + count, 2 * len(self._rids)), -1, dtype=np.int64)
+            grown[:first] = self._rids[:first]
+            self._rids = grown
+        self._rids[first:first + count] = rids
+        self._rids_unknown += int((rids < 0).sum())
+        self._rid_labels(rids, np.arange(first, first + count, dtype=np.int64))
+
+    def _rids_dead(self, labels: Sequence[int]) -> None:
+        """The live ``labels`` were just marked dead."""
+        if labels:
+            self._rids_unknown -= int((self._rids[np.asarray(labels, dtype=np.int64)] < 0).sum())
 
     def search_allowed(self, embedding: Sequence[float], k: int, allowed: AbstractSet[str]) -> list[ScoredId]:
         """Top-``k`` ids among ``allowed`` by cosine similarity, best first (approximate, like ``search``
@@ -55,45 +105,43 @@ class AllowLists:
             InvalidInputError: The query is empty or has NaN/inf.
             EmbeddingDimensionError: The index holds vectors of another dimension.
         """
-        import numpy as np
-
         if not allowed:
             as_floats(embedding, "query embedding")
             return []
-        return self._search_among(embedding, k, lambda: self._kept(allowed, lambda: np.fromiter(
+        return self._search_among(embedding, k, lambda: self._kept(allowed, lambda: np.fromiter(  # type: ignore[return-value]
             (self._label[i] for i in allowed if i in self._label), dtype=np.int64)))
 
-    def search_rids(self, embedding: Sequence[float], k: int, rids: Any, table: Sequence[str | None]) -> list[ScoredId]:
+    def knows_rids(self) -> bool:
+        """Whether every live vector was upserted with its rid (so :meth:`search_rids` answers; a hint: a write
+        by another thread may change it)."""
+        return not self._rids_unknown
+
+    def search_rids(self, embedding: Sequence[float], k: int, rids: Any) -> list[ScoredId] | None:
         """Top-``k`` ids among the cubes ``rids`` (a numpy int64 array of record-store rids, such as a filter's
         :meth:`~langchain_memos.storage.sqlite.records.SQLiteCubeRecords.condition_rids`) by cosine similarity,
-        best first, through ``table`` (the record store's rid -> id list, ``kept_rid_ids``); rids whose
-        cube the index does not hold are skipped.
+        best first; rids whose cube the index does not hold are skipped. ``None`` when a live vector's rid is not
+        known (it may be among ``rids``): see the module docs.
 
-        ``table`` and ``rids`` must not change (kept reads do not): the table's labels are found once
-        (~10 ms for 100k rids) and kept with it, the labels and bitmap of ``rids`` with them, until the
-        index changes.
+        ``rids`` must not change (kept reads do not): its labels and bitmap are kept with it until the index
+        changes.
 
         Raises:
             InvalidInputError: The query is empty or has NaN/inf.
             EmbeddingDimensionError: The index holds vectors of another dimension.
         """
-        import numpy as np
-
         def labels() -> Any:
-            rid_labels = self._kept(table, lambda: np.fromiter(
-                (-1 if i is None else self._label.get(i, -1) for i in table), dtype=np.int64, count=len(table)))
-            found = rid_labels[rids[rids < len(rid_labels)]]
+            if self._rids_unknown:
+                return None
+            found = self._rid_label[rids[(rids >= 0) & (rids < len(self._rid_label))]]
             return found[found >= 0]
 
         return self._search_among(embedding, k, lambda: self._kept(rids, labels))
 
-    def _search_among(self, embedding: Sequence[float], k: int, get_labels: Callable[[], Any]) -> list[ScoredId]:
+    def _search_among(self, embedding: Sequence[float], k: int, get_labels: Callable[[], Any]) -> list[ScoredId] | None:
         """The top ``k`` among the labels ``get_labels()`` gives (called while the index is held; labels no longer
-        live are skipped): the graph searched with their bitmap (kept with the labels array), keeping
-        :data:`ALLOWED_EF_PER_RESULT` candidates per result (at least ``ef_search``); at most ``EXACT_MAX``
-        labels, or a ``k`` of ``EXACT_SHARE`` of them, are scored exactly."""
-        import numpy as np
-
+        live are skipped; ``None`` from it is returned as is): the graph searched with their bitmap (kept with the
+        labels array), keeping :data:`ALLOWED_EF_PER_RESULT` candidates per result (at least ``ef_search``); at
+        most ``EXACT_MAX`` labels, or a ``k`` of ``EXACT_SHARE`` of them, are scored exactly."""
         from .faiss_index import EXACT_MAX, EXACT_SHARE
 
         query = np.asarray([as_floats(embedding, "query embedding")], dtype=np.float32)
@@ -101,6 +149,8 @@ class AllowLists:
             return []
         with self._searching(query) as unit:  # type: ignore[attr-defined]
             labels = get_labels() if unit is not None else ()
+            if labels is None:
+                return None
             if not len(labels):
                 return []
             total = len(self._ids)

@@ -1,15 +1,16 @@
 """The faiss index's file format (pure): packed id lists and the log's checksummed frames.
 
 :class:`~langchain_memos.storage.faiss_index.FaissVectorIndex` writes ``snapshot-<gen>.ids`` as
-:func:`pack_ids` (then one byte per label: live or dead) and appends every upsert and delete to
-``log-<gen>.bin`` as a :func:`frame`; :func:`read_frames` reads them back and stops at the first
-torn or damaged frame.
+:func:`pack_ids` (then one byte per label: live or dead, then each label's rid as int64, ``-1`` where not
+known) and appends every upsert and delete to ``log-<gen>.bin`` as a :func:`frame`; :func:`read_frames` reads
+them back and stops at the first torn or damaged frame. Rids come last in both, so files written before rids
+were kept still read (their rids are not known), and a reader that knows no rids ignores them.
 
 Example:
     >>> import numpy as np
-    >>> data = frame(UPSERT, ["a"], np.ones((1, 2), dtype=np.float32)) + frame(DELETE, ["a"])
-    >>> [(op, ids) for op, ids, _, _ in read_frames(data)] == [(UPSERT, ["a"]), (DELETE, ["a"])]
-    True
+    >>> data = frame(UPSERT, ["a"], np.ones((1, 2), dtype=np.float32), [7]) + frame(DELETE, ["a"])
+    >>> [(op, ids, None if rids is None else rids.tolist()) for op, ids, _, rids, _ in read_frames(data)]
+    [(1, ['a'], [7]), (2, ['a'], None)]
 """
 
 from __future__ import annotations
@@ -57,19 +58,24 @@ def unpack_ids(data: bytes | memoryview, start: int = 0) -> tuple[list[str], int
     return out, (ends[-1] if n else start)
 
 
-def frame(op: int, ids: Sequence[str], vectors: Any = None) -> bytes:
-    """One log frame: an upsert (``ids`` and their float32 ``vectors``) or a delete (``ids``)."""
+def frame(op: int, ids: Sequence[str], vectors: Any = None, rids: Any = None) -> bytes:
+    """One log frame: an upsert (``ids``, their float32 ``vectors`` and, when given, their rids: int64, ``-1``
+    where not known) or a delete (``ids``)."""
+    import numpy as np
+
     payload = pack_ids(ids)
     dim = 0
     if vectors is not None:
         dim = int(vectors.shape[1])
         payload += vectors.astype("<f4", copy=False).tobytes()
+        if rids is not None:
+            payload += np.asarray(rids, dtype="<i8").tobytes()
     return _HEADER.pack(_MAGIC, op, len(ids), dim, len(payload)) + payload + _CRC.pack(zlib.crc32(payload))
 
 
-def read_frames(data: bytes) -> Iterator[tuple[int, list[str], Any, int]]:
-    """The complete frames of ``data`` in order, as ``(op, ids, vectors or None, end offset)``; stops at the
-    first torn or damaged one (what a writer that died mid-write leaves at the end)."""
+def read_frames(data: bytes) -> Iterator[tuple[int, list[str], Any, Any, int]]:
+    """The complete frames of ``data`` in order, as ``(op, ids, vectors or None, rids or None, end offset)``;
+    stops at the first torn or damaged one (what a writer that died mid-write leaves at the end)."""
     import numpy as np
 
     at = 0
@@ -82,9 +88,13 @@ def read_frames(data: bytes) -> Iterator[tuple[int, list[str], Any, int]]:
         if _CRC.unpack_from(data, end - _CRC.size)[0] != zlib.crc32(payload):
             return
         ids, past = unpack_ids(payload)
-        vectors = np.frombuffer(payload, dtype="<f4", count=count * dim, offset=past).reshape(count, dim) \
-            if op == UPSERT else None
-        yield op, ids, vectors, end
+        vectors = rids = None
+        if op == UPSERT:
+            vectors = np.frombuffer(payload, dtype="<f4", count=count * dim, offset=past).reshape(count, dim)
+            past += 4 * count * dim
+            if len(payload) - past >= 8 * count:  # written with rids
+                rids = np.frombuffer(payload, dtype="<i8", count=count, offset=past).astype(np.int64)
+        yield op, ids, vectors, rids, end
         at = end
 
 

@@ -31,8 +31,8 @@ How it works:
   index of at most :data:`EXACT_MAX` vectors) is scored exactly over the stored vectors.
 * **Allow-lists** (:mod:`~langchain_memos.storage.faiss_allow`): ``search_allowed`` searches the graph
   among a fixed set of ids only (a record store's kept matches of a filter), ``search_rids`` among the
-  cubes of a rid list (a filter's rids, through the record store's rid -> id table), each through an
-  ``IDSelectorBitmap`` of their labels kept with the set.
+  cubes of a rid list (a filter's rids; each vector's rid comes with its upsert and is kept in the files
+  too), each through an ``IDSelectorBitmap`` of their labels kept with the set.
 
 ``faiss`` (the ``faiss-cpu`` package) is imported when an index is built.
 
@@ -187,6 +187,7 @@ class FaissVectorIndex(AllowLists):
         self._ids: list[str] = []  # label -> id
         self._label: dict[str, int] = {}  # id -> its live label
         self._live = np.zeros(0, dtype=bool)
+        self._reset_rids()
         self._bitmap: Any = None  # the live labels packed for IDSelectorBitmap (None: not built or all live)
         self._allowed: dict[int, tuple[Any, Any]] = {}  # AllowLists: id(key) -> (the key, what is kept for it)
         self._generation = 0
@@ -208,14 +209,14 @@ class FaissVectorIndex(AllowLists):
         return np.asarray(self._faiss.rev_swig_ptr(flat.get_xb(), n * dim)).reshape(n, dim) if n else \
             np.zeros((0, dim), dtype=np.float32)
 
-    def _apply_upsert(self, ids: list[str], unit: Any) -> None:
+    def _apply_upsert(self, ids: list[str], unit: Any, rids: Any = None) -> None:
         import numpy as np
 
         if self._graph is None:
             self._graph = self._new_graph(unit.shape[1])
-        for old in (self._label.get(i) for i in ids):
-            if old is not None:
-                self._live[old] = False
+        dead = [old for old in (self._label.get(i) for i in ids) if old is not None]
+        self._live[dead] = False
+        self._rids_dead(dead)
         first = len(self._ids)
         self._graph.add(unit)
         self._ids.extend(ids)
@@ -225,13 +226,14 @@ class FaissVectorIndex(AllowLists):
             grown[:first] = self._live[:first]
             self._live = grown
         self._live[first:first + len(ids)] = True
+        self._rids_added(first, rids)
         self._bitmap = None
         self._allowed.clear()
 
     def _apply_delete(self, ids: Sequence[str]) -> None:
-        for old in (self._label.pop(i, None) for i in ids):
-            if old is not None:
-                self._live[old] = False
+        dead = [old for old in (self._label.pop(i, None) for i in ids) if old is not None]
+        self._live[dead] = False
+        self._rids_dead(dead)
         self._bitmap = None
         self._allowed.clear()
 
@@ -272,11 +274,16 @@ class FaissVectorIndex(AllowLists):
                 self._graph = self._faiss.read_index(str(graph_file))
                 data = ids_file.read_bytes()
                 self._ids, past = unpack_ids(data)
-                self._live = np.frombuffer(data, dtype=bool, count=len(self._ids), offset=past).copy()
+                total = len(self._ids)
+                self._live = np.frombuffer(data, dtype=bool, count=total, offset=past).copy()
+                past += total
+                rids = np.frombuffer(data, dtype="<i8", count=total, offset=past) \
+                    if len(data) - past >= 8 * total else None  # (None: written before rids were kept)
             except Exception as exc:
                 raise StorageError(f"cannot read the faiss snapshot {graph_file} ({exc}); run MemOS.check() to "
                                    "rebuild the vector index from the record store") from exc
             self._label = {self._ids[i]: i for i in np.flatnonzero(self._live).tolist()}
+            self._reset_rids(rids)
             self._snapshot_count = len(self._ids)
         self._read_log()
 
@@ -289,9 +296,9 @@ class FaissVectorIndex(AllowLists):
         except FileNotFoundError:
             return
         start = self._offset
-        for op, ids, vectors, end in read_frames(data):
+        for op, ids, vectors, rids, end in read_frames(data):
             if op == UPSERT:
-                self._apply_upsert(ids, vectors)
+                self._apply_upsert(ids, vectors, rids)
                 self._log_count += len(ids)
             else:
                 self._apply_delete(ids)
@@ -319,18 +326,19 @@ class FaissVectorIndex(AllowLists):
         total = len(self._ids)
         if self._graph is not None and total and total - len(self._label) > REBUILD_DEAD_SHARE * total:
             keep = np.flatnonzero(self._live[:total])
-            vectors, ids = self._stored()[keep].copy(), [self._ids[i] for i in keep.tolist()]
+            vectors, ids, rids = self._stored()[keep].copy(), [self._ids[i] for i in keep.tolist()], self._rids[keep]
             dim = self._graph.d
             self._empty_state_keep_generation()
             self._graph = self._new_graph(dim)
             if ids:
-                self._apply_upsert(ids, vectors)
+                self._apply_upsert(ids, vectors, rids)
         generation = self._generation + 1
         try:
             if self._graph is not None:
                 self._faiss.write_index(self._graph, str(self._path(f"snapshot-{generation}.faiss")))
-                live = self._live[:len(self._ids)].astype(bool)
-                self._path(f"snapshot-{generation}.ids").write_bytes(pack_ids(self._ids) + live.tobytes())
+                total = len(self._ids)
+                live, rids = self._live[:total].astype(bool), self._rids[:total].astype("<i8")
+                self._path(f"snapshot-{generation}.ids").write_bytes(pack_ids(self._ids) + live.tobytes() + rids.tobytes())
             tmp = self._path("CURRENT.tmp")
             with open(tmp, "w", encoding="ascii") as current:
                 current.write(str(generation))
@@ -394,13 +402,24 @@ class FaissVectorIndex(AllowLists):
         self._seen = self._lock.bump()
 
     # ------------------------------------------------------------ VectorIndex
-    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]]) -> None:
+    def upsert(self, ids: Sequence[str], embeddings: Sequence[Sequence[float]], *,
+               rids: Sequence[int | None] | None = None) -> None:
         """Insert or replace vectors (an id given twice keeps its last vector).
 
+        Args:
+            ids: The cubes' ids.
+            embeddings: One vector per id.
+            rids: One record-store rid per id (``None`` for one not known), for :meth:`search_rids`; without
+                them, :meth:`search_rids` answers ``None`` while these vectors are live.
+
         Raises:
-            InvalidInputError: Lengths differ or an embedding has NaN/inf.
+            InvalidInputError: Lengths differ, or an embedding has NaN/inf.
             EmbeddingDimensionError: The index holds vectors of another dimension.
         """
+        import numpy as np
+
+        if rids is not None and len(rids) != len(ids):
+            raise InvalidInputError(f"upsert() needs one rid per id; got {len(ids)} ids, {len(rids)} rids")
         matrix = upsert_rows(ids, embeddings)
         if matrix is None:
             return
@@ -409,13 +428,15 @@ class FaissVectorIndex(AllowLists):
         last = {i: n for n, i in enumerate(ids)}  # the last vector of an id given twice
         if len(last) < len(ids):
             matrix = matrix[list(last.values())]
+        rows = None if rids is None else np.fromiter((-1 if rids[n] is None else int(rids[n]) for n in last.values()),
+                                                     dtype=np.int64, count=len(last))
         ids, unit = list(last), unit_rows(matrix)
         with self._locked("upsert vectors", exclusive=True):
             if self._graph is not None and self._graph.d != unit.shape[1]:
                 raise dimension_error(self._graph.d, unit.shape[1])
-            self._apply_upsert(ids, unit)
+            self._apply_upsert(ids, unit, rows)
             self._log_count += len(ids)
-            self._write(frame(UPSERT, ids, unit))
+            self._write(frame(UPSERT, ids, unit, rows))
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove vectors; unknown ids are ignored."""

@@ -30,7 +30,7 @@ import contextlib
 from typing import ContextManager
 
 from ..cube import Tier
-from .base import RecordStore, VectorIndex
+from .base import RecordStore, RidSearch, VectorIndex
 
 #: Embeddings taken per round (one read, one upsert, one confirming write).
 CLAIM_BATCH = 2000
@@ -64,10 +64,12 @@ def index_pending(records: RecordStore, vectors: VectorIndex, *, wait: bool, bat
         total = 0
         while True:
             waiting = records.unindexed_embeddings(batch)
-            hot = [w for w in waiting if w[2] is not Tier.ARCHIVE and w[3] is not None]
-            if hot:
-                vectors.upsert([w[0] for w in hot], [w[3] for w in hot])
-                total += len(hot)
+            hot = [w for w in waiting if w.tier is not Tier.ARCHIVE and w.embedding is not None]
+            if hot and isinstance(vectors, RidSearch):  # it keeps each vector's rid (searches among a filter's)
+                vectors.upsert([w.id for w in hot], [w.embedding for w in hot], rids=[w.rid for w in hot])
+            elif hot:
+                vectors.upsert([w.id for w in hot], [w.embedding for w in hot])
+            total += len(hot)
             # confirmed only after the index has them: a crash in between leaves them waiting
             if not records.confirm_indexed(waiting) or len(waiting) < batch:
                 return total

@@ -34,8 +34,8 @@ from .vectors import check_dim, drop_vector, put_vector
 #: The most matching ids :meth:`SQLiteCubeRecords.kept_matches` keeps for one query (32,768 ids are ~4 MB).
 MATCHES_KEPT = 32768
 
-#: :meth:`SQLiteCubeRecords.kept_rid_ids` keeps the rid -> id table of stores whose rids go up to this (~25 MB).
-RID_IDS_KEPT = 262144
+#: The most matching rids :meth:`SQLiteCubeRecords.kept_match_rids` keeps for one query (262,144 rids are 2 MB).
+MATCH_RIDS_KEPT = 262144
 
 
 @dataclass(frozen=True)
@@ -425,6 +425,33 @@ class SQLiteCubeRecords(SQLiteConnection):
         kept = self.kept_in_background(("kept_matches", where, *params), read, keep=lambda value: value is not None)
         return None if kept is None else kept.live(expiry_cutoff(query))
 
+    def kept_match_rids(self, query: CubeQuery) -> Any | None:
+        """The rids (a sorted numpy int64 array) of every cube matching ``query``, when this store keeps them: once
+        a background read of them has finished while the database is unchanged
+        (:meth:`~.connection.SQLiteConnection.kept_in_background`; the first call starts it), for at most
+        :data:`MATCH_RIDS_KEPT` matches, none of which expires (the time passing would change them), and no
+        ``ids`` or ``cube_conditions``; ``None`` otherwise. The same array is given while the database is
+        unchanged.
+
+        Cheaper to read and to keep than :meth:`kept_matches` (the rids come as one text from SQLite), for an
+        index that searches by rids.
+        """
+        if query.ids is not None or query.cube_conditions:  # (those may test access counts)
+            return None
+        where, params = compile_query(replace(query, include_expired=True, now=None))  # expiring cubes: refused
+        sql = (f"SELECT group_concat(rid), max(expires_at IS NOT NULL), count(*) FROM "
+               f"(SELECT c.rid, c.expires_at FROM cubes AS c WHERE {where} LIMIT ?)")
+
+        def read(conn: sqlite3.Connection) -> Any | None:
+            import numpy as np
+
+            listed, expiring, count = conn.execute(sql, [*params, MATCH_RIDS_KEPT + 1]).fetchone()
+            if expiring or count > MATCH_RIDS_KEPT:
+                return None
+            return np.sort(np.fromstring(listed or "", dtype=np.int64, sep=","))
+
+        return self.kept_in_background(("kept_match_rids", where, *params), read, keep=lambda value: value is not None)
+
     def condition_rids(self, query: CubeQuery) -> Any | None:
         """The rids (a sorted numpy int64 array) of every cube whose metadata passes each of ``query``'s
         conditions, read from the ``metadata_fields`` index alone and kept while the database is unchanged
@@ -442,28 +469,13 @@ class SQLiteCubeRecords(SQLiteConnection):
             import numpy as np
 
             found: Any = None
-            for sql, params in statements:
-                rids = np.fromiter((r[0] for r in conn.execute(sql, params)), dtype=np.int64)
+            for sql, params in statements:  # one text per range, parsed by numpy: a third of the time of rows
+                listed = conn.execute(f"SELECT group_concat(rid) FROM ({sql})", params).fetchone()[0]
+                rids = np.fromstring(listed or "", dtype=np.int64, sep=",")
                 found = np.unique(rids) if found is None else np.intersect1d(found, rids)
             return found
 
         return self.kept_read(("condition_rids", *(x for sql, params in statements for x in (sql, *params))), read)
-
-    def kept_rid_ids(self) -> list[str | None] | None:
-        """Every cube's id at the index of its rid (``None`` where no cube has that rid), once a background read
-        of them has finished while the database is unchanged (:meth:`~.connection.SQLiteConnection.kept_in_background`;
-        the first call starts it); ``None`` until then, and for a store whose rids pass :data:`RID_IDS_KEPT`."""
-
-        def read(conn: sqlite3.Connection) -> list[str | None] | None:
-            top = conn.execute("SELECT max(rid) FROM cubes").fetchone()[0] or 0
-            if top > RID_IDS_KEPT:
-                return None
-            table: list[str | None] = [None] * (top + 1)
-            for rid, cube_id in conn.execute("SELECT rid, id FROM cubes"):  # the id index alone covers it
-                table[rid] = cube_id
-            return table
-
-        return self.kept_in_background(("rid_ids",), read, keep=lambda value: value is not None)
 
     def distinct_metadata(self, query: CubeQuery, field: str, limit: int = 100) -> list[Any]:
         """Distinct scalar values of the top-level metadata ``field`` among cubes matching ``query``.
@@ -516,4 +528,4 @@ class SQLiteCubeRecords(SQLiteConnection):
         return sorted(ns_from_key(r[0]) for r in rows)
 
 
-__all__ = ["MATCHES_KEPT", "RID_IDS_KEPT", "VIEW_COLUMNS", "KeptIds", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes"]
+__all__ = ["MATCHES_KEPT", "MATCH_RIDS_KEPT", "VIEW_COLUMNS", "KeptIds", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes"]

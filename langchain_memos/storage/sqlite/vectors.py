@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from ...cube import Tier
 from ...errors import EmbeddingDimensionError
-from ..base import CubeQuery, ns_from_key, ns_key
+from ..base import CubeQuery, WaitingVector, ns_from_key, ns_key
 from .compiler import compile_query, expiry_cutoff
 from .connection import SQLiteConnection
 from .values import json_list
@@ -135,8 +135,8 @@ class SQLitePendingVectors(SQLiteConnection):
             "UPDATE cubes SET indexed = 0 WHERE has_vector = 1 AND indexed = 1 AND tier != ?",
             (Tier.ARCHIVE.value,)).rowcount)
 
-    def unindexed_embeddings(self, limit: int) -> list[tuple[str, tuple[str, ...], Tier, Any | None]]:
-        """Up to ``limit`` cubes waiting for the vector index: ``(id, namespace, tier, float32 embedding)``.
+    def unindexed_embeddings(self, limit: int) -> list[WaitingVector]:
+        """Up to ``limit`` cubes waiting for the vector index, each with its rid.
 
         Archived cubes are listed too (the caller leaves them out of the hot index and
         confirms them all the same). Nothing is changed: see :meth:`confirm_indexed`.
@@ -144,28 +144,29 @@ class SQLitePendingVectors(SQLiteConnection):
         import numpy as np
 
         rows = self.read_transaction(lambda conn: conn.execute(
-            "SELECT c.id, c.ns, c.tier, v.vec FROM cubes AS c LEFT JOIN vectors AS v ON v.id = c.id "
+            "SELECT c.id, c.ns, c.tier, v.vec, c.rid FROM cubes AS c LEFT JOIN vectors AS v ON v.id = c.id "
             "WHERE c.has_vector = 1 AND c.indexed = 0 LIMIT ?", (int(limit),)).fetchall())
-        return [(cube_id, ns_from_key(ns), Tier(tier), None if vec is None else np.frombuffer(vec, dtype="<f4"))
-                for cube_id, ns, tier, vec in rows]
+        return [WaitingVector(cube_id, ns_from_key(ns), Tier(tier), None if vec is None else np.frombuffer(vec, dtype="<f4"),
+                              rid) for cube_id, ns, tier, vec, rid in rows]
 
-    def confirm_indexed(self, entries: Sequence[tuple[str, tuple[str, ...], Tier, Any | None]]) -> int:
+    def confirm_indexed(self, entries: Sequence[WaitingVector]) -> int:
         """Flag cubes as indexed if they still have the namespace, tier and embedding given; return how many.
 
         ``entries`` are rows of :meth:`unindexed_embeddings` after the index took them.
-        A cube written again in between (new embedding, tier or namespace) keeps
-        waiting, so the index always ends up with the last version, and a crash
+        A cube written again in between (new embedding, tier or namespace, or deleted and written again as a
+        new row) keeps waiting, so the index always ends up with the last version (and its rid), and a crash
         between the index write and this call leaves the rows waiting (indexed again
         by the next writer or ``MemOS.check()``), never flagged with a stale vector.
         """
         import numpy as np
 
-        rows = [(cube_id, ns_key(ns), Tier(tier).value, None if vec is None else np.asarray(vec, dtype="<f4").tobytes())
-                for cube_id, ns, tier, vec in entries]
+        rows = [(w.id, ns_key(w.namespace), Tier(w.tier).value,
+                 None if w.embedding is None else np.asarray(w.embedding, dtype="<f4").tobytes(), w.rid, w.rid)
+                for w in entries]
         if not rows:
             return 0
         sql = ("UPDATE cubes SET indexed = 1 WHERE id = ? AND ns = ? AND tier = ? AND indexed = 0 "
-               "AND (SELECT v.vec FROM vectors AS v WHERE v.id = cubes.id) IS ?")
+               "AND (SELECT v.vec FROM vectors AS v WHERE v.id = cubes.id) IS ? AND (? IS NULL OR rid = ?)")
         return self.write_transaction(lambda conn: conn.executemany(sql, rows).rowcount)
 
 
