@@ -34,8 +34,9 @@ from .vectors import check_dim, drop_vector, put_vector
 #: The most matching ids :meth:`SQLiteCubeRecords.kept_matches` keeps for one query (32,768 ids are ~4 MB).
 MATCHES_KEPT = 32768
 
-#: The most matching rids :meth:`SQLiteCubeRecords.kept_match_rids` keeps for one query (262,144 rids are 2 MB).
-MATCH_RIDS_KEPT = 262144
+#: The most matching rids :meth:`SQLiteCubeRecords.kept_match_rids` keeps for one query (as many as
+#: :data:`MATCHES_KEPT`: reading more matching rows costs the background reader more than it saves).
+MATCH_RIDS_KEPT = 32768
 
 
 @dataclass(frozen=True)
@@ -434,9 +435,14 @@ class SQLiteCubeRecords(SQLiteConnection):
         unchanged.
 
         Cheaper to read and to keep than :meth:`kept_matches` (the rids come as one text from SQLite), for an
-        index that searches by rids.
+        index that searches by rids. Not read where the query's conditions alone pass more cubes than the cap
+        (:meth:`condition_rids`): the read would visit every one of their rows (a second per filter at 1M
+        cubes) only to be refused, while the searches wait for the disk beside it.
         """
         if query.ids is not None or query.cube_conditions:  # (those may test access counts)
+            return None
+        passing = self.condition_rids(query) if query.conditions else None
+        if passing is not None and len(passing) > MATCH_RIDS_KEPT:
             return None
         where, params = compile_query(replace(query, include_expired=True, now=None))  # expiring cubes: refused
         sql = (f"SELECT group_concat(rid), max(expires_at IS NOT NULL), count(*) FROM "
