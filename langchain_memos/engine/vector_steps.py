@@ -41,9 +41,10 @@ class VectorSteps:
     vectors: VectorIndex
 
     def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
-                          read: dict[str, Any] | None = None) -> list[ScoredId]:
+                          read: dict[str, Any] | None = None, bound: tuple[int, int] | None = None) -> list[ScoredId]:
         """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier); ``read``,
-        when given, gets the embeddings the exact path read (id -> float32 row).
+        when given, gets the embeddings the exact path read (id -> float32 row); ``bound``, when given, is the
+        record store's :meth:`~..storage.base.CubeRecords.match_bound` of ``cq`` (read by the caller already).
 
         * Few matches (at most ``exact_limit``): exact cosine over their stored float32
           embeddings. The record store's :meth:`~..storage.base.CubeRecords.match_bound`
@@ -62,15 +63,16 @@ class VectorSteps:
           themselves, or while they are not kept, among the cubes the filter's rids name
           (:meth:`_allowed_candidates`); the rounds run only when that does not fill the pool.
 
-        Over a large scope, an index that offers ``vector_candidates(cq, query_vector, pool)``
-        (the index worker: this same step in its process, over its own SQLite connection) answers
-        instead, unless it returns ``None``; ``read`` then stays empty.
+        Over a large scope, an index that offers ``vector_candidates(cq, query_vector, pool, bound)``
+        (the index worker: this same step in its process, over its own SQLite connection, handed the bound
+        read here so it does not read it again) answers instead, unless it returns ``None``; ``read`` then
+        stays empty.
         """
         exact_limit, max_fetch = scan_limits(pool)
-        at_most, total = self.records.match_bound(cq, max_fetch)
+        at_most, total = bound if bound is not None else self.records.match_bound(cq, max_fetch)
         if at_most > exact_limit:  # the index's own process may run the rest (its worker)
             delegate = getattr(self.vectors, "vector_candidates", None)
-            found = delegate(cq, query_vector, pool) if delegate is not None else None
+            found = delegate(cq, query_vector, pool, (at_most, total)) if delegate is not None else None
             if found is not None:
                 return found
         probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows

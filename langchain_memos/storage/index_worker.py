@@ -125,7 +125,8 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
     handlers: dict[str, Callable[..., Any]] = {
         "index": index,
         "keyword": keyword,
-        "candidates": lambda cq, embedding, pool: pack_hits(steps.vector_candidates(cq, embedding, pool)),
+        "candidates": lambda cq, embedding, pool, bound: pack_hits(steps.vector_candidates(cq, embedding, pool,
+                                                                                           bound=bound)),
         "upsert": vectors.upsert,
         "delete": vectors.delete,
         "search": lambda embedding, k, kwargs: pack_hits(vectors.search(embedding, k, **kwargs)),
@@ -510,9 +511,11 @@ class WorkerVectorIndex:
         found = self._call("search", (query, k, kwargs), lambda inline: pack_hits(inline.search(embedding, k, **kwargs)))
         return unpack_hits(found)
 
-    def vector_candidates(self, cq: CubeQuery, embedding: Sequence[float], pool: int) -> list[ScoredId] | None:
+    def vector_candidates(self, cq: CubeQuery, embedding: Sequence[float], pool: int,
+                          bound: tuple[int, int] | None = None) -> list[ScoredId] | None:
         """:meth:`~langchain_memos.engine.vector_steps.VectorSteps.vector_candidates` run in the worker, with its
-        own SQLite connection checking the index's ids against ``cq``; ``None`` while indexing inline.
+        own SQLite connection checking the index's ids against ``cq`` (``bound``: the caller's match bound of
+        ``cq``, so the worker does not read it again); ``None`` while indexing inline.
 
         So the vector stage of a large scope (the index query, then reading which of its ids match)
         runs on the worker's core while this process runs the keyword search, and no index hit
@@ -520,7 +523,8 @@ class WorkerVectorIndex:
         """
         import numpy as np
 
-        return self._ask("candidates", cq, np.asarray(embedding, dtype=np.float64), int(pool))
+        return self._ask("candidates", cq, np.asarray(embedding, dtype=np.float64), int(pool),
+                         None if bound is None else (int(bound[0]), int(bound[1])))
 
     def keyword_candidates(self, terms: Sequence[str], cq: CubeQuery, k: int,
                            column_weights: Sequence[float] | None = None) -> list[ScoredId] | None:
