@@ -303,3 +303,38 @@ def test_indexing_from_the_record_store_gives_each_vector_its_rid():
     exact = [h.id for h in index.search(query, 20, ids=sorted(odd))]
     assert set(got) <= odd and len(set(got) & set(exact)) >= 18
     records.close()
+
+
+def test_an_index_written_before_rids_were_kept_learns_them_from_the_record_store(tmp_path):
+    """``learn_rids`` teaches an index whose vectors came without rids (an older version's files) the rid of each
+    vector it holds, from the record store: it then searches among a filter's rids, and a snapshot keeps them.
+    Vectors whose rid is known, ids it does not hold and an index that knows every rid are left alone."""
+    from langchain_memos.cube import MemCube
+    from langchain_memos.filters import Condition
+    from langchain_memos.storage.base import CubeQuery
+    from langchain_memos.storage.sqlite import SQLiteRecordStore
+    from langchain_memos.storage.sync import learn_rids
+
+    rng = np.random.default_rng(8)
+    records = SQLiteRecordStore(None)
+    records.setup()
+    cubes = [MemCube(content=f"c{i}", namespace=("u",), metadata={"odd": i % 2}) for i in range(3000)]
+    vectors = unit(rng, 3000)
+    records.write(cubes, vectors.tolist(), [None] * 3000)
+    index = FaissVectorIndex.persistent(tmp_path / "f")
+    index.upsert([c.id for c in cubes[:2999]], vectors[:2999])  # as an older version wrote them: no rids
+    index.upsert([cubes[2999].id], vectors[2999:], rids=[10**6])  # one whose rid is known (left as it is)
+    rids = records.condition_rids(CubeQuery(conditions=(Condition(("odd",), "$eq", 1),)))
+    assert not index.knows_rids() and index.search_rids(vectors[1], 5, rids) is None
+    assert learn_rids(records, index, batch=700) == 2999 and index.knows_rids()
+    assert learn_rids(records, index) == 0  # nothing left to learn
+    odd = {c.id for c in cubes if c.metadata["odd"]} - {cubes[2999].id}
+    got = [h.id for h in index.search_rids(vectors[1], 20, rids)]
+    assert got[0] == cubes[1].id and set(got) <= odd
+    index.close()
+    again = FaissVectorIndex.persistent(tmp_path / "f")  # the rids were kept by a snapshot
+    assert again.knows_rids() and [h.id for h in again.search_rids(vectors[1], 20, rids)] == got
+    with pytest.raises(InvalidInputError, match="one rid per id"):
+        again.learn_rids(["a"], [])
+    again.close()
+    records.close()

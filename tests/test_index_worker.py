@@ -302,3 +302,39 @@ def test_the_worker_runs_a_large_scopes_vector_stage_and_answers_as_the_exact_sc
         found = Counter(round(h.score, 5) for h in got) & Counter(round(h.score, 5) for h in exact)
         assert sum(found.values()) >= 45
     assert len(asked) == 3 and memos.vectors.worker_pid is not None
+
+
+def test_the_worker_teaches_an_index_written_before_rids_were_kept_their_rids(tmp_path):
+    """A store whose faiss files hold no rids (an older version wrote them) opens with its worker, which learns the
+    rid of every vector from SQLite beside the requests and keeps them in a snapshot; searches answer as before."""
+    from langchain_memos.storage.faiss_index import FaissVectorIndex
+
+    memos = open_memos(tmp_path, after=None)
+    ids = memos.add(texts(0, 60), NS, metadata={"kind": "tea"})
+    memos.add(texts(60, 90), NS, metadata={"kind": "coffee"})
+    before = [h.cube.id for h in memos.search("green tea at home", namespace=NS, limit=5, filters={"kind": "tea"})]
+    stored = memos.records.embeddings(ids)
+    memos.close()
+    folder = tmp_path / "faiss"
+    old = FaissVectorIndex.persistent(folder)
+    old.reset()
+    old.upsert(list(stored), list(stored.values()))  # no rids: as an older version wrote the index
+    old.close()
+    again = open_memos(tmp_path, after=30)
+    try:
+        assert again.vectors.worker_pid is not None
+        def learned() -> bool:
+            index = FaissVectorIndex.persistent(folder)
+            try:
+                return index.knows_rids()
+            finally:
+                index.close()
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not learned():
+            time.sleep(0.1)
+        assert learned()  # learned, and kept by a snapshot (another process reads it)
+        got = [h.cube.id for h in again.search("green tea at home", namespace=NS, limit=5, filters={"kind": "tea"})]
+        assert got == before
+    finally:
+        again.close()

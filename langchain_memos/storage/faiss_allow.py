@@ -10,7 +10,8 @@ changes (every label change clears it).
 Rids come with the vectors (``upsert(..., rids=...)``, from the record store's waiting rows): the index keeps
 each label's rid and each rid's latest label, so a filter's rids become labels by one array lookup. A live
 vector upserted without its rid (an index written before rids were kept, or a direct ``upsert``) makes
-``search_rids`` answer ``None``: the caller then takes the paths that do not need rids.
+``search_rids`` answer ``None`` (the caller then takes the paths that do not need rids) until
+``FaissVectorIndex.learn_rids`` is given it (the index worker teaches an older index every rid when it starts).
 
 An allow-list search visits more of the graph than an open one for as many results: fine for a filter that
 keeps a tenth of the index; a filter keeping far fewer is better scored exactly.

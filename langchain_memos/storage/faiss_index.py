@@ -32,7 +32,8 @@ How it works:
 * **Allow-lists** (:mod:`~langchain_memos.storage.faiss_allow`): ``search_allowed`` searches the graph
   among a fixed set of ids only (a record store's kept matches of a filter), ``search_rids`` among the
   cubes of a rid list (a filter's rids; each vector's rid comes with its upsert and is kept in the files
-  too), each through an ``IDSelectorBitmap`` of their labels kept with the set.
+  too; an index written before that learns them with :meth:`FaissVectorIndex.learn_rids`), each through an
+  ``IDSelectorBitmap`` of their labels kept with the set.
 
 ``faiss`` (the ``faiss-cpu`` package) is imported when an index is built.
 
@@ -511,6 +512,35 @@ class FaissVectorIndex(AllowLists):
             labels, scores = labels[top], scores[top]
         hits = [ScoredId(self._ids[label], float(score)) for label, score in zip(labels.tolist(), scores.tolist())]
         return sorted(hits, key=lambda h: (-h.score, h.id))
+
+    def learn_rids(self, ids: Sequence[str], rids: Sequence[int]) -> int:
+        """Take the rids of vectors upserted without them (an index written before rids were kept): each live
+        vector of ``ids`` whose rid is not known gets the rid at the same place; ids the index does not hold and
+        vectors whose rid is known are left alone. Once every live vector's rid is known, a snapshot keeps them
+        (the log's frames stay as written, so older versions still read it). Returns how many were taken.
+
+        Raises:
+            InvalidInputError: Not one rid per id.
+        """
+        import numpy as np
+
+        if len(ids) != len(rids):
+            raise InvalidInputError(f"learn_rids() needs one rid per id; got {len(ids)} ids, {len(rids)} rids")
+        with self._locked("learn rids", exclusive=True):
+            taken = {label: int(rid) for label, rid in ((self._label.get(i), rid) for i, rid in zip(ids, rids))
+                     if label is not None and rid is not None and rid >= 0 and self._rids[label] < 0}
+            if not taken:
+                return 0
+            labels = np.fromiter(taken, dtype=np.int64, count=len(taken))
+            found = np.fromiter(taken.values(), dtype=np.int64, count=len(taken))
+            self._rids[labels] = found
+            self._rids_unknown -= len(taken)
+            self._rid_labels(found, labels)
+            self._allowed.clear()
+            if self._lock is not None and not self._rids_unknown:
+                self._write_snapshot()
+                self._seen = self._lock.bump()
+            return len(taken)
 
     def ids(self) -> set[str]:
         """Every id in the index."""

@@ -58,7 +58,7 @@ from .base import CubeQuery, RecordStore, ScoredId, VectorIndex
 from .index_spec import WorkerSpec, open_index
 from .keyword_mirror import KeywordMirror
 from .packing import pack_hits, unpack_hits
-from .sync import index_pending
+from .sync import index_pending, learn_rids
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
     steps.records, steps.vectors = records, vectors
     mirror = KeywordMirror(records)  # built beside the requests; until then keyword searches go to FTS5
     threading.Thread(target=mirror.build, name="memos-keyword-mirror", daemon=True).start()
+    threading.Thread(target=_learn_rids, args=(records, vectors), name="memos-learn-rids", daemon=True).start()
 
     def index() -> int | None:
         indexed = index_pending(records, vectors, wait=True)
@@ -155,6 +156,16 @@ def serve(conn: Connection, spec: WorkerSpec) -> None:
     finally:
         vectors.close()
         records.close()
+
+
+def _learn_rids(records: Any, vectors: Any) -> None:
+    """:func:`~.sync.learn_rids` beside the requests: an index written before rids were kept answers through the
+    paths without rids until it has learned them; a failure leaves it there."""
+    try:
+        learn_rids(records, vectors)
+    except Exception as exc:  # noqa: BLE001 - nothing waits for it
+        log.warning("langchain-memos: the index could not learn its vectors' rids (%s); filtered searches take "
+                    "the paths without them", exc)
 
 
 def _child_main() -> None:

@@ -75,4 +75,22 @@ def index_pending(records: RecordStore, vectors: VectorIndex, *, wait: bool, bat
                 return total
 
 
-__all__ = ["CLAIM_BATCH", "index_pending"]
+def learn_rids(records: RecordStore, vectors: VectorIndex, *, batch: int = 50_000) -> int:
+    """Teach an index that keeps rids (:class:`~.base.RidSearch`) but was written before it did the rid of each
+    vector it holds, from the record store (``vector_rids``), so its searches among a filter's rids answer;
+    return how many it took (0 where there is nothing to learn)."""
+    learn = getattr(vectors, "learn_rids", None)
+    listed = getattr(records, "vector_rids", None)
+    if learn is None or listed is None or not isinstance(vectors, RidSearch) or vectors.knows_rids():
+        return 0
+    taken, after = 0, -1
+    while not vectors.knows_rids():
+        rows = listed(after, batch)
+        if not rows:
+            break
+        taken += learn([r[0] for r in rows], [r[1] for r in rows])
+        after = rows[-1][1]
+    return taken
+
+
+__all__ = ["CLAIM_BATCH", "index_pending", "learn_rids"]

@@ -135,6 +135,13 @@ class SQLitePendingVectors(SQLiteConnection):
             "UPDATE cubes SET indexed = 0 WHERE has_vector = 1 AND indexed = 1 AND tier != ?",
             (Tier.ARCHIVE.value,)).rowcount)
 
+    def vector_rids(self, after: int, limit: int) -> list[tuple[str, int]]:
+        """``(id, rid)`` of up to ``limit`` cubes with an embedding whose rid is past ``after``, by rid (to teach an
+        index written before rids were kept the rid of each vector it holds)."""
+        return self.read_transaction(lambda conn: conn.execute(
+            "SELECT id, rid FROM cubes WHERE rid > ? AND has_vector = 1 ORDER BY rid LIMIT ?",
+            (int(after), int(limit))).fetchall())
+
     def unindexed_embeddings(self, limit: int) -> list[WaitingVector]:
         """Up to ``limit`` cubes waiting for the vector index, each with its rid.
 
