@@ -338,3 +338,20 @@ def test_the_worker_teaches_an_index_written_before_rids_were_kept_their_rids(tm
         assert got == before
     finally:
         again.close()
+
+
+def test_a_large_scopes_vector_request_reaches_the_worker_before_its_keyword_request(memos, monkeypatch):
+    """The worker answers one request at a time: a search of a large scope sends its vector request first (its
+    keyword search waits until that is sent), so the vector candidates are loaded while the worker runs the
+    keyword search; the answers are the same as with the requests the other way round."""
+    memos.add(texts(0, 2600), NS)  # past the exact scan's 2,000: a large scope
+    memos.engine.index(wait=True)
+    queries = ("green tea at home #12", "black coffee at work", "note 7 at home")
+    before = [[h.cube.id for h in memos.search(q, namespace=NS, limit=5)] for q in queries]
+    order: list[str] = []
+    call = WorkerVectorIndex._call
+    monkeypatch.setattr(WorkerVectorIndex, "_call", lambda self, op, *args, **kw: order.append(op) or call(self, op, *args, **kw))
+    for query, expected in zip(queries, before):
+        order.clear()
+        assert [h.cube.id for h in memos.search(query, namespace=NS, limit=5)] == expected
+        assert order.index("candidates") < order.index("keyword")

@@ -376,13 +376,19 @@ class MemoryEngine(StateSteps, VectorSteps):
         # small scope (or with neither of the first two) it runs after them: there the helper's hand-offs
         # cost more than the overlap hides
         beside = bool(analysis.keywords) and (query_vector is not None or graph_on) and large
-        keyword_future = self._helpers().submit(self._timed_keyword_search, *keyword_args) if beside else None
+        # the vector request goes to the index worker first (the keyword search waits until it is sent): the
+        # worker answers one request at a time, and the vector candidates can then be loaded here while it
+        # runs the keyword search
+        vector_sent = threading.Event() if beside and query_vector is not None else None
+        keyword_future = self._helpers().submit(self._timed_keyword_search, *keyword_args,
+                                                after=vector_sent) if beside else None
         timings.lap("query_analysis")
         read: dict[str, Any] = {}  # embeddings the vector stage read (its exact path): not read again
         early: Loaded | None = None  # the vector candidates, loaded while the keyword search still runs
         graph: dict[str, float] = {}
         try:
-            vector = self.vector_candidates(cq, query_vector, vector_pool, read) if query_vector is not None else []
+            vector = self.vector_candidates(cq, query_vector, vector_pool, read, sent=vector_sent.set
+                                            if vector_sent is not None else None) if query_vector is not None else []
             timings.lap("vector_search")
             vector_ids = {h.id for h in vector}
             if graph_on:
@@ -392,6 +398,8 @@ class MemoryEngine(StateSteps, VectorSteps):
                 early = self.load_candidates(cq, vector_ids, read)
                 timings.lap("candidate_load")
         finally:
+            if vector_sent is not None:
+                vector_sent.set()
             timings.lap("vector_search")
             keyword, keyword_ms = keyword_future.result() if keyword_future is not None else ([], 0.0)
         if keyword_future is not None:
@@ -514,8 +522,11 @@ class MemoryEngine(StateSteps, VectorSteps):
         return self.records.keyword_search(terms, cq, k, column_weights=weights)
 
     def _timed_keyword_search(self, terms: Sequence[str], cq: CubeQuery, k: int, weights: Sequence[float] | None,
-                              large: bool) -> tuple[list[ScoredId], float]:
-        """The BM25 candidates (:meth:`keyword_candidates`) and the milliseconds they took."""
+                              large: bool, after: threading.Event | None = None) -> tuple[list[ScoredId], float]:
+        """The BM25 candidates (:meth:`keyword_candidates`) and the milliseconds they took (from ``after`` being
+        set, when given: the vector request is sent)."""
+        if after is not None:
+            after.wait()
         start = perf_counter()
         found = self.keyword_candidates(terms, cq, k, weights, large=large)
         return found, (perf_counter() - start) * 1000.0

@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import AbstractSet, Any, Container, Iterable, Sequence
+from typing import AbstractSet, Any, Callable, Container, Iterable, Sequence
 
 from ..cube import Tier
 from ..retrieval.pipeline import exact_matrix_search
@@ -41,10 +41,12 @@ class VectorSteps:
     vectors: VectorIndex
 
     def vector_candidates(self, cq: CubeQuery, query_vector: Sequence[float], pool: int,
-                          read: dict[str, Any] | None = None, bound: tuple[int, int] | None = None) -> list[ScoredId]:
+                          read: dict[str, Any] | None = None, bound: tuple[int, int] | None = None,
+                          sent: Callable[[], None] | None = None) -> list[ScoredId]:
         """The ``pool`` nearest cubes among those matching ``cq`` (every filter, scope and tier); ``read``,
         when given, gets the embeddings the exact path read (id -> float32 row); ``bound``, when given, is the
-        record store's :meth:`~..storage.base.CubeRecords.match_bound` of ``cq`` (read by the caller already).
+        record store's :meth:`~..storage.base.CubeRecords.match_bound` of ``cq`` (read by the caller already);
+        ``sent``, when given, is called once the search is under way (in the index worker's queue, or here).
 
         * Few matches (at most ``exact_limit``): exact cosine over their stored float32
           embeddings. The record store's :meth:`~..storage.base.CubeRecords.match_bound`
@@ -72,9 +74,11 @@ class VectorSteps:
         at_most, total = bound if bound is not None else self.records.match_bound(cq, max_fetch)
         if at_most > exact_limit:  # the index's own process may run the rest (its worker)
             delegate = getattr(self.vectors, "vector_candidates", None)
-            found = delegate(cq, query_vector, pool, (at_most, total)) if delegate is not None else None
+            found = delegate(cq, query_vector, pool, (at_most, total), sent) if delegate is not None else None
             if found is not None:
                 return found
+        if sent is not None:  # it runs here
+            sent()
         probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
         if at_most <= exact_limit or (probed and self._few_match(cq, exact_limit)):
             return self._exact_candidates(cq, query_vector, pool, read)

@@ -424,17 +424,23 @@ class WorkerVectorIndex:
             self._lock.acquire()
             self._inline_users -= 1
 
-    def _call(self, op: str, args: tuple[Any, ...], inline_fn: Callable[[VectorIndex], Any]) -> Any:
-        """Run ``op`` in the worker (after its outstanding index requests), or ``inline_fn`` inline."""
+    def _call(self, op: str, args: tuple[Any, ...], inline_fn: Callable[[VectorIndex], Any],
+              sent: Callable[[], None] | None = None) -> Any:
+        """Run ``op`` in the worker (after its outstanding index requests), or ``inline_fn`` inline; ``sent`` is
+        called once the request is in the worker's queue (or, inline, before it runs)."""
         with self._lock:
             self._check_open(op)
             worker = self._current_worker()
             if worker is not None:
                 with self._exchange():
                     worker.send(op, args)
+                    if sent is not None:
+                        sent()
                     self._drain(worker, 0)
                     return worker.reply()
             assert self._inline is not None
+            if sent is not None:
+                sent()
             return self._run_inline(self._inline, inline_fn)
 
     def _drain(self, worker: _Worker, keep: int) -> int:
@@ -523,10 +529,12 @@ class WorkerVectorIndex:
         return unpack_hits(found)
 
     def vector_candidates(self, cq: CubeQuery, embedding: Sequence[float], pool: int,
-                          bound: tuple[int, int] | None = None) -> list[ScoredId] | None:
+                          bound: tuple[int, int] | None = None, sent: Callable[[], None] | None = None,
+                          ) -> list[ScoredId] | None:
         """:meth:`~langchain_memos.engine.vector_steps.VectorSteps.vector_candidates` run in the worker, with its
         own SQLite connection checking the index's ids against ``cq`` (``bound``: the caller's match bound of
-        ``cq``, so the worker does not read it again); ``None`` while indexing inline.
+        ``cq``, so the worker does not read it again; ``sent``: called once the request is in the worker's
+        queue); ``None`` while indexing inline.
 
         So the vector stage of a large scope (the index query, then reading which of its ids match)
         runs on the worker's core while this process runs the keyword search, and no index hit
@@ -535,7 +543,7 @@ class WorkerVectorIndex:
         import numpy as np
 
         return self._ask("candidates", cq, np.asarray(embedding, dtype=np.float64), int(pool),
-                         None if bound is None else (int(bound[0]), int(bound[1])))
+                         None if bound is None else (int(bound[0]), int(bound[1])), sent=sent)
 
     def keyword_candidates(self, terms: Sequence[str], cq: CubeQuery, k: int,
                            column_weights: Sequence[float] | None = None) -> list[ScoredId] | None:
@@ -545,10 +553,10 @@ class WorkerVectorIndex:
         return self._ask("keyword", cq, [str(t) for t in terms], int(k),
                          None if column_weights is None else [float(w) for w in column_weights])
 
-    def _ask(self, op: str, cq: CubeQuery, *args: Any) -> list[ScoredId] | None:
+    def _ask(self, op: str, cq: CubeQuery, *args: Any, sent: Callable[[], None] | None = None) -> list[ScoredId] | None:
         """:meth:`_call` of ``op`` on ``cq`` (its ``now`` set to this process's clock) and ``args``, unpacked; ``None``
         while indexing inline (those steps are the caller's then) or when the worker answers ``None``."""
-        found = self._call(op, (replace(cq, now=cq.now or utcnow()), *args), lambda inline: None)
+        found = self._call(op, (replace(cq, now=cq.now or utcnow()), *args), lambda inline: None, sent)
         return None if found is None else unpack_hits(found)
 
     def ids(self) -> set[str]:
