@@ -109,8 +109,8 @@ class AllowLists:
         if not allowed:
             as_floats(embedding, "query embedding")
             return []
-        return self._search_among(embedding, k, lambda: self._kept(allowed, lambda: np.fromiter(  # type: ignore[return-value]
-            (self._label[i] for i in allowed if i in self._label), dtype=np.int64)))
+        return self._search_among(embedding, k, lambda: self._kept(allowed, lambda: np.fromiter(
+            (self._label[i] for i in allowed if i in self._label), dtype=np.int64))) or []
 
     def knows_rids(self) -> bool:
         """Whether every live vector was upserted with its rid (so :meth:`search_rids` answers; a hint: a write
