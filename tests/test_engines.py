@@ -1156,6 +1156,8 @@ def test_candidates_are_the_views_of_the_queried_cubes_and_follow_updates(record
     cubes[2] = replace(cubes[2], provenance=[Provenance("message", "m2"), Provenance("message", "m3", thread_id="s2")],
                        valid_from=T0 - timedelta(days=2), valid_to=T0 + timedelta(days=1, microseconds=1),
                        memory_type=MemoryType.FACT)
+    # no thread anywhere, though the words are in its text
+    cubes[4] = replace(cubes[4], content='"thread_id": "s9"', provenance=[Provenance("message", "m4")])
     put(record_store, cubes)
     q = CubeQuery(conditions=(Condition(("even",), "$eq", True),))
     got = record_store.candidates(q)

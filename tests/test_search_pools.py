@@ -26,9 +26,9 @@ def _spy(memos: MemOS, seen: list[tuple[str, int]]) -> None:
     engine = memos.engine
     vector, keyword = engine.vector_candidates, engine.records.keyword_search
 
-    def vector_spy(cq: Any, query_vector: Any, pool: int, *rest: Any) -> Any:
+    def vector_spy(cq: Any, query_vector: Any, pool: int, *rest: Any, **kw: Any) -> Any:
         seen.append(("vector", pool))
-        return vector(cq, query_vector, pool, *rest)
+        return vector(cq, query_vector, pool, *rest, **kw)
 
     def keyword_spy(terms: Any, cq: Any, k: int, **kw: Any) -> Any:
         seen.append(("keyword", k))

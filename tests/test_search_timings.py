@@ -92,11 +92,11 @@ def test_store_search_sync_and_async_carry_the_breakdown() -> None:
 class _RunAtOnce:
     """An executor that runs what it is given at once, in the caller's thread (the keyword stage in line)."""
 
-    def submit(self, fn, *args):
+    def submit(self, fn, *args, **kwargs):
         from concurrent.futures import Future
 
         done: Future = Future()
-        done.set_result(fn(*args))
+        done.set_result(fn(*args, **kwargs))
         return done
 
 
@@ -152,9 +152,9 @@ def test_vector_candidates_load_while_the_keyword_search_still_runs(tmp_path, mo
         vector_done = threading.Event()
         real_keyword, real_load = engine._timed_keyword_search, engine.load_candidates
 
-        def late_keyword(*args):  # still running when the vector stage ends
+        def late_keyword(*args, **kwargs):  # still running when the vector stage ends
             assert vector_done.wait(10)
-            return real_keyword(*args)
+            return real_keyword(*args, **kwargs)
 
         def load(cq, ids, read=None):
             loaded.append(set(ids))

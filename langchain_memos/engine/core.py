@@ -80,6 +80,30 @@ class EngineField:
 Loaded = tuple[list[CubeView], dict[str, str], dict[str, Any]]
 
 
+class Handoff:
+    """A signal from one thread to the helper it started: set once, waited for only by another thread (an executor
+    that runs the helper's work at once, in the setting thread, does not wait for what that thread does later).
+
+    Example:
+        >>> sent = Handoff()
+        >>> sent.wait()  # the thread that made it: no wait
+        >>> sent.set()
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._owner = threading.get_ident()
+
+    def set(self) -> None:
+        """Let the waiting thread go on (idempotent)."""
+        self._event.set()
+
+    def wait(self) -> None:
+        """Wait until :meth:`set`, unless called in the thread that made it."""
+        if threading.get_ident() != self._owner:
+            self._event.wait()
+
+
 def merge_loaded(first: Loaded, second: Loaded) -> Loaded:
     """Two loads of candidates (disjoint ids) as one: the first's cubes, then the second's."""
     return [*first[0], *second[0]], {**first[1], **second[1]}, {**first[2], **second[2]}
@@ -379,7 +403,7 @@ class MemoryEngine(StateSteps, VectorSteps):
         # the vector request goes to the index worker first (the keyword search waits until it is sent): the
         # worker answers one request at a time, and the vector candidates can then be loaded here while it
         # runs the keyword search
-        vector_sent = threading.Event() if beside and query_vector is not None else None
+        vector_sent = Handoff() if beside and query_vector is not None else None
         keyword_future = self._helpers().submit(self._timed_keyword_search, *keyword_args,
                                                 after=vector_sent) if beside else None
         timings.lap("query_analysis")
@@ -522,7 +546,7 @@ class MemoryEngine(StateSteps, VectorSteps):
         return self.records.keyword_search(terms, cq, k, column_weights=weights)
 
     def _timed_keyword_search(self, terms: Sequence[str], cq: CubeQuery, k: int, weights: Sequence[float] | None,
-                              large: bool, after: threading.Event | None = None) -> tuple[list[ScoredId], float]:
+                              large: bool, after: Handoff | None = None) -> tuple[list[ScoredId], float]:
         """The BM25 candidates (:meth:`keyword_candidates`) and the milliseconds they took (from ``after`` being
         set, when given: the vector request is sent)."""
         if after is not None:

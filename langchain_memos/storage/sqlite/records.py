@@ -85,10 +85,13 @@ def load_cubes(conn: sqlite3.Connection, rows: list[tuple[str, str]], *,
 
 
 #: The columns a :class:`~langchain_memos.cube.CubeView` is read from (``c`` is ``cubes``). The ``thread``
-#: column holds a cube's thread only beside a position; otherwise it comes from the stored provenance.
+#: column holds a cube's thread only beside a position; otherwise it comes from the stored provenance, whose JSON
+#: is parsed only where it names a ``thread_id`` at all (a byte search; parsing every candidate's cube took ~0.8 ms
+#: a search of 70 candidates).
 VIEW_COLUMNS = ("c.id, c.content, c.memory_type, c.metadata, c.created_at, c.updated_at, c.valid_from, c.valid_to, "
-                "c.position, COALESCE(c.thread, (SELECT json_extract(p.value, '$.thread_id') "
-                "FROM json_each(c.data, '$.provenance') AS p WHERE json_extract(p.value, '$.thread_id') <> '' LIMIT 1))")
+                "c.position, COALESCE(c.thread, CASE WHEN instr(c.data, '\"thread_id\"') > 0 THEN "
+                "(SELECT json_extract(p.value, '$.thread_id') FROM json_each(c.data, '$.provenance') AS p "
+                "WHERE json_extract(p.value, '$.thread_id') <> '' LIMIT 1) END)")
 
 
 @lru_cache(maxsize=8192)
