@@ -90,6 +90,12 @@ class AllowLists:
         self._rids_unknown += int((rids < 0).sum())
         self._rid_labels(rids, np.arange(first, first + count, dtype=np.int64))
 
+    def _rids_learned(self, labels: Any, rids: Any) -> None:
+        """The live ``labels``, whose rids were not known, now have ``rids`` (all known)."""
+        self._rids[labels] = rids
+        self._rids_unknown -= len(labels)
+        self._rid_labels(rids, labels)
+
     def _rids_dead(self, labels: Sequence[int]) -> None:
         """The live ``labels`` were just marked dead."""
         if labels:

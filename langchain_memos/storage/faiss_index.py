@@ -339,7 +339,8 @@ class FaissVectorIndex(AllowLists):
                 self._faiss.write_index(self._graph, str(self._path(f"snapshot-{generation}.faiss")))
                 total = len(self._ids)
                 live, rids = self._live[:total].astype(bool), self._rids[:total].astype("<i8")
-                self._path(f"snapshot-{generation}.ids").write_bytes(pack_ids(self._ids) + live.tobytes() + rids.tobytes())
+                self._path(f"snapshot-{generation}.ids").write_bytes(
+                    pack_ids(self._ids) + live.tobytes() + rids.tobytes())
             tmp = self._path("CURRENT.tmp")
             with open(tmp, "w", encoding="ascii") as current:
                 current.write(str(generation))
@@ -531,11 +532,8 @@ class FaissVectorIndex(AllowLists):
                      if label is not None and rid is not None and rid >= 0 and self._rids[label] < 0}
             if not taken:
                 return 0
-            labels = np.fromiter(taken, dtype=np.int64, count=len(taken))
-            found = np.fromiter(taken.values(), dtype=np.int64, count=len(taken))
-            self._rids[labels] = found
-            self._rids_unknown -= len(taken)
-            self._rid_labels(found, labels)
+            self._rids_learned(np.fromiter(taken, dtype=np.int64, count=len(taken)),
+                               np.fromiter(taken.values(), dtype=np.int64, count=len(taken)))
             self._allowed.clear()
             if self._lock is not None and not self._rids_unknown:
                 self._write_snapshot()

@@ -153,8 +153,9 @@ class SQLitePendingVectors(SQLiteConnection):
         rows = self.read_transaction(lambda conn: conn.execute(
             "SELECT c.id, c.ns, c.tier, v.vec, c.rid FROM cubes AS c LEFT JOIN vectors AS v ON v.id = c.id "
             "WHERE c.has_vector = 1 AND c.indexed = 0 LIMIT ?", (int(limit),)).fetchall())
-        return [WaitingVector(cube_id, ns_from_key(ns), Tier(tier), None if vec is None else np.frombuffer(vec, dtype="<f4"),
-                              rid) for cube_id, ns, tier, vec, rid in rows]
+        return [WaitingVector(cube_id, ns_from_key(ns), Tier(tier),
+                              None if vec is None else np.frombuffer(vec, dtype="<f4"), rid)
+                for cube_id, ns, tier, vec, rid in rows]
 
     def confirm_indexed(self, entries: Sequence[WaitingVector]) -> int:
         """Flag cubes as indexed if they still have the namespace, tier and embedding given; return how many.
