@@ -108,6 +108,24 @@ def cube_view(row: tuple[Any, ...]) -> CubeView:
                     valid_to=from_epoch(valid_to), thread_id=thread, position=position)
 
 
+def sorted_unique(values: Any) -> Any:
+    """``values`` (a 1-d numpy array) sorted, each value once: as it is where it already is (an ``$eq`` range of the
+    metadata index lists its rids in order), else sorted (numpy's ``unique`` hashes: ~1 ms for 10,000 sorted
+    rids, against ~6 us to see that they are).
+
+    Example:
+        >>> import numpy as np
+        >>> sorted_unique(np.array([3, 1, 3, 2])).tolist(), sorted_unique(np.array([1, 2, 5])).tolist()
+        ([1, 2, 3], [1, 2, 5])
+    """
+    import numpy as np
+
+    if len(values) < 2 or bool((values[1:] > values[:-1]).all()):
+        return values
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 def delete_rows(conn: sqlite3.Connection, rid: int, cube_id: str) -> None:
     """Delete every row of one cube (keyword, metadata fields, history, vector, the cube), in the caller's tx."""
     drop_keyword_row(conn, rid)
@@ -457,7 +475,7 @@ class SQLiteCubeRecords(SQLiteConnection):
             listed, expiring, count = conn.execute(sql, [*params, MATCH_RIDS_KEPT + 1]).fetchone()
             if expiring or count > MATCH_RIDS_KEPT:
                 return None
-            return np.sort(np.fromstring(listed or "", dtype=np.int64, sep=","))
+            return sorted_unique(np.fromstring(listed or "", dtype=np.int64, sep=","))
 
         return self.kept_in_background(("kept_match_rids", where, *params), read, keep=lambda value: value is not None)
 
@@ -480,8 +498,8 @@ class SQLiteCubeRecords(SQLiteConnection):
             found: Any = None
             for sql, params in statements:  # one text per range, parsed by numpy: a third of the time of rows
                 listed = conn.execute(f"SELECT group_concat(rid) FROM ({sql})", params).fetchone()[0]
-                rids = np.fromstring(listed or "", dtype=np.int64, sep=",")
-                found = np.unique(rids) if found is None else np.intersect1d(found, rids)
+                rids = sorted_unique(np.fromstring(listed or "", dtype=np.int64, sep=","))
+                found = rids if found is None else np.intersect1d(found, rids, assume_unique=True)
             return found
 
         return self.kept_read(("condition_rids", *(x for sql, params in statements for x in (sql, *params))), read)
