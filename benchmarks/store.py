@@ -90,23 +90,30 @@ def _sentence(rng: random.Random) -> str:
             f"{rng.choice(_WHEN)} {rng.choice(_WHERE)}")
 
 
-def make_items(n: int, seed: int) -> list[tuple[tuple[str, ...], str, dict[str, Any]]]:
-    """``n`` deterministic ``(namespace, key, value)`` items over ``USERS`` namespaces."""
+def category_names(count: int = len(CATEGORIES)) -> tuple[str, ...]:
+    """The categories of a workload whose filters each keep ~1/``count`` of the items (10: :data:`CATEGORIES`)."""
+    return tuple(f"cat{i}" for i in range(count))
+
+
+def make_items(n: int, seed: int, categories: tuple[str, ...] = CATEGORIES,
+               ) -> list[tuple[tuple[str, ...], str, dict[str, Any]]]:
+    """``n`` deterministic ``(namespace, key, value)`` items over ``USERS`` namespaces, each in one of ``categories``."""
     rng = random.Random(seed)
     items = []
     for i in range(n):
         user = f"user{rng.randrange(USERS):02d}"
         # unique texts: InMemoryStore cannot index two equal texts in one batch
-        value = {"text": f"{_sentence(rng)} (note {i})", "category": rng.choice(CATEGORIES), "score": rng.randrange(100),
+        value = {"text": f"{_sentence(rng)} (note {i})", "category": rng.choice(categories), "score": rng.randrange(100),
                  "user": user}
         items.append(((*PREFIX, user), f"item-{i:07d}", value))
     return items
 
 
-def make_queries(count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
-    """``count`` deterministic ``(query, filter)`` pairs; each filter keeps ~10% of the items."""
+def make_queries(count: int, seed: int, categories: tuple[str, ...] = CATEGORIES) -> list[tuple[str, dict[str, Any]]]:
+    """``count`` deterministic ``(query, filter)`` pairs; each filter keeps one of ``categories`` (by default ~10% of
+    the items)."""
     rng = random.Random(seed + 1)
-    return [(_sentence(rng), {"category": rng.choice(CATEGORIES)}) for _ in range(count)]
+    return [(_sentence(rng), {"category": rng.choice(categories)}) for _ in range(count)]
 
 
 def make_embeddings(kind: str, dims: int) -> Any:
@@ -170,8 +177,9 @@ def run_store(name: str, options: dict[str, Any]) -> dict[str, Any]:
     from tqdm import tqdm
 
     n, seed, batch, progress = options["n"], options["seed"], options["batch"], options["progress"]
-    items = make_items(n, seed)
-    queries = make_queries(options["queries"] + WARMUP, seed)
+    categories = category_names(options.get("categories", len(CATEGORIES)))
+    items = make_items(n, seed, categories)
+    queries = make_queries(options["queries"] + WARMUP, seed, categories)
     rng = random.Random(seed + 2)
     gets = [rng.choice(items)[:2] for _ in range(options["gets"])] if items else []
     embeddings = make_embeddings(options["embed"], options["dims"])
@@ -386,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=500, help="PutOps per store.batch call (default: %(default)s)")
     parser.add_argument("--dims", type=int, default=384, help="embedding dimensions (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=7, help="workload seed (default: %(default)s)")
+    parser.add_argument("--categories", type=int, default=len(CATEGORIES),
+                        help="categories of the items; each search's filter keeps one, ~1/N of the items "
+                             "(default: %(default)s)")
     parser.add_argument("--index-worker-after", default="default",
                         help="MemOSStore's MemOSConfig.index_worker_after: a number of vectors, or 'none' to "
                              "index in the store's own process (default: the config's default)")
@@ -400,9 +411,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sizes = [int(v) for v in args.scale.split(",")] if args.scale else []
     except ValueError:
         parser.error(f"--scale takes comma-separated sizes, got {args.scale!r}")
-    if unknown or args.n < 1 or args.batch < 1 or args.queries < 1 or args.gets < 1 or any(v < 1 for v in sizes):
+    if (unknown or args.n < 1 or args.batch < 1 or args.queries < 1 or args.gets < 1 or args.categories < 1
+            or any(v < 1 for v in sizes)):
         parser.error(f"bad arguments: stores must be among {', '.join(STORES)} (got {unknown or 'ok'}); "
-                     "n, the --scale sizes, batch, queries and gets must be >= 1")
+                     "n, the --scale sizes, batch, queries, gets and categories must be >= 1")
     worker_after: int | None | str = args.index_worker_after
     if worker_after == "none":
         worker_after = None
@@ -413,9 +425,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             parser.error(f"--index-worker-after takes a number or 'none', got {args.index_worker_after!r}")
     options = {"n": args.n, "embed": args.embed, "dims": args.dims, "seed": args.seed, "batch": args.batch,
                "queries": args.queries, "gets": args.gets, "progress": not args.no_progress,
-               "index_worker_after": worker_after}
+               "index_worker_after": worker_after, "categories": args.categories}
     workload = {**{k: v for k, v in options.items() if k != "progress"}, "namespaces": USERS,
-                "categories": len(CATEGORIES), "limit": 10, "warmup": WARMUP, "isolated_processes": not args.in_process}
+                "limit": 10, "warmup": WARMUP, "isolated_processes": not args.in_process}
     payload: dict[str, Any] = {"benchmark": "store", "environment": environment(), "embed": args.embed}
     if sizes:
         def keep(curve_so_far: dict[str, dict[str, dict[str, Any]]]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from benchmarks._common import FakeEmbeddings, FullCollections
 import benchmarks.store as store_benchmark
 from langchain_memos.engine.timings import SEARCH_STAGES
-from benchmarks.store import CATEGORIES, DEFAULT_STORES, main, make_items, make_queries, run_scale
+from benchmarks.store import CATEGORIES, DEFAULT_STORES, category_names, main, make_items, make_queries, run_scale
 
 PER_STORE_KEYS = {"put_per_s", "search_ms_p50", "search_ms_p95", "get_ms_p50", "peak_rss_mb"}
 
@@ -25,6 +25,16 @@ def test_workload_is_deterministic_and_filters_a_tenth() -> None:
     emb = FakeEmbeddings(16)
     assert emb.embed_query("green tea") == emb.embed_documents(["green tea"])[0]
     assert abs(sum(x * x for x in emb.embed_query("green tea")) - 1.0) < 1e-5
+
+
+def test_categories_set_how_much_each_filter_keeps() -> None:
+    """``--categories N``: items in N categories, filters on them, each keeping ~1/N; 10 is the default workload."""
+    assert category_names() == CATEGORIES and make_items(500, seed=3, categories=category_names(10)) == make_items(500, 3)
+    narrow = category_names(40)
+    items = make_items(4000, seed=3, categories=narrow)
+    assert {v["category"] for _, _, v in items} == set(narrow)
+    assert 0.01 < sum(v["category"] == narrow[0] for _, _, v in items) / len(items) < 0.04
+    assert {f["category"] for _, f in make_queries(200, 3, narrow)} <= set(narrow)
 
 
 
