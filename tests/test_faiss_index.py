@@ -173,7 +173,11 @@ def test_search_allowed_finds_the_nearest_among_a_set_and_follows_the_index(monk
     index = FaissVectorIndex.in_memory()
     ids = [f"v{i}" for i in range(len(vectors))]
     index.upsert(ids, vectors)
-    allowed = frozenset(ids[::2]) | {"unknown"}  # 3,000 ids: past EXACT_MAX, so the graph is searched
+    allowed = frozenset(ids[::2]) | {"unknown"}  # 3,000 ids: at most ALLOWED_EXACT_MAX, so scored exactly
+    for query in vectors[1:200:20]:
+        exact = [h.id for h in index.search(query, 20, ids=sorted(allowed))]
+        assert [h.id for h in index.search_allowed(query, 20, allowed)] == exact
+    monkeypatch.setattr(faiss_allow, "ALLOWED_EXACT_MAX", 2048)  # past it: the graph is searched
     for query in vectors[1:200:20]:
         got = [h.id for h in index.search_allowed(query, 20, allowed)]
         exact = [h.id for h in index.search(query, 20, ids=sorted(allowed))]
@@ -185,7 +189,7 @@ def test_search_allowed_finds_the_nearest_among_a_set_and_follows_the_index(monk
     assert best not in {h.id for h in index.search_allowed(query, 50, allowed)}
     index.upsert(["v0"], query[None, :])  # v0 (allowed) now lies on the query
     assert index.search_allowed(query, 1, allowed)[0].id == "v0"
-    small = frozenset(ids[:100])  # at most EXACT_MAX labels: scored exactly
+    small = frozenset(ids[:100])  # a few labels: scored exactly
     assert [h.id for h in index.search_allowed(query, 5, small)] == [h.id for h in index.search(query, 5, ids=sorted(small))]
     assert index.search_allowed(query, 5, frozenset()) == [] and index.search_allowed(query, 0, allowed) == []
     monkeypatch.setattr(faiss_allow, "ALLOWED_KEPT", 2)
@@ -195,9 +199,12 @@ def test_search_allowed_finds_the_nearest_among_a_set_and_follows_the_index(monk
     index.close()
 
 
-def test_search_rids_finds_the_nearest_among_the_cubes_of_a_rid_list():
+@pytest.mark.parametrize("exact_max", [faiss_allow.ALLOWED_EXACT_MAX, 2048], ids=["exact", "graph"])
+def test_search_rids_finds_the_nearest_among_the_cubes_of_a_rid_list(monkeypatch, exact_max):
     """Each vector's rid comes with its upsert: a rid list names the vectors to search among; rids without a
-    vector, past every rid or negative are skipped, and a change to the index is seen at once."""
+    vector, past every rid or negative are skipped, and a change to the index is seen at once. Its 3,000 rids are
+    scored exactly, or (below them) searched in the graph."""
+    monkeypatch.setattr(faiss_allow, "ALLOWED_EXACT_MAX", exact_max)
     rng = np.random.default_rng(5)
     vectors = unit(rng, 6000)
     index = FaissVectorIndex.in_memory()

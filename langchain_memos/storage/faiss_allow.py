@@ -14,7 +14,8 @@ vector upserted without its rid (an index written before rids were kept, or a di
 ``FaissVectorIndex.learn_rids`` is given it (the index worker teaches an older index every rid when it starts).
 
 An allow-list search visits more of the graph than an open one for as many results: fine for a filter that
-keeps a tenth of the index; a filter keeping far fewer is better scored exactly.
+keeps a tenth of the index; a filter keeping far fewer is better scored exactly, and an allow-list of at most
+:data:`ALLOWED_EXACT_MAX` labels is (faster than the graph there, and exact).
 
 Example:
     >>> from langchain_memos.storage.faiss_index import FaissVectorIndex
@@ -36,6 +37,13 @@ from .vector_input import as_floats
 #: An allow-list search keeps this many candidates per result asked for (an allow-list of a tenth of 100k
 #: vectors: recall of the top 50 against exact 0.97 at 10 per result, 0.99 at 16).
 ALLOWED_EF_PER_RESULT = 16
+
+#: An allow-list of at most this many labels is scored exactly (its stored vectors gathered, one product) instead of
+#: searched in the graph: ``python -m benchmarks.allow_lists`` (100k vectors of the store benchmark's workload, 40
+#: queries, top 50; p50 ms exactly / by the graph, the graph's mean recall of the exact top 50): 2,500 labels
+#: 0.87 / 2.57 (0.88, one query 0.70), 4,000 1.27 / 2.52 (0.96), 6,000 1.83 / 2.57 (0.98), 8,000 2.98 / 2.62
+#: (0.99; 2.35 / 2.54 in another run); past that the graph is quicker (10,000: 3.72 / 2.87, 16,000: 6.05 / 3.03).
+ALLOWED_EXACT_MAX = 8192
 
 #: Keys (id sets, rid tables, rid arrays, label arrays) whose labels or bitmaps are kept (the least recently
 #: used go first), until the index changes.
@@ -148,8 +156,8 @@ class AllowLists:
         """The top ``k`` among the labels ``get_labels()`` gives (called while the index is held; labels no longer
         live are skipped; ``None`` from it is returned as is): the graph searched with their bitmap (kept with the
         labels array), keeping :data:`ALLOWED_EF_PER_RESULT` candidates per result (at least ``ef_search``); at
-        most ``EXACT_MAX`` labels, or a ``k`` of ``EXACT_SHARE`` of them, are scored exactly."""
-        from .faiss_index import EXACT_MAX, EXACT_SHARE
+        most :data:`ALLOWED_EXACT_MAX` labels, or a ``k`` of ``EXACT_SHARE`` of them, are scored exactly."""
+        from .faiss_index import EXACT_SHARE
 
         query = np.asarray([as_floats(embedding, "query embedding")], dtype=np.float32)
         if k <= 0:
@@ -161,7 +169,7 @@ class AllowLists:
             if not len(labels):
                 return []
             total = len(self._ids)
-            if len(labels) <= EXACT_MAX or k >= EXACT_SHARE * len(labels):
+            if len(labels) <= ALLOWED_EXACT_MAX or k >= EXACT_SHARE * len(labels):
                 return self._exact(unit[0], labels[self._live[labels]], k)  # type: ignore[attr-defined]
 
             def bitmap() -> Any:
@@ -188,4 +196,4 @@ class AllowLists:
         return value
 
 
-__all__ = ["ALLOWED_EF_PER_RESULT", "ALLOWED_KEPT", "AllowLists"]
+__all__ = ["ALLOWED_EF_PER_RESULT", "ALLOWED_EXACT_MAX", "ALLOWED_KEPT", "AllowLists"]
