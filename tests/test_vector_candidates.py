@@ -118,6 +118,28 @@ def test_matches_not_kept_are_searched_through_the_filter_rids(monkeypatch) -> N
         assert all(len(a) == 100 and not {h.id for h in a} & set(gone) for a in after)
 
 
+def test_a_few_thousand_matches_are_scored_exactly_by_the_index_without_a_probe() -> None:
+    """Past the exact limit but within a few times it, an index that searches among the filter's matches answers
+    first (it scores a few thousand exactly itself): no ids-only probe reads the record store, no ANN round runs,
+    and every search gives the exact nearest matching cubes, the first (through the filter's rids, its hits
+    checked) as the later ones (the kept matches)."""
+    with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
+        memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
+        far_ids = memos.add([f"far {i}" for i in range(3000)], NS, metadata={"kind": "far"})
+        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
+        query = memos.embeddings.embed_query("q")
+        probes: list[int] = []
+        few_match = memos.engine._few_match
+        memos.engine._few_match = lambda q, limit: probes.append(limit) or few_match(q, limit)  # type: ignore
+        rounds: list[int] = []
+        search = memos.engine.vectors.search
+        memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+        exact = exact_vector_search(query, memos.records.embeddings(far_ids), 100)
+        for _ in range(3):
+            assert same_ranking(memos.engine.vector_candidates(cq, query, 100), exact)
+        assert probes == [] and rounds == []
+
+
 def test_hits_of_the_filter_rids_outside_the_scope_leave_the_answer_to_the_rounds(monkeypatch) -> None:
     """The filter's rids say nothing of namespaces: where most of their nearest cubes lie outside the scope,
     the rounds answer, and every answer is in the scope."""

@@ -50,8 +50,12 @@ class VectorSteps:
 
         * Few matches (at most ``exact_limit``): exact cosine over their stored float32
           embeddings. The record store's :meth:`~..storage.base.CubeRecords.match_bound`
-          (capped index-range counts) settles most cases; where it allows a few times
-          more, an ids-only query with a limit decides.
+          (capped index-range counts) settles most cases.
+        * An index that can search among an allow-list (faiss) is asked next for the nearest among the kept
+          matches themselves, or while they are not kept, among the cubes the filter's rids name
+          (:meth:`_allowed_candidates`; a few thousand it scores exactly itself). Where that does not fill the
+          pool and the bound allows a few times ``exact_limit``, an ids-only query with a limit decides whether
+          few match (the exact path then answers).
         * Many matches: the vector index is asked without a ``where`` (a Chroma
           metadata filter costs tens of milliseconds per 100k vectors, an unfiltered
           ANN query a few), over-fetching by the matching share (the bound's share
@@ -60,10 +64,7 @@ class VectorSteps:
           :meth:`~..storage.base.CubeRecords.kept_matches` of ``cq`` where it keeps them),
           until ``pool`` pass or the index has nothing more; past ``max_fetch``, or once the share that passed says few
           match, the exact path answers. So restrictive filters never starve the pool,
-          and archive, expired or unindexed cubes are handled exactly. Before the rounds, an index that
-          can search its graph among an allow-list (faiss) is asked for the nearest among the kept matches
-          themselves, or while they are not kept, among the cubes the filter's rids name
-          (:meth:`_allowed_candidates`); the rounds run only when that does not fill the pool.
+          and archive, expired or unindexed cubes are handled exactly.
 
         Over a large scope, an index that offers ``vector_candidates(cq, query_vector, pool, bound)``
         (the index worker: this same step in its process, over its own SQLite connection, handed the bound
@@ -79,8 +80,7 @@ class VectorSteps:
                 return found
         if sent is not None:  # it runs here
             sent()
-        probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
-        if at_most <= exact_limit or (probed and self._few_match(cq, exact_limit)):
+        if at_most <= exact_limit:
             return self._exact_candidates(cq, query_vector, pool, read)
         # embeddings still waiting for the index (another writer is indexing them) are scored exactly
         pending = self.records.unindexed_ids(limit=max_fetch + 1)
@@ -88,12 +88,17 @@ class VectorSteps:
             return self._exact_candidates(cq, query_vector, pool, read)
         waiting_cq = replace(cq, ids=frozenset(pending) if cq.ids is None else frozenset(pending) & cq.ids)
         waiting = self._exact_candidates(waiting_cq, query_vector, pool, read) if pending else []
-        share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
-        fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
-        verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
+        # an index that searches among an allow-list answers before the probe below: among a few thousand
+        # matches it scores them exactly itself, where the probe alone read up to exact_limit + 1 ids
         allowed = self._allowed_candidates(cq, query_vector, pool)
         if allowed is not None:
             return merge_scored(allowed, waiting, pool)
+        probed = at_most <= 4 * exact_limit  # the probe then reads at most a few exact_limits of rows
+        if probed and self._few_match(cq, exact_limit):
+            return self._exact_candidates(cq, query_vector, pool, read)
+        share = min(1.0, at_most / total) if total else 1.0  # at least the real share: the first round is no bigger
+        fetch = min(max_fetch, max(2 * pool, int(1.5 * pool / share) + 1))
+        verdicts: dict[str, bool] = {}  # id -> whether it matches cq, carried over from earlier rounds
         known = self.records.kept_matches(cq)
         while True:
             hits = self.vectors.search(query_vector, fetch)
