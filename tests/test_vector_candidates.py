@@ -54,11 +54,11 @@ def test_many_far_matches_behind_many_near_non_matches_fill_the_pool() -> None:
         assert all(h.reasons.get("vector", 0) > 0 for h in hits)
 
 
-def near_and_far(memos: MemOS) -> tuple[set[str], CubeQuery, list[float], list[int]]:
-    """900 "near" cubes and 2,100 "far" ones (past the exact limit); the far ids, the query for them, the query
+def near_and_far(memos: MemOS, far: int = 2100) -> tuple[set[str], CubeQuery, list[float], list[int]]:
+    """900 "near" cubes and ``far`` "far" ones (past the exact limit); the far ids, the query for them, the query
     vector, and a list that gets the size of every id check (an ids query) from then on."""
     memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
-    far_ids = set(memos.add([f"far {i}" for i in range(2100)], NS, metadata={"kind": "far"}))
+    far_ids = set(memos.add([f"far {i}" for i in range(far)], NS, metadata={"kind": "far"}))
     cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
     checks: list[int] = []
     query_ids = memos.records.query_ids
@@ -69,6 +69,14 @@ def near_and_far(memos: MemOS) -> tuple[set[str], CubeQuery, list[float], list[i
 
     memos.records.query_ids = counted  # type: ignore[method-assign]
     return far_ids, cq, memos.embeddings.embed_query("q"), checks
+
+
+def counted_rounds(memos: MemOS) -> list[int]:
+    """A list that gets the ``k`` of every unfiltered ANN query (a round) from then on."""
+    rounds: list[int] = []
+    search = memos.engine.vectors.search
+    memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+    return rounds
 
 
 @pytest.mark.parametrize("rids", [True, False], ids=["by-rids", "by-ids"])
@@ -103,9 +111,7 @@ def test_matches_not_kept_are_searched_through_the_filter_rids(monkeypatch) -> N
     monkeypatch.setattr(records_module, "MATCH_RIDS_KEPT", 1000)
     with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
         far_ids, cq, query, checks = near_and_far(memos)
-        rounds: list[int] = []
-        search = memos.engine.vectors.search
-        memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+        rounds = counted_rounds(memos)
         got = [memos.engine.vector_candidates(cq, query, 100) for _ in range(3)]
         assert memos.records.kept_match_rids(cq) is None  # too many to keep
         assert rounds == [] and len(checks) == 3 and all(n <= 100 + 12 for n in checks)
@@ -124,17 +130,12 @@ def test_a_few_thousand_matches_are_scored_exactly_by_the_index_without_a_probe(
     and every search gives the exact nearest matching cubes, the first (through the filter's rids, its hits
     checked) as the later ones (the kept matches)."""
     with MemOS.ephemeral(embeddings=AxisEmbeddings()) as memos:
-        memos.add([f"near {i}" for i in range(900)], NS, metadata={"kind": "near"})
-        far_ids = memos.add([f"far {i}" for i in range(3000)], NS, metadata={"kind": "far"})
-        cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
-        query = memos.embeddings.embed_query("q")
+        far_ids, cq, query, _ = near_and_far(memos, far=3000)
         probes: list[int] = []
         few_match = memos.engine._few_match
         memos.engine._few_match = lambda q, limit: probes.append(limit) or few_match(q, limit)  # type: ignore
-        rounds: list[int] = []
-        search = memos.engine.vectors.search
-        memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
-        exact = exact_vector_search(query, memos.records.embeddings(far_ids), 100)
+        rounds = counted_rounds(memos)
+        exact = exact_vector_search(query, memos.records.embeddings(sorted(far_ids)), 100)
         for _ in range(3):
             assert same_ranking(memos.engine.vector_candidates(cq, query, 100), exact)
         assert probes == [] and rounds == []
@@ -226,9 +227,7 @@ def test_a_loose_match_bound_still_finds_few_matches_exactly() -> None:
         far_ids = memos.add([f"far {i}" for i in range(40)], NS, metadata={"kind": "far"})
         cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
         query = memos.embeddings.embed_query("q")
-        rounds: list[int] = []
-        search = memos.engine.vectors.search
-        memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+        rounds = counted_rounds(memos)
         memos.engine.records.condition_rids = lambda q: None  # type: ignore[method-assign]  # the rounds, no rids
         memos.engine.records.match_bound = lambda q, cap: (10**6, 10**6)  # type: ignore[method-assign]
         got = memos.engine.vector_candidates(cq, query, 10)
@@ -244,9 +243,7 @@ def test_the_first_round_is_sized_by_the_bound_share() -> None:
         memos.add([f"near {i}" for i in range(300)], NS, metadata={"kind": "near"})
         memos.add([f"far {i}" for i in range(300)], NS, metadata={"kind": "far"})
         cq = CubeQuery(namespace_prefix=NS, conditions=tuple(parse_filter({"kind": "far"})))
-        rounds: list[int] = []
-        search = memos.engine.vectors.search
-        memos.engine.vectors.search = lambda v, k, **kw: rounds.append(k) or search(v, k, **kw)  # type: ignore
+        rounds = counted_rounds(memos)
         # pretend the store is large: 10% may match, too many for the exact path; the rounds, not the rid path
         memos.engine.records.condition_rids = lambda q: None  # type: ignore[method-assign]
         memos.engine.records.match_bound = lambda q, cap: (100_000, 1_000_000)  # type: ignore[method-assign]
