@@ -555,4 +555,5 @@ class SQLiteCubeRecords(SQLiteConnection):
         return sorted(ns_from_key(r[0]) for r in rows)
 
 
-__all__ = ["MATCHES_KEPT", "MATCH_RIDS_KEPT", "VIEW_COLUMNS", "KeptIds", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes"]
+__all__ = ["MATCHES_KEPT", "MATCH_RIDS_KEPT", "VIEW_COLUMNS", "KeptIds", "SQLiteCubeRecords", "cube_view", "delete_rows", "load_cubes",
+           "sorted_unique"]
