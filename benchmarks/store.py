@@ -66,7 +66,14 @@ LABELS = {"memos": "MemOSStore", "inmemory": "InMemoryStore", "sqlite": "SqliteS
 DEFAULT_STORES: tuple[str, ...] = ("memos", "inmemory", "sqlite")
 SCALE_STORES: tuple[str, ...] = ("memos", "memos-server", "sqlite", "inmemory")
 
-CATEGORIES = tuple(f"cat{i}" for i in range(10))
+
+def category_names(count: int = 10) -> tuple[str, ...]:
+    """The categories of a workload whose filters each keep ~1/``count`` of the items (10: :data:`CATEGORIES`)."""
+    return tuple(f"cat{i}" for i in range(count))
+
+
+#: The default workload's categories: each search's filter keeps ~10% of the items.
+CATEGORIES = category_names()
 USERS = 20
 WARMUP = 5
 PREFIX = ("bench",)
@@ -88,11 +95,6 @@ _WHERE = ("downtown", "near the office", "at the old market", "online", "in Berl
 def _sentence(rng: random.Random) -> str:
     return (f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} "
             f"{rng.choice(_WHEN)} {rng.choice(_WHERE)}")
-
-
-def category_names(count: int = len(CATEGORIES)) -> tuple[str, ...]:
-    """The categories of a workload whose filters each keep ~1/``count`` of the items (10: :data:`CATEGORIES`)."""
-    return tuple(f"cat{i}" for i in range(count))
 
 
 def make_items(n: int, seed: int, categories: tuple[str, ...] = CATEGORIES,
